@@ -1,0 +1,3 @@
+"""Readers and tf.data pipelines: field data, rasters, Earth Engine exports, datasets."""
+
+__all__: list[str] = []

@@ -1,0 +1,192 @@
+"""Problem types and what each gets: final activation, loss and metrics.
+
+The one table every builder and the training code share (the seed lecture's
+"problem type -> final activation -> loss" table):
+
+============================  ==========  ==========================================
+problem type (``task=``)      activation  loss
+============================  ==========  ==========================================
+``"regression"``              linear      mean squared error
+``"binary"``                  sigmoid     binary cross-entropy
+``"multiclass"`` (one label)  softmax     categorical cross-entropy (sparse accepted)
+``"multilabel"`` (many)       sigmoid     binary cross-entropy
+============================  ==========  ==========================================
+
+Every builder ends in :class:`TaskOutput`, a layer that applies the task's
+activation in float32 (also under a mixed-precision policy) and carries the
+task name and class names in its config, so a saved model knows what it predicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import keras
+
+
+@dataclass(frozen=True)
+class Task:
+    """One problem type: its final activation, loss and default metrics.
+
+    Attributes:
+        name: the ``task=`` name.
+        activation: the final activation, by Keras name.
+        loss: the loss for dense (one-hot or real-valued) targets.
+        sparse_loss: the loss for integer class targets, where it differs.
+        description: one line for documentation and error messages.
+    """
+
+    name: str
+    activation: str
+    loss: str
+    sparse_loss: str | None
+    description: str
+
+    @property
+    def is_classification(self) -> bool:
+        return self.name != "regression"
+
+    def loss_for(self, sparse_labels: bool = True) -> str:
+        """The loss name; integer labels get the sparse loss for ``multiclass``."""
+        if sparse_labels and self.sparse_loss is not None:
+            return self.sparse_loss
+        return self.loss
+
+    def metrics(self, sparse_labels: bool = True) -> list[keras.metrics.Metric]:
+        """Fresh metric objects (one set per compile) for this task."""
+        if self.name == "regression":
+            return [
+                keras.metrics.MeanAbsoluteError(name="mae"),
+                keras.metrics.RootMeanSquaredError(name="rmse"),
+            ]
+        if self.name == "binary":
+            return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
+        if self.name == "multiclass":
+            if sparse_labels:
+                return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+            return [keras.metrics.CategoricalAccuracy(name="accuracy")]
+        return [
+            keras.metrics.BinaryAccuracy(name="accuracy"),
+            keras.metrics.AUC(name="auc", multi_label=True),
+        ]
+
+    def check_outputs(self, n_outputs: int) -> None:
+        """Raise ``ValueError`` when ``n_outputs`` cannot serve this task."""
+        if n_outputs < 1:
+            raise ValueError(f"n_outputs must be at least 1, got {n_outputs}")
+        if self.name == "binary" and n_outputs != 1:
+            raise ValueError(
+                f"task 'binary' has one sigmoid output, got n_outputs={n_outputs}; "
+                "use task='multiclass' (softmax) or 'multilabel' (sigmoids) for more"
+            )
+        if self.name == "multiclass" and n_outputs < 2:
+            raise ValueError(
+                f"task 'multiclass' needs n_outputs >= 2 classes, got {n_outputs}; "
+                "use task='binary' for two classes with one output"
+            )
+
+
+TASKS: dict[str, Task] = {
+    "regression": Task(
+        "regression", "linear", "mean_squared_error", None,
+        "real-valued targets (e.g. NDVI, building height in metres)",
+    ),
+    "binary": Task(
+        "binary", "sigmoid", "binary_crossentropy", None,
+        "two classes, one sigmoid output (e.g. building / not building)",
+    ),
+    "multiclass": Task(
+        "multiclass", "softmax", "categorical_crossentropy", "sparse_categorical_crossentropy",
+        "one label out of many classes (e.g. EuroSAT land use, land cover)",
+    ),
+    "multilabel": Task(
+        "multilabel", "sigmoid", "binary_crossentropy", None,
+        "any number of labels out of many classes (e.g. BigEarthNet)",
+    ),
+}
+
+
+def get_task(task: str | Task) -> Task:
+    """Look up a task by name; the error lists the names that exist."""
+    if isinstance(task, Task):
+        return task
+    try:
+        return TASKS[task]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown task {task!r}; choose one of {', '.join(repr(t) for t in TASKS)}"
+        ) from None
+
+
+@keras.saving.register_keras_serializable(package="rskeras")
+class TaskOutput(keras.layers.Layer):
+    """The final activation of a task, computed in float32.
+
+    Input: logits of any shape ``(..., n_outputs)`` in any float dtype.
+    Output: the same shape in float32 (probabilities for classification tasks,
+    values for regression). The config carries ``task`` and ``class_names``,
+    which :func:`rskeras.models.model_metadata` and ``predict_raster`` read back.
+    """
+
+    def __init__(self, task: str, class_names: Sequence[str] | None = None, **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        self.task = get_task(task).name
+        self.class_names = [str(c) for c in class_names] if class_names is not None else None
+        self._activation = keras.activations.get(TASKS[self.task].activation)
+
+    def call(self, inputs):
+        return self._activation(keras.ops.cast(inputs, "float32"))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.pop("dtype", None)
+        config.update(task=self.task, class_names=self.class_names)
+        return config
+
+
+def output_head(
+    x,
+    task: str | Task,
+    n_outputs: int,
+    class_names: Sequence[str] | None = None,
+    kind: str = "dense",
+    name: str = "output",
+):
+    """Append the task's output: logits (Dense or 1x1 Conv2D), then :class:`TaskOutput`.
+
+    Args:
+        x: a feature tensor, ``(batch, features)`` for ``kind="dense"`` or
+            ``(batch, H, W, channels)`` for ``kind="conv"`` (dense prediction).
+        task: a name from :data:`TASKS`.
+        n_outputs: classes (classification) or target values (regression).
+        class_names: optional names of the ``n_outputs`` classes, stored in the model.
+        kind: ``"dense"`` or ``"conv"``.
+        name: the name of the final layer; the logits layer is ``f"{name}_logits"``.
+
+    Returns:
+        ``(batch, n_outputs)`` or ``(batch, H, W, n_outputs)`` float32.
+    """
+    spec = get_task(task)
+    spec.check_outputs(n_outputs)
+    if class_names is not None and len(class_names) != n_outputs:
+        raise ValueError(
+            f"{len(class_names)} class names for n_outputs={n_outputs}: {list(class_names)}"
+        )
+    if kind == "dense":
+        logits = keras.layers.Dense(n_outputs, name=f"{name}_logits")(x)
+    elif kind == "conv":
+        logits = keras.layers.Conv2D(n_outputs, 1, name=f"{name}_logits")(x)
+    else:
+        raise ValueError(f"unknown head kind {kind!r}; choose 'dense' or 'conv'")
+    return TaskOutput(spec.name, class_names=class_names, name=name)(logits)
+
+
+def compile_arguments(task: str | Task, sparse_labels: bool = True) -> dict:
+    """``loss`` and ``metrics`` for ``model.compile`` from the task table."""
+    spec = get_task(task)
+    return {"loss": spec.loss_for(sparse_labels), "metrics": spec.metrics(sparse_labels)}

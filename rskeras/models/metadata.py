@@ -1,0 +1,55 @@
+"""What a built or loaded rskeras model says about itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import keras
+
+from rskeras.heads import TaskOutput
+from rskeras.layers.normalization import BandNormalization
+
+
+@dataclass
+class ModelMetadata:
+    """Task, classes and input bands of a model, read from its layers.
+
+    Attributes:
+        task: the task of the first :class:`~rskeras.heads.TaskOutput`, or None.
+        class_names: its class names, or None.
+        n_outputs: the size of the last axis of that output.
+        band_names: per model input, the band names its normalisation holds (or None).
+        input_shapes: per model input, the shape without the batch axis.
+        normalized: per model input, whether its normalisation holds statistics.
+    """
+
+    task: str | None = None
+    class_names: list[str] | None = None
+    n_outputs: int | None = None
+    band_names: list[list[str] | None] = field(default_factory=list)
+    input_shapes: list[tuple] = field(default_factory=list)
+    normalized: list[bool] = field(default_factory=list)
+
+
+def _all_layers(model: keras.Model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+
+
+def model_metadata(model: keras.Model) -> ModelMetadata:
+    """Read task, class names, band names and input shapes from ``model``."""
+    meta = ModelMetadata()
+    heads = [layer for layer in _all_layers(model) if isinstance(layer, TaskOutput)]
+    if heads:
+        meta.task = heads[0].task
+        meta.class_names = heads[0].class_names
+        meta.n_outputs = heads[0].output.shape[-1] if hasattr(heads[0], "output") else None
+    norms = [layer for layer in _all_layers(model) if isinstance(layer, BandNormalization)]
+    for i, tensor in enumerate(model.inputs):
+        meta.input_shapes.append(tuple(tensor.shape[1:]))
+        norm = norms[i] if i < len(norms) else None
+        meta.band_names.append(norm.band_names if norm is not None else None)
+        meta.normalized.append(bool(norm is not None and norm.adapted))
+    return meta

@@ -19,8 +19,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "predict_raster": "rskeras.inference",
     "model_metadata": "rskeras.models.metadata",
-    "TASKS": "rskeras.heads",
-    "get_task": "rskeras.heads",
+    "TASKS": "rskeras.tasks",
+    "get_task": "rskeras.tasks",
 }
 _SUBPACKAGES = {"activations", "data", "heads", "inference", "layers", "models", "training"}
 

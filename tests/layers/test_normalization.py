@@ -1,0 +1,56 @@
+import keras
+import numpy as np
+import pytest
+
+from rskeras.layers import BandNormalization, band_statistics
+
+
+def test_statistics_ignore_nodata_and_nan():
+    x = np.array([[1.0, 10.0], [3.0, np.nan], [-9999.0, 30.0]])
+    mean, std = band_statistics(x, nodata=-9999.0)
+    np.testing.assert_allclose(mean, [2.0, 20.0])
+    np.testing.assert_allclose(std, [1.0, 10.0])
+
+
+def test_constant_band_gets_unit_std_and_empty_band_fails():
+    _, std = band_statistics(np.array([[5.0, 1.0], [5.0, 2.0]]))
+    assert std[0] == 1.0
+    with pytest.raises(ValueError, match=r"band\(s\) \[1\]"):
+        band_statistics(np.array([[1.0, np.nan], [2.0, np.nan]]))
+
+
+def test_normalises_raw_values_and_round_trips(tmp_path):
+    x = np.random.default_rng(0).normal([100.0, 2000.0, 5.0], [10.0, 300.0, 1.0], size=(500, 3)).astype("float32")
+    norm = BandNormalization.from_data(x, band_names=["red", "nir", "slope"])
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, norm(inputs))
+    y = model.predict(x, verbose=0)
+    np.testing.assert_allclose(y.mean(0), 0, atol=1e-4)
+    np.testing.assert_allclose(y.std(0), 1, atol=1e-4)
+    model.save(tmp_path / "n.keras")
+    loaded = keras.saving.load_model(tmp_path / "n.keras")
+    layer = loaded.get_layer("band_normalization")
+    assert layer.band_names == ["red", "nir", "slope"] and layer.adapted
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), y, rtol=1e-6)
+
+
+def test_unadapted_is_identity_and_says_so():
+    norm = BandNormalization()
+    assert norm.name == "band_normalization_UNADAPTED_identity" and not norm.adapted
+    x = np.arange(6, dtype="float32").reshape(2, 3)
+    np.testing.assert_array_equal(np.asarray(norm(x)), x)
+
+
+def test_band_count_mismatch():
+    with pytest.raises(ValueError, match="input has 4 bands but the normalisation holds 3 statistics"):
+        BandNormalization([0, 0, 0], [1, 1, 1])(keras.Input((4,)))
+
+
+def test_output_float32_under_mixed_precision_for_large_raw_values():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        norm = BandNormalization([60000.0], [100.0])
+        y = norm(np.array([[60100.0]], dtype="float32"))
+        assert y.dtype == "float32" and float(y[0, 0]) == pytest.approx(1.0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

@@ -1,0 +1,14 @@
+import pytest
+
+from rskeras.io import atomic_path, atomic_write_text
+
+
+def test_atomic_write_replaces_only_when_complete(tmp_path):
+    dst = tmp_path / "out" / "result.json"
+    atomic_write_text(dst, "first")
+    with pytest.raises(RuntimeError):
+        with atomic_path(dst) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert dst.read_text() == "first"
+    assert sorted(p.name for p in dst.parent.iterdir()) == ["result.json"]

@@ -1,0 +1,180 @@
+"""The ``rskeras`` command line.
+
+``rskeras train-pixel``  train a pixel-wise ANN from a raster and field data
+``rskeras predict``      apply a saved model to a raster, writing a GeoTIFF
+``rskeras demo``         the main job on real data
+
+Heavy imports happen inside each command, so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+
+def _band(value: str) -> int | str:
+    """A band given on the command line: a 1-based index or a band name."""
+    return int(value) if value.isdigit() else value
+
+
+def _add_train_pixel(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train-pixel",
+        help="train a pixel-wise ANN on band vectors sampled at field points",
+        description="Sample RASTER at the field points of POINTS, train a pixel-wise ANN on the band vectors, "
+        "evaluate it on held-out points and save it as a .keras model that takes raw pixel values.",
+    )
+    p.add_argument("raster", help="the image to sample (GeoTIFF or any raster rasterio opens)")
+    p.add_argument("points", help="field data: CSV (x/y or lon/lat columns), GeoJSON or GeoPackage")
+    p.add_argument("--label", required=True, help="the column holding the class or the value to estimate")
+    p.add_argument("--task", default="multiclass", choices=["multiclass", "binary", "regression"],
+                   help="problem type: one class out of many, two classes, or a real value (default multiclass)")
+    p.add_argument("--out", required=True, help="where to save the trained model (.keras)")
+    p.add_argument("--metrics", help="where to write the held-out metrics as JSON (default: beside --out)")
+    p.add_argument("--bands", nargs="+", type=_band, metavar="BAND",
+                   help="bands to use, as 1-based indexes or band names (default: all bands)")
+    p.add_argument("--sensor", help="sensor whose band names apply to a raster without band descriptions "
+                   "(e.g. hls_l30, sentinel2_l2a); see rskeras.data.SENSORS")
+    p.add_argument("--x", help="CSV column with x or longitude (default: detected)")
+    p.add_argument("--y", help="CSV column with y or latitude (default: detected)")
+    p.add_argument("--crs", help="CRS of CSV coordinates, e.g. EPSG:32614 (lon/lat columns default to EPSG:4326)")
+    p.add_argument("--layer", help="layer of a GeoPackage")
+    p.add_argument("--hidden", nargs="+", type=int, default=[64, 64], metavar="UNITS",
+                   help="units of each hidden layer (default 64 64)")
+    p.add_argument("--activation", default="relu", help="hidden activation (default relu)")
+    p.add_argument("--dropout", type=float, default=0.1, help="dropout after each hidden layer (default 0.1)")
+    p.add_argument("--epochs", type=int, default=100, help="training epochs (default 100)")
+    p.add_argument("--batch-size", type=int, default=64, help="vectors per batch (default 64)")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default 0.001)")
+    p.add_argument("--test-fraction", type=float, default=0.3,
+                   help="share of points held out for evaluation, stratified by class (default 0.3)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=_run_train_pixel)
+
+
+def _run_train_pixel(args: argparse.Namespace) -> int:
+    from rskeras.data import read_points
+    from rskeras.io import atomic_path, atomic_write_text
+    from rskeras.workflows import train_pixel_model
+
+    out = Path(args.out)
+    if out.suffix != ".keras":
+        raise SystemExit(f"--out must end in .keras, got {out}")
+    points = read_points(args.points, x=args.x, y=args.y, crs=args.crs, layer=args.layer)
+    result = train_pixel_model(
+        args.raster, points, args.label, task=args.task, bands=args.bands, sensor=args.sensor,
+        hidden=args.hidden, activation=args.activation, dropout=args.dropout, epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, test_fraction=args.test_fraction,
+        seed=args.seed,
+    )
+    with atomic_path(out) as tmp:
+        result.model.save(tmp)
+    metrics_path = Path(args.metrics) if args.metrics else out.with_suffix(".metrics.json")
+    report = dict(result.metrics, bands=result.bands, band_names=result.samples.band_names)
+    atomic_write_text(metrics_path, json.dumps(report, indent=2))
+    print(result.samples.summary())
+    headline = (f"held-out accuracy {result.metrics['overall_accuracy']:.3f}" if "overall_accuracy" in result.metrics
+                else f"held-out MAE {result.metrics['mae']:.4g}, RMSE {result.metrics['rmse']:.4g}, R² {result.metrics['r2']:.3f}")
+    print(f"{headline} on {result.metrics['n_test']} points; model saved to {out}, metrics to {metrics_path}")
+    print(f"predict with: rskeras predict {out} {args.raster} OUT.tif --bands {' '.join(map(str, result.bands))}")
+    return 0
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="apply a saved model to a whole raster, writing a georeferenced GeoTIFF",
+        description="Apply MODEL to every pixel (pixel models) or tile (patch and dense models) of RASTER and write "
+        "OUT with the same CRS, transform and size. A second raster feeds the second input of two-input models "
+        "(M3Net). The output is written under a temporary name and renamed when complete.",
+    )
+    p.add_argument("model", help="a saved .keras model")
+    p.add_argument("rasters", nargs="+", metavar="RASTER [RASTER2] OUT.tif",
+                   help="the input raster(s) and, last, the output GeoTIFF")
+    p.add_argument("--bands", nargs="+", type=_band, metavar="BAND",
+                   help="bands to feed the model, as 1-based indexes or names (default: the model's band names, "
+                   "or all bands)")
+    p.add_argument("--probabilities", nargs="?", const=True, default=None, metavar="PATH",
+                   help="also write class probabilities (float32, one band per class); PATH defaults to "
+                   "OUT_probabilities.tif")
+    p.add_argument("--window-size", type=int, default=512, help="pixels per side of each window read (default 512)")
+    p.add_argument("--batch-size", type=int, default=None, help="pixels or tiles per model call")
+    p.add_argument("--tile-size", type=int, default=None, help="tile side for patch and dense models")
+    p.add_argument("--overlap", type=int, default=None, help="overlap in pixels between tiles of dense models")
+    p.add_argument("--kind", default="auto", choices=["auto", "pixel", "patch", "dense"],
+                   help="how the model is applied (default: from its input shape)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_run_predict)
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from rskeras.inference import predict_raster
+
+    if len(args.rasters) < 2:
+        raise SystemExit("give at least one input raster and the output path: rskeras predict MODEL RASTER OUT.tif")
+    *sources, dst = args.rasters
+    options = {k: v for k, v in (("batch_size", args.batch_size), ("tile_size", args.tile_size),
+                                 ("overlap", args.overlap)) if v is not None}
+    result = predict_raster(
+        args.model, sources[0] if len(sources) == 1 else sources, dst, bands=args.bands, kind=args.kind,
+        probabilities=args.probabilities, window_size=args.window_size, progress=not args.no_progress, **options,
+    )
+    print(f"wrote {result.dst}" + (f" and {result.probabilities}" if result.probabilities else ""))
+    return 0
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="the main job: the whole workflow on real data",
+        description="Runs rskeras' workflows on real data: field points made from a real HLS scene, a pixel-wise "
+        "ANN for land cover and one for NDVI, applied to the whole scene as georeferenced GeoTIFFs, with metrics "
+        "and a quick-look figure.",
+    )
+    p.add_argument("--data", help="folder with the real data (default: $RSKERAS_DATA, then ../shared/data)")
+    p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
+    p.add_argument("--quick", action="store_true", help="fewer epochs (as in CI; also set by RSKERAS_FAST=1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from rskeras.demo import run_demo
+
+    run_demo(data=args.data, out=args.out, quick=args.quick or os.environ.get("RSKERAS_FAST") == "1", seed=args.seed)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rskeras",
+        description="Deep learning on satellite imagery with Keras: from imagery and field data to trained models "
+        "and result rasters.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train_pixel(sub)
+    _add_predict(sub)
+    _add_demo(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rskeras`` console script."""
+    import rskeras  # noqa: F401  (environment defaults before TensorFlow loads)
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, KeyError, FileNotFoundError, OSError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"rskeras {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,3 +1,23 @@
 """Readers and tf.data pipelines: field data, rasters, Earth Engine exports, datasets."""
 
-__all__: list[str] = []
+from rskeras.data.points import Points, read_points
+from rskeras.data.sampling import Samples, sample_raster
+from rskeras.data.sensors import SENSORS, SensorSpec, get_sensor
+
+__all__: list[str] = ["Points", "read_points", "Samples", "sample_raster", "SENSORS", "SensorSpec", "get_sensor"]
+
+# Earth Engine <-> tf.data (rskeras.data.earthengine) loads TensorFlow, so its names are imported on first use.
+_EARTHENGINE = (
+    "BandStats", "ChipSummary", "Mixer", "SceneExport", "assemble_scene", "compute_band_stats", "crop_buffer",
+    "ee_patch_dataset", "geotiff_to_ee_patches", "load_band_stats", "predict_scene", "read_mixer",
+    "read_scene_export", "save_band_stats", "write_ee_patches", "write_mixer", "write_scene_predictions",
+)
+__all__ += list(_EARTHENGINE)
+
+
+def __getattr__(name: str):
+    if name in _EARTHENGINE:
+        from rskeras.data import earthengine
+
+        return getattr(earthengine, name)
+    raise AttributeError(f"module 'rskeras.data' has no attribute {name!r}")

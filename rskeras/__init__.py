@@ -18,11 +18,15 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS = {
     "predict_raster": "rskeras.inference",
+    "export_saved_model": "rskeras.serving",
     "model_metadata": "rskeras.models.metadata",
     "TASKS": "rskeras.tasks",
     "get_task": "rskeras.tasks",
 }
-_SUBPACKAGES = {"activations", "data", "heads", "inference", "layers", "models", "training"}
+_SUBPACKAGES = {
+    "activations", "data", "evaluation", "heads", "inference", "layers", "models", "serving", "tasks", "training",
+    "workflows",
+}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBPACKAGES)
 

@@ -1,0 +1,192 @@
+"""Export a Keras model as a versioned SavedModel that TF Serving loads as it is.
+
+Layout written (``saved_models/NAME`` is ``base_dir``)::
+
+    saved_models/
+      models.config                 # serve every model of saved_models/ at once
+      NAME/
+        1/
+          saved_model.pb            # signatures: serving_default, serving_ee_examples
+          variables/
+          assets.extra/rskeras.json # task, class names, band names, signatures (TF Serving ignores it)
+
+Each version is written to a hidden temporary folder inside ``base_dir`` (TF Serving
+only looks at folders named by integers) and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+
+from rskeras.models.metadata import model_metadata
+from rskeras.serving.config import CONTAINER_ROOT, check_model_name, update_models_config
+from rskeras.serving.signatures import (
+    DEFAULT_SIGNATURE,
+    EE_EXAMPLES_SIGNATURE,
+    SignatureSpec,
+    default_signature,
+    describe_inputs,
+    describe_outputs,
+    ee_examples_signature,
+)
+
+METADATA_FILE = "assets.extra/rskeras.json"
+
+
+def existing_versions(base_dir: str | os.PathLike) -> list[int]:
+    """The integer version folders under ``base_dir``, sorted."""
+    base = Path(base_dir)
+    if not base.is_dir():
+        return []
+    return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def _per_input_bands(model: keras.Model, band_names) -> list:
+    n_inputs = len(model.inputs)
+    if band_names is None:
+        return model_metadata(model).band_names
+    if isinstance(band_names, dict):
+        names = [t.name for t in model.inputs]
+        unknown = set(band_names) - set(names)
+        if unknown:
+            raise ValueError(f"band_names given for unknown inputs {sorted(unknown)}; the model's inputs are {names}")
+        return [band_names.get(n) for n in names]
+    band_names = list(band_names)
+    if n_inputs == 1 and all(isinstance(b, str) for b in band_names):
+        return [band_names]
+    if len(band_names) != n_inputs:
+        raise ValueError(f"band_names holds {len(band_names)} lists for a model with {n_inputs} inputs")
+    return band_names
+
+
+def _default_tile_size(spec_inputs) -> tuple[int, int] | None:
+    sizes = {tuple(i.shape[1:3]) for i in spec_inputs if i.spatial}
+    if len(sizes) == 1:
+        size = sizes.pop()
+        if None not in size:
+            return (int(size[0]), int(size[1]))
+    return None
+
+
+def signature_spec(
+    model: keras.Model,
+    band_names=None,
+    class_names: Sequence[str] | None = None,
+    input_names: Sequence[str] | None = None,
+    ee_tile_size: tuple[int, int] | None = None,
+) -> SignatureSpec:
+    """What the exported signatures of ``model`` take and return (see :func:`export_saved_model`)."""
+    meta = model_metadata(model)
+    class_names = [str(c) for c in class_names] if class_names is not None else meta.class_names
+    inputs = describe_inputs(model, _per_input_bands(model, band_names), input_names)
+    outputs = describe_outputs(model, meta.task, class_names)
+    tile = tuple(int(v) for v in ee_tile_size) if ee_tile_size is not None else _default_tile_size(inputs)
+    return SignatureSpec(meta.task, class_names, inputs, outputs, tile)
+
+
+def export_saved_model(
+    model: keras.Model,
+    base_dir: str | os.PathLike,
+    version: int | None = None,
+    *,
+    band_names=None,
+    class_names: Sequence[str] | None = None,
+    input_names: Sequence[str] | None = None,
+    ee_signature: bool = True,
+    ee_tile_size: tuple[int, int] | None = None,
+    overwrite: bool = False,
+    models_config: bool = True,
+    container_root: str = CONTAINER_ROOT,
+) -> Path:
+    """Write ``model`` as ``base_dir/<version>/`` for TF Serving (and Vertex AI / Earth Engine).
+
+    Args:
+        model: a Keras model; its inputs are float tensors ``(batch, bands)`` or
+            ``(batch, H, W, bands)`` (any rank works for ``serving_default``).
+        base_dir: the model's folder, e.g. ``"saved_models/landcover"``; its name is the
+            model's name in TF Serving and in ``models.config``.
+        version: the version number; None -> one more than the largest existing (1 first).
+        band_names: band names of the input (a list), or one list per input (a list of
+            lists, or a dict by Keras input name); default: those the model's
+            ``BandNormalization`` layers hold, else ``b1, b2, ...``. They are the feature
+            names of the Earth Engine signature and are recorded in the metadata.
+        class_names: class names; default: those of the model's ``TaskOutput``.
+        input_names: ``serving_default`` input names; default ``"pixels"``/``"image"`` for
+            single-input models, the Keras input names for multi-input models.
+        ee_signature: also write ``serving_ee_examples`` (Earth Engine tf.Example patches).
+        ee_tile_size: ``(H, W)`` of the Earth Engine patches for image models; default:
+            the model's input size when fixed, else square patches of any size.
+        overwrite: replace an existing version folder (refused otherwise).
+        models_config: add the model to ``models.config`` in ``base_dir``'s parent.
+        container_root: where that parent folder is mounted in the serving container.
+
+    Returns:
+        The version folder written.
+    """
+    base = Path(base_dir)
+    if models_config:
+        check_model_name(base.name)
+    if version is None:
+        found = existing_versions(base)
+        version = found[-1] + 1 if found else 1
+    if int(version) < 0:
+        raise ValueError(f"version must be a non-negative integer, got {version}")
+    target = base / str(int(version))
+    if target.exists() and not overwrite:
+        raise FileExistsError(
+            f"{target} exists (versions there: {existing_versions(base)}); "
+            "pass overwrite=True to replace it or version=None for the next one"
+        )
+    spec = signature_spec(model, band_names, class_names, input_names, ee_tile_size)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    fn, input_signature = default_signature(model, spec)
+    archive.add_endpoint(DEFAULT_SIGNATURE, fn, input_signature=input_signature)
+    if ee_signature:
+        fn, input_signature = ee_examples_signature(model, spec)
+        archive.add_endpoint(EE_EXAMPLES_SIGNATURE, fn, input_signature=input_signature)
+
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base))
+    try:
+        archive.write_out(str(tmp), verbose=False)
+        metadata = {
+            "format": "rskeras-serving/1",
+            "model_name": base.name,
+            "version": int(version),
+            "tensorflow_version": tf.__version__,
+            "keras_version": keras.__version__,
+            **spec.to_json(),
+        }
+        (tmp / METADATA_FILE).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".old-{version}-", dir=base))
+            os.replace(target, old / "v")
+            os.replace(tmp, target)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    if models_config:
+        update_models_config(base.parent, base.name, container_root)
+    return target
+
+
+def read_export_metadata(version_dir: str | os.PathLike) -> dict:
+    """The ``assets.extra/rskeras.json`` of an exported version folder."""
+    path = Path(version_dir) / METADATA_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: {version_dir} was not exported by rskeras.export_saved_model")
+    return json.loads(path.read_text())

@@ -39,7 +39,8 @@ class BandNormalization(keras.layers.Layer):
     The statistics and the band names are stored in the layer's config, so they
     travel with a saved model and ``predict_raster`` can pick bands by name.
     Without statistics the layer is the identity and is named
-    ``band_normalization_UNADAPTED_identity`` so that ``model.summary()`` says so.
+    ``band_normalization_UNADAPTED_identity`` (``_1``, ``_2``, ... for further ones in
+    the same session) so that ``model.summary()`` says so.
 
     Input: ``(..., bands)`` raw values, any numeric dtype.
     Output: same shape, float32.
@@ -56,7 +57,9 @@ class BandNormalization(keras.layers.Layer):
             raise ValueError("give both mean and std, or neither (identity)")
         kwargs["dtype"] = "float32"
         if kwargs.get("name") is None:
-            kwargs["name"] = "band_normalization" if mean is not None else "band_normalization_UNADAPTED_identity"
+            prefix = "band_normalization" if mean is not None else "band_normalization_UNADAPTED_identity"
+            uid = keras.backend.get_uid(prefix)
+            kwargs["name"] = prefix if uid == 1 else f"{prefix}_{uid - 1}"
         super().__init__(**kwargs)
         self.mean = [float(v) for v in np.ravel(mean)] if mean is not None else None
         self.std = [float(v) for v in np.ravel(std)] if std is not None else None

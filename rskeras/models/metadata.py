@@ -46,10 +46,39 @@ def model_metadata(model: keras.Model) -> ModelMetadata:
         meta.task = heads[0].task
         meta.class_names = heads[0].class_names
         meta.n_outputs = heads[0].output.shape[-1] if hasattr(heads[0], "output") else None
-    norms = [layer for layer in _all_layers(model) if isinstance(layer, BandNormalization)]
-    for i, tensor in enumerate(model.inputs):
+    for tensor, norm in zip(model.inputs, input_normalizations(model)):
         meta.input_shapes.append(tuple(tensor.shape[1:]))
-        norm = norms[i] if i < len(norms) else None
         meta.band_names.append(norm.band_names if norm is not None else None)
         meta.normalized.append(bool(norm is not None and norm.adapted))
     return meta
+
+
+def input_normalizations(model: keras.Model) -> list[BandNormalization | None]:
+    """Per model input (in ``model.inputs`` order), its ``BandNormalization`` layer or None.
+
+    A layer applied directly to a model input belongs to that input; the others are
+    paired with the remaining inputs in layer order.
+    """
+    norms, stack = [], list(model.layers)
+    while stack:
+        layer = stack.pop(0)
+        if isinstance(layer, BandNormalization):
+            norms.append(layer)
+        elif isinstance(layer, keras.Model):
+            stack = list(layer.layers) + stack
+    names = [t.name for t in model.inputs]
+    paired: list[BandNormalization | None] = [None] * len(names)
+    rest = []
+    for norm in norms:
+        try:
+            source = norm.input._keras_history.operation.name
+        except (AttributeError, ValueError):  # shared or nested layers have no single input
+            source = None
+        if source in names and paired[names.index(source)] is None:
+            paired[names.index(source)] = norm
+        else:
+            rest.append(norm)
+    for i in range(len(paired)):
+        if paired[i] is None and rest:
+            paired[i] = rest.pop(0)
+    return paired

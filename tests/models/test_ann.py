@@ -51,3 +51,18 @@ def test_bad_arguments():
         ann(3, "pixels")
     with pytest.raises(ValueError, match=r"training_vectors must be \(n, 3\)"):
         ann(3, training_vectors=np.zeros((5, 4)), n_outputs=2)
+
+
+def test_metadata_pairs_each_input_with_its_own_normalisation():
+    from rskeras.heads import output_head
+    from rskeras.layers import BandNormalization
+
+    optical, sar = keras.Input((4,), name="optical"), keras.Input((2,), name="sar")
+    # built in the opposite order of the inputs, and both unnamed: names stay unique
+    n_sar = BandNormalization(band_names=["vv", "vh"])(sar)
+    n_opt = BandNormalization([0.0] * 4, [1.0] * 4, band_names=["b", "g", "r", "nir"])(optical)
+    x = keras.layers.Concatenate()([n_sar, n_opt])
+    model = keras.Model([optical, sar], output_head(x, "regression", 1))
+    meta = model_metadata(model)
+    assert meta.band_names == [["b", "g", "r", "nir"], ["vv", "vh"]]
+    assert meta.normalized == [True, False]

@@ -70,11 +70,11 @@ def ann(
         tv = np.asarray(training_vectors)
         if tv.ndim != 2 or tv.shape[1] != n_bands:
             raise ValueError(f"training_vectors must be (n, {n_bands}), got {tv.shape}")
-        norm = BandNormalization.from_data(tv, band_names=band_names)
+        norm = BandNormalization.from_data(tv, band_names=band_names, name="band_normalization")
     elif band_stats is not None:
-        norm = BandNormalization(mean=band_stats[0], std=band_stats[1], band_names=band_names)
+        norm = BandNormalization(band_stats[0], band_stats[1], band_names=band_names, name="band_normalization")
     else:
-        norm = BandNormalization(band_names=band_names)
+        norm = BandNormalization(band_names=band_names, name="band_normalization_UNADAPTED_identity")
     x = norm(vectors)
     act = get_activation(activation)
     for i, units in enumerate(hidden, start=1):

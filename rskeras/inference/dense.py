@@ -1,0 +1,98 @@
+"""Dense (fully convolutional) models over a scene: overlapping tiles, smoothly blended.
+
+Layout and weights are those of :mod:`rskeras.inference.tiling`. Memory scheme:
+the scene is processed one *row of tiles* at a time. For tile row ``k`` (rows
+``y .. y + tile`` of the padded scene) the input strip is read (reflected at the
+scene's edges, nodata filled), cut into tiles, predicted ``batch_size`` tiles at
+a time and accumulated, weighted, into two buffers that span just the strip:
+``sums`` ``(n_outputs, tile, padded width)`` and ``weights`` ``(tile, padded
+width)``. No later tile touches the first ``stride`` rows of the strip, so they
+are final: divided by their weights, masked and written, and the buffers shift
+up by ``stride`` rows. Memory therefore grows with the scene's width times the
+tile size, never with its height, and a whole-row write per strip suits the
+tiled GeoTIFF output.
+
+Nodata is masked in and out: nodata input pixels are filled with the model's
+normalisation mean for their band (so they enter the network as 0 after its
+``BandNormalization``; 0 for a model without statistics), and are written as
+nodata in every output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rasterio.windows import Window
+from tqdm.auto import tqdm
+
+from rskeras.inference.outputs import OutputPlan
+from rskeras.inference.runner import ModelRunner
+from rskeras.inference.sources import Source
+from rskeras.inference.tiling import blend_weights, cut_tiles, tile_origins
+from rskeras.inference.writer import GeoTIFFOutputs
+
+
+def predict_dense(
+    runner: ModelRunner,
+    sources: list[Source],
+    fills: list[np.ndarray],
+    plan: OutputPlan,
+    outputs: GeoTIFFOutputs,
+    tile: int,
+    overlap: int,
+    batch_size: int,
+    progress: bool,
+) -> tuple[int, int]:
+    """Predict the aligned ``sources`` with a dense model and write ``plan``'s outputs.
+
+    Args:
+        fills: per source, the ``(bands,)`` values that replace nodata pixels.
+        tile, overlap: tile side and overlap of neighbouring tiles, in pixels.
+        batch_size: tiles per model call.
+
+    Returns:
+        ``(n_pixels, n_nodata)``: pixels predicted and pixels left nodata.
+    """
+    ds = sources[0].dataset
+    height, width = ds.height, ds.width
+    row_starts, col_starts = tile_origins(height, tile, overlap), tile_origins(width, tile, overlap)
+    stride = tile - overlap
+    left = int(col_starts[0])  # padded column 0 is scene column `left` (<= 0)
+    columns = np.arange(left, int(col_starts[-1]) + tile)
+    offsets = col_starts - left
+    weight = blend_weights(tile, overlap)
+    sums = np.zeros((plan.n_outputs, tile, len(columns)), np.float32)
+    weights = np.zeros((tile, len(columns)), np.float32)
+    n_valid = n_nodata = 0
+    bar = tqdm(total=len(row_starts) * len(col_starts), desc="predict", unit="tile", disable=not progress)
+    with bar:
+        for k, top in enumerate(int(r) for r in row_starts):
+            reads = [src.read_reflected(top, tile, columns, fill) for src, fill in zip(sources, fills)]
+            invalid = np.logical_or.reduce([inv for _, inv in reads])
+            for first in range(0, len(offsets), batch_size):
+                chunk = offsets[first:first + batch_size]
+                pred = runner([cut_tiles(values, chunk, tile) for values, _ in reads], batch_size)
+                if pred.shape[1:3] != (tile, tile):
+                    raise ValueError(
+                        f"the dense model maps {tile}x{tile} tiles to {pred.shape[1]}x{pred.shape[2]} outputs; "
+                        "predict_raster needs outputs the size of their input tiles"
+                    )
+                for j, offset in enumerate(chunk):
+                    sums[:, :, offset:offset + tile] += np.moveaxis(pred[j], -1, 0) * weight
+                    weights[:, offset:offset + tile] += weight
+                bar.update(len(chunk))
+            done = stride if k < len(row_starts) - 1 else tile  # rows no later tile touches
+            first_row, last_row = max(top, 0), min(top + done, height)
+            if last_row > first_row:
+                rows = slice(first_row - top, last_row - top)
+                cols = slice(-left, -left + width)
+                values = sums[:, rows, cols] / weights[rows, cols]
+                mask = invalid[rows, cols]
+                for index, array in enumerate(plan.encode(values, mask)):
+                    outputs.write(index, array, Window(0, first_row, width, last_row - first_row))
+                n_nodata += int(mask.sum())
+                n_valid += int(mask.size - mask.sum())
+            sums[:, :tile - stride] = sums[:, stride:]
+            sums[:, tile - stride:] = 0
+            weights[:tile - stride] = weights[stride:]
+            weights[tile - stride:] = 0
+    return n_valid, n_nodata

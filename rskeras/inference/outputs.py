@@ -1,0 +1,140 @@
+"""What a prediction writes, by task: class maps, probabilities or values (no TensorFlow here).
+
+==============  ================================  ==========================================
+task            main output (``dst``)             probabilities (optional)
+==============  ================================  ==========================================
+multiclass      uint8 class map (argmax), 1 band  float32, one band per class
+binary          uint8 0/1 map (p >= 0.5), 1 band  float32, 1 band: p(positive)
+multilabel      uint8 0/1, one band per label     float32, one band per label
+regression      float32, one band per output      (none)
+==============  ================================  ==========================================
+
+Nodata: class maps use 255 (:data:`CLASS_NODATA`); float32 outputs (values and
+probabilities) use -9999 (:data:`FLOAT_NODATA`) unless ``nodata=`` is given.
+-9999 rather than NaN because every GIS tool honours it and comparisons with it
+are exact. Pixels that are nodata in the input are nodata in every output.
+
+Class names go into the GDAL metadata of class maps (tag ``CLASS_NAMES``, a JSON
+list indexed by class value) and into band descriptions; single-band class maps
+get a colour map with distinct colours. Every output carries the tag
+``RSKERAS_TASK``.
+"""
+
+from __future__ import annotations
+
+import colorsys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from rskeras.inference.writer import OutputSpec
+
+CLASS_NODATA = 255
+FLOAT_NODATA = -9999.0
+
+
+def distinct_colors(n: int) -> list[tuple[int, int, int, int]]:
+    """``n`` RGBA colours with hues spread by the golden angle (no two alike for small n)."""
+    colors = []
+    for i in range(n):
+        hue = (i * 0.618033988749895) % 1.0
+        value = 0.95 if i % 2 == 0 else 0.7
+        r, g, b = colorsys.hsv_to_rgb(hue, 0.75, value)
+        colors.append((round(r * 255), round(g * 255), round(b * 255), 255))
+    return colors
+
+
+def probabilities_path(dst: Path) -> Path:
+    """``<dst stem>_probabilities<suffix>`` beside ``dst``."""
+    return dst.with_name(f"{dst.stem}_probabilities{dst.suffix or '.tif'}")
+
+
+@dataclass
+class OutputPlan:
+    """The output rasters of one prediction and how model outputs become their bands.
+
+    Attributes:
+        task: the model's task (``"regression"`` for models without a task head).
+        n_outputs: size of the model output's last axis.
+        class_names: names of the values of the class map (index = value), or of the
+            regression outputs; None when unknown.
+        specs: ``[main]`` or ``[main, probabilities]``.
+    """
+
+    task: str
+    n_outputs: int
+    class_names: list[str] | None
+    specs: list[OutputSpec]
+
+    @property
+    def probabilities(self) -> Path | None:
+        return self.specs[1].path if len(self.specs) > 1 else None
+
+    def encode(self, pred: np.ndarray, invalid: np.ndarray) -> list[np.ndarray]:
+        """Model outputs ``(n_outputs, h, w)`` float32 -> one ``(count, h, w)`` array per spec.
+
+        ``invalid`` ``(h, w)`` bool marks nodata pixels; their values in ``pred``
+        are ignored.
+        """
+        main, *rest = self.specs
+        if self.task == "multiclass":
+            labels = np.argmax(pred, axis=0).astype(np.uint8)[None]
+        elif self.task in ("binary", "multilabel"):
+            labels = (pred >= 0.5).astype(np.uint8)
+        else:
+            labels = pred.astype(np.float32, copy=False)
+        out = [np.where(invalid[None], np.asarray(main.nodata, labels.dtype), labels)]
+        if rest:
+            out.append(np.where(invalid[None], np.float32(rest[0].nodata), pred.astype(np.float32, copy=False)))
+        return out
+
+
+def plan_outputs(
+    task: str | None,
+    n_outputs: int,
+    class_names: Sequence[str] | None,
+    dst: Path,
+    probabilities: str | Path | bool | None = None,
+    nodata: float | None = None,
+) -> OutputPlan:
+    """The output rasters for a model with ``task`` and ``n_outputs`` (see the module's table)."""
+    task = task or "regression"
+    float_nodata = FLOAT_NODATA if nodata is None else float(nodata)
+    names = list(class_names) if class_names is not None else None
+    tags = {"RSKERAS_TASK": task}
+    if task == "regression":
+        if probabilities:
+            raise ValueError("a regression model has no probabilities; leave probabilities= unset")
+        descriptions = names or (["value"] if n_outputs == 1 else [f"value_{i}" for i in range(n_outputs)])
+        main = OutputSpec(dst, "float32", n_outputs, float_nodata, descriptions, dict(tags, OUTPUT_NAMES=descriptions))
+        return OutputPlan(task, n_outputs, names, [main])
+
+    if task == "multiclass":
+        if n_outputs > CLASS_NODATA:
+            raise ValueError(f"a uint8 class map holds at most {CLASS_NODATA} classes, the model has {n_outputs}")
+        map_names = names or [f"class_{i}" for i in range(n_outputs)]
+        prob_names = map_names
+        main = OutputSpec(dst, "uint8", 1, CLASS_NODATA, ["class"], dict(tags, CLASS_NAMES=map_names),
+                          colormap=dict(enumerate(distinct_colors(n_outputs))))
+    elif task == "binary":
+        positive = names[0] if names else "positive"
+        map_names = [f"not {positive}", positive] if names else ["negative", "positive"]
+        prob_names = [f"p({positive})"]
+        main = OutputSpec(dst, "uint8", 1, CLASS_NODATA, [positive], dict(tags, CLASS_NAMES=map_names),
+                          colormap=dict(enumerate(distinct_colors(2))))
+    elif task == "multilabel":
+        map_names = names or [f"label_{i}" for i in range(n_outputs)]
+        prob_names = map_names
+        main = OutputSpec(dst, "uint8", n_outputs, CLASS_NODATA, map_names, dict(tags, CLASS_NAMES=map_names))
+    else:
+        raise ValueError(f"unknown task {task!r} in the model")
+    specs = [main]
+    if probabilities:
+        path = probabilities_path(dst) if probabilities is True else Path(probabilities)
+        if path == dst:
+            raise ValueError(f"the probabilities path {path} is the class map's path; give another")
+        specs.append(OutputSpec(path, "float32", len(prob_names), float_nodata, prob_names,
+                                dict(tags, CLASS_NAMES=prob_names)))
+    return OutputPlan(task, n_outputs, map_names, specs)

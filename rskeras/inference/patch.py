@@ -1,0 +1,90 @@
+"""Patch classifiers over a scene: one prediction per cell of a grid.
+
+The scene is cut into cells of ``stride = tile - overlap`` pixels; each cell is
+predicted from the ``tile x tile`` patch centred on it (with ``overlap = 0`` the
+patches are the cells themselves), reflected at the scene's edges, nodata filled
+as for dense models (see :mod:`rskeras.inference.dense`). Two layouts:
+
+- ``"coarse"``: one output pixel per cell; the output's transform is the
+  source's scaled by ``stride`` and its size ``ceil(height / stride) x
+  ceil(width / stride)``. A cell is nodata when at least half of its scene
+  pixels are nodata.
+- ``"pixel"``: the source's grid; every pixel takes its cell's prediction and
+  nodata input pixels stay nodata.
+
+Memory: one row of patches at a time, predicted ``batch_size`` patches per call.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from rasterio.windows import Window
+from tqdm.auto import tqdm
+
+from rskeras.inference.outputs import OutputPlan
+from rskeras.inference.runner import ModelRunner
+from rskeras.inference.sources import Source
+from rskeras.inference.tiling import cut_tiles
+from rskeras.inference.writer import GeoTIFFOutputs
+
+LAYOUTS = ("coarse", "pixel")
+
+
+def patch_grid(height: int, width: int, tile: int, overlap: int) -> tuple[int, int, int]:
+    """``(stride, rows, columns)`` of the cell grid over a ``height x width`` scene."""
+    if tile < 1 or not 0 <= overlap < tile:
+        raise ValueError(f"need tile_size >= 1 and 0 <= overlap < tile_size, got tile_size={tile}, overlap={overlap}")
+    stride = tile - overlap
+    return stride, math.ceil(height / stride), math.ceil(width / stride)
+
+
+def predict_patches(
+    runner: ModelRunner,
+    sources: list[Source],
+    fills: list[np.ndarray],
+    plan: OutputPlan,
+    outputs: GeoTIFFOutputs,
+    tile: int,
+    overlap: int,
+    batch_size: int,
+    layout: str,
+    progress: bool,
+) -> tuple[int, int]:
+    """Predict every cell of the aligned ``sources`` with a patch model and write ``plan``'s outputs.
+
+    Returns:
+        ``(n_pixels, n_nodata)``: valid and nodata input pixels.
+    """
+    ds = sources[0].dataset
+    height, width = ds.height, ds.width
+    stride, n_rows, n_cols = patch_grid(height, width, tile, overlap)
+    pad = overlap // 2
+    columns = np.arange(-pad, (n_cols - 1) * stride - pad + tile)
+    offsets = np.arange(n_cols) * stride
+    n_valid = n_nodata = 0
+    for i in tqdm(range(n_rows), desc="predict", unit="row of patches", disable=not progress):
+        top = i * stride
+        reads = [src.read_reflected(top - pad, tile, columns, fill) for src, fill in zip(sources, fills)]
+        invalid = np.logical_or.reduce([inv for _, inv in reads])
+        pred = np.concatenate([
+            runner([cut_tiles(values, offsets[s:s + batch_size], tile) for values, _ in reads], batch_size)
+            for s in range(0, n_cols, batch_size)
+        ]).reshape(n_cols, plan.n_outputs)
+        n = min(stride, height - top)  # scene rows of this row of cells
+        cell_invalid = invalid[pad:pad + n, pad:pad + width]  # (n, width), the scene pixels of the cells
+        n_nodata += int(cell_invalid.sum())
+        n_valid += int(cell_invalid.size - cell_invalid.sum())
+        if layout == "coarse":
+            padded = np.zeros((n, n_cols * stride), bool)
+            padded[:, :width] = cell_invalid
+            counts = padded.reshape(n, n_cols, stride).sum(axis=(0, 2))
+            sizes = n * np.minimum(stride, width - offsets)
+            values, mask, window = pred.T[:, None, :], (counts * 2 >= sizes)[None], Window(0, i, n_cols, 1)
+        else:
+            values = np.repeat(pred.T, stride, axis=1)[:, None, :width].repeat(n, axis=1)
+            mask, window = cell_invalid, Window(0, top, width, n)
+        for index, array in enumerate(plan.encode(values, mask)):
+            outputs.write(index, array, window)
+    return n_valid, n_nodata

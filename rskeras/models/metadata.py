@@ -15,12 +15,15 @@ class ModelMetadata:
     """Task, classes and input bands of a model, read from its layers.
 
     Attributes:
-        task: the task of the first :class:`~rskeras.heads.TaskOutput`, or None.
+        task: the task of the :class:`~rskeras.heads.TaskOutput` behind the model's
+            first output (Keras orders dict outputs by name), or None.
         class_names: its class names, or None.
         n_outputs: the size of the last axis of that output.
         band_names: per model input, the band names its normalisation holds (or None).
         input_shapes: per model input, the shape without the batch axis.
         normalized: per model input, whether its normalisation holds statistics.
+        outputs: output name -> task, for every output that ends in a TaskOutput
+            (several for multi-output models such as M3Net).
     """
 
     task: str | None = None
@@ -29,6 +32,7 @@ class ModelMetadata:
     band_names: list[list[str] | None] = field(default_factory=list)
     input_shapes: list[tuple] = field(default_factory=list)
     normalized: list[bool] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
 
 
 def _all_layers(model: keras.Model):
@@ -41,7 +45,14 @@ def _all_layers(model: keras.Model):
 def model_metadata(model: keras.Model) -> ModelMetadata:
     """Read task, class names, band names and input shapes from ``model``."""
     meta = ModelMetadata()
-    heads = [layer for layer in _all_layers(model) if isinstance(layer, TaskOutput)]
+    named = model.output.items() if isinstance(model.output, dict) else ((None, t) for t in model.outputs)
+    heads = []
+    for name, tensor in named:
+        layer = getattr(getattr(tensor, "_keras_history", None), "operation", None)
+        if isinstance(layer, TaskOutput):
+            heads.append(layer)
+            meta.outputs[name or layer.name] = layer.task
+    heads += [layer for layer in _all_layers(model) if isinstance(layer, TaskOutput) and layer not in heads]
     if heads:
         meta.task = heads[0].task
         meta.class_names = heads[0].class_names

@@ -13,6 +13,9 @@ _EARTHENGINE = (
     "read_scene_export", "save_band_stats", "write_ee_patches", "write_mixer", "write_scene_predictions",
 )
 __all__ += list(_EARTHENGINE)
+# EuroSAT as tf.data (rskeras.data.eurosat) loads TensorFlow too; the module is callable: rskeras.data.eurosat(...)
+_EUROSAT = ("eurosat", "eurosat_files", "eurosat_class_names", "EUROSAT_CLASSES")
+__all__ += list(_EUROSAT)
 
 
 def __getattr__(name: str):
@@ -20,4 +23,9 @@ def __getattr__(name: str):
         from rskeras.data import earthengine
 
         return getattr(earthengine, name)
+    if name in _EUROSAT:
+        import importlib
+
+        module = importlib.import_module("rskeras.data.eurosat")
+        return module if name == "eurosat" else getattr(module, name)
     raise AttributeError(f"module 'rskeras.data' has no attribute {name!r}")

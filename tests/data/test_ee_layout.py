@@ -1,0 +1,87 @@
+"""Earth Engine TFRecord layout, mixer.json and band statistics."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rskeras.data import BandStats, Mixer, load_band_stats, read_mixer, save_band_stats, write_ee_patches, write_mixer
+from rskeras.data.earthengine.layout import buffered_size, describe_length, encode_patch, kernel_margin
+from rskeras.data.earthengine.stats import RunningBandStats
+
+
+def test_encode_patch_is_ee_layout():
+    patch = np.arange(2 * 3 * 2, dtype=np.float32).reshape(2, 3, 2)
+    ex = tf.train.Example.FromString(encode_patch(patch, ["B2", "B3"], {"landcover": 7}))
+    feats = ex.features.feature
+    assert sorted(feats) == ["B2", "B3", "landcover"]
+    # one float_list per band, row-major (row 0 west to east first)
+    assert list(feats["B2"].float_list.value) == [0, 2, 4, 6, 8, 10]
+    assert list(feats["B3"].float_list.value) == [1, 3, 5, 7, 9, 11]
+    assert list(feats["landcover"].float_list.value) == [7.0]
+
+
+def test_write_ee_patches_gzip_and_count(tmp_path):
+    path = tmp_path / "p.tfrecord.gz"
+    n = write_ee_patches(path, np.zeros((3, 4, 4, 1)), ["b"], {"y": [0, 1, 2]})
+    assert n == 3 and path.read_bytes()[:2] == b"\x1f\x8b"
+    assert [p.name for p in tmp_path.iterdir()] == ["p.tfrecord.gz"]  # no temporary left
+    with pytest.raises(ValueError, match="property .y. has 2 values for"):
+        write_ee_patches(tmp_path / "q.tfrecord.gz", np.zeros((3, 4, 4, 1)), ["b"], {"y": [0, 1]})
+    assert not (tmp_path / "q.tfrecord.gz").exists()
+
+
+def test_kernel_buffer_sizes_and_messages():
+    assert kernel_margin(128) == (64, 64)
+    assert buffered_size(256, 128) == (384, 384)  # the tutorials' 256 + 128
+    assert buffered_size((32, 16), (2, 4)) == (34, 20)
+    msg = describe_length(1156, (32, 32))
+    assert "expected 32x32 = 1024 values but found 1156 = 34x34" in msg and "kernelSize 2" in msg
+
+
+def test_mixer_round_trip_and_validation(tmp_path):
+    mixer = Mixer("EPSG:32614", (30.0, 0.0, 440280.0, 0.0, -30.0, 3159720.0), (64, 32), 4, 8)
+    path = write_mixer(tmp_path / "x-mixer.json", mixer)
+    data = json.loads(open(path).read())
+    assert data == {
+        "projection": {"crs": "EPSG:32614", "affine": {"doubleMatrix": [30.0, 0.0, 440280.0, 0.0, -30.0, 3159720.0]}},
+        "patchDimensions": [32, 64],  # [width, height]
+        "patchesPerRow": 4,
+        "totalPatches": 8,
+    }
+    back = read_mixer(path)
+    assert back == mixer and back.rows == 2
+    data["patchesPerRow"] = 3
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="totalPatches 8 is not whole rows of patchesPerRow 3"):
+        read_mixer(tmp_path / "bad.json")
+    (tmp_path / "bad2.json").write_text(json.dumps({"patchDimensions": [2, 2]}))
+    with pytest.raises(ValueError, match="lacks"):
+        read_mixer(tmp_path / "bad2.json")
+
+
+def test_band_stats_running_matches_numpy_and_saves(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal([100.0, -5.0], [10.0, 2.0], size=(5, 8, 8, 2))
+    x[0, 0, 0, 0] = -9999.0
+    running = RunningBandStats(["a", "b"], nodata=-9999.0)
+    for chunk in x:
+        running.update(chunk)
+    stats = running.result()
+    valid_a = x[..., 0][x[..., 0] != -9999.0]
+    np.testing.assert_allclose(stats.mean, [valid_a.mean(), x[..., 1].mean()], rtol=1e-10)
+    np.testing.assert_allclose(stats.std, [valid_a.std(), x[..., 1].std()], rtol=1e-10)
+    assert stats.count == (319, 320)
+    path = save_band_stats(stats, tmp_path)
+    assert path.endswith("band_stats.json")
+    loaded = load_band_stats(tmp_path)
+    assert loaded.select(["b", "a"]).mean == (stats.mean[1], stats.mean[0])
+    with pytest.raises(KeyError, match=r"hold no \['c'\]; they cover \['a', 'b'\]"):
+        loaded.select(["c"])
+    layer = loaded.to_layer(["a"])
+    out = layer(np.full((1, 2, 2, 1), stats.mean[0], np.float32))
+    np.testing.assert_allclose(np.asarray(out), 0.0, atol=1e-5)
+    assert isinstance(loaded, BandStats)

@@ -1,5 +1,33 @@
-"""Evaluation: the accuracy tables of the field, from arrays of labels or values (NumPy only)."""
+"""Evaluation: the accuracy tables and figures of the field.
 
-from rskeras.evaluation.metrics import classification_report, confusion_matrix, regression_report
+From arrays (NumPy only): :func:`classification_report` (overall accuracy, per-class precision,
+recall and F1, macro and weighted averages, Cohen's kappa, confusion matrix),
+:func:`regression_report` (MAE, RMSE, R², bias), :func:`iou_report` (per-class and mean IoU),
+:func:`mae_per_class` (errors per class of a stratifying map such as ESA WorldCover).
+From a model: :func:`evaluate_model` and :func:`write_report` (JSON and the confusion matrix PNG).
+"""
 
-__all__ = ["classification_report", "confusion_matrix", "regression_report"]
+from rskeras.evaluation.evaluate import evaluate_model, write_report
+from rskeras.evaluation.figures import confusion_matrix_figure
+from rskeras.evaluation.metrics import (
+    classification_report,
+    confusion_matrix,
+    regression_report,
+    report_from_confusion,
+)
+from rskeras.evaluation.segmentation import iou_from_confusion, iou_report
+from rskeras.evaluation.stratified import WORLDCOVER_CLASSES, mae_per_class
+
+__all__ = [
+    "WORLDCOVER_CLASSES",
+    "classification_report",
+    "confusion_matrix",
+    "confusion_matrix_figure",
+    "evaluate_model",
+    "iou_from_confusion",
+    "iou_report",
+    "mae_per_class",
+    "regression_report",
+    "report_from_confusion",
+    "write_report",
+]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -43,8 +43,15 @@ def classification_report(
     if class_names is None:
         n = n_classes if n_classes is not None else int(max(np.max(y_true), np.max(y_pred))) + 1
         class_names = [str(i) for i in range(n)]
+    return report_from_confusion(confusion_matrix(y_true, y_pred, len(class_names)), class_names)
+
+
+def report_from_confusion(cm: np.ndarray, class_names: Sequence[str]) -> dict:
+    """The :func:`classification_report` of a confusion matrix (rows true, columns predicted)."""
+    cm = np.asarray(cm, dtype=np.int64)
     n = len(class_names)
-    cm = confusion_matrix(y_true, y_pred, n)
+    if cm.shape != (n, n):
+        raise ValueError(f"confusion matrix of shape {cm.shape} for {n} class names")
     total = cm.sum()
     tp = np.diag(cm).astype(np.float64)
     support = cm.sum(axis=1)

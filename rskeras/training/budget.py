@@ -1,0 +1,66 @@
+"""Fitting a training run into a time budget: measured throughput, epochs that fit, a stop at the limit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import keras
+import tensorflow as tf
+
+
+def measure_throughput(build: Callable[[], keras.Model], dataset: tf.data.Dataset, steps: int = 8,
+                       warmup: int = 2) -> float:
+    """Training images per second of a fresh model from ``build()`` (compiled) on ``dataset``'s batches.
+
+    ``warmup`` steps (tracing, first allocations) are run and not timed, then ``steps`` are timed.
+    The model is thrown away; measure before building the model that is trained.
+    """
+    model = build()
+    batches = iter(dataset.repeat())
+    for _ in range(warmup):
+        x, y = next(batches)
+        model.train_on_batch(x, y)
+    images, start = 0, time.perf_counter()
+    for _ in range(steps):
+        x, y = next(batches)
+        model.train_on_batch(x, y)
+        images += int(tf.shape(x)[0])
+    return images / (time.perf_counter() - start)
+
+
+def epochs_for_budget(seconds: float, images_per_second: float, n_train: int, n_validation: int = 0,
+                      max_epochs: int = 200) -> int:
+    """Epochs over ``n_train`` images (plus a validation pass, about 3x faster than training) in ``seconds``."""
+    per_epoch = n_train / images_per_second + n_validation / (3 * images_per_second)
+    return int(max(1, min(max_epochs, seconds // per_epoch)))
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stops training after the batch that exceeds ``seconds`` since the start of ``fit`` (a safety net).
+
+    Attributes:
+        stopped: whether the limit stopped training.
+        steps: training batches run.
+        elapsed: seconds from the start to the end of ``fit`` (validation included).
+    """
+
+    def __init__(self, seconds: float = float("inf")):
+        super().__init__()
+        self.seconds = seconds
+        self.stopped = False
+        self.steps = 0
+        self.elapsed = 0.0
+        self._start = 0.0
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if time.perf_counter() - self._start > self.seconds:
+            self.stopped = True
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        self.elapsed = time.perf_counter() - self._start

@@ -1,0 +1,346 @@
+"""The training configuration: five sections (data, model, task, training, output), validated before training.
+
+A YAML file (or a dict of the same shape)::
+
+    data:
+      source: eurosat               # eurosat | earthengine
+      root: ../shared/data/eurosat_rgb   # omit to read eurosat/rgb through tensorflow-datasets
+      bands: rgb                    # rgb | all | a list of band names
+      batch_size: 64
+    model:
+      name: compact_resnet          # see MODELS
+      options: {widths: [32, 64, 128, 256]}   # keyword arguments of the builder
+    task: multiclass                # or {type: multiclass, class_names: [...]}
+    training:
+      epochs: 30
+      optimizer: adamw
+      learning_rate: 0.002
+      schedule: onecycle
+      label_smoothing: 0.1
+      augment: true                 # random flips and 90-degree rotations
+      precision: auto
+      strategy: auto
+    output:
+      run_dir: runs/eurosat
+      export: saved_models/eurosat_compact_resnet
+
+Every unknown section, key, model, model option, band or value is reported with the valid
+choices by :func:`load_config`, before any data is read or model built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rskeras.tasks import TASKS
+
+# model name -> (module, builder); every builder takes input_shape, task, n_outputs, class_names,
+# band_names and band_stats
+MODELS: dict[str, tuple[str, str]] = {
+    "cnn": ("rskeras.models.cnn", "cnn"),
+    "compact_resnet": ("rskeras.models.compact_resnet", "compact_resnet"),
+    "resnet50": ("rskeras.models.resnet", "resnet50"),
+    "googlenet": ("rskeras.models.googlenet", "googlenet"),
+    "unet": ("rskeras.models.unet", "unet"),
+    "pspnet": ("rskeras.models.pspnet", "pspnet"),
+    "deeplabv3": ("rskeras.models.deeplabv3", "deeplabv3"),
+}
+# arguments the training fills from the data and the task section
+FILLED_ARGUMENTS = ("input_shape", "task", "n_outputs", "class_names", "band_names", "band_stats")
+SOURCES = ("eurosat", "earthengine")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "onecycle")
+MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
+
+
+class ConfigError(ValueError):
+    """A configuration names an unknown section, key, model, option, band or value."""
+
+
+@dataclass
+class DataConfig:
+    """``data:`` where the patches come from.
+
+    Attributes:
+        source: ``"eurosat"`` (:func:`rskeras.data.eurosat`) or ``"earthengine"`` (TFRecord
+            patches in Earth Engine's layout, :func:`rskeras.data.ee_patch_dataset`).
+        root: EuroSAT folder (None: tensorflow-datasets).
+        bands: ``"rgb"``, ``"all"`` or band names (EuroSAT); band names (Earth Engine).
+        batch_size: global batch size (split over the replicas of a distribution strategy).
+        train_split, validation_split: EuroSAT splits.
+        train_files, validation_files: Earth Engine TFRecord files or glob patterns.
+        label: Earth Engine property or band holding the target.
+        patch_size: Earth Engine patch side in pixels (None: read from the first record).
+        limit, validation_limit: use only that many training / validation patches.
+        cache: keep decoded patches in memory after the first epoch.
+        stats_samples: patches used to compute the band statistics of the model's normalisation.
+    """
+
+    source: str = "eurosat"
+    root: str | None = None
+    bands: str | list[str] = "rgb"
+    batch_size: int = 64
+    train_split: str = "train"
+    validation_split: str | None = "validation"
+    train_files: str | list[str] | None = None
+    validation_files: str | list[str] | None = None
+    label: str | None = None
+    patch_size: int | None = None
+    limit: int | None = None
+    validation_limit: int | None = None
+    cache: bool = True
+    stats_samples: int = 2048
+
+
+@dataclass
+class ModelConfig:
+    """``model:`` the builder (a name of :data:`MODELS`) and its keyword arguments."""
+
+    name: str = "compact_resnet"
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class TaskConfig:
+    """``task:`` the problem type (a name of :data:`rskeras.tasks.TASKS`), class names, outputs."""
+
+    type: str = "multiclass"
+    class_names: list[str] | None = None
+    n_outputs: int | None = None
+
+
+@dataclass
+class TrainingConfig:
+    """``training:`` optimisation, precision, distribution and seeds.
+
+    Attributes:
+        epochs: total epochs (a resumed run continues up to this number).
+        steps_per_epoch: batches per epoch (None: one pass over the data).
+        optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"`` (momentum 0.9, Nesterov).
+        learning_rate: peak learning rate.
+        weight_decay: decoupled weight decay (AdamW, SGD); biases and normalisation are excluded.
+        schedule: ``"constant"``, ``"cosine"`` (linear warm-up over ``warmup_epochs``, cosine
+            decay to 0) or ``"onecycle"`` (warm-up from ``learning_rate / 25`` over the first
+            30 % of the steps, then cosine decay to 0).
+        warmup_epochs: warm-up of the cosine schedule.
+        label_smoothing: smoothing of one-hot targets (classification).
+        augment: random flips and 90-degree rotations of patches (and of dense targets).
+        precision: ``"auto"``, ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``.
+        strategy: ``"auto"``, ``"default"``, ``"mirrored"``, ``"multi_worker"`` or ``"tpu"``.
+        seed: seeds weights, shuffling and augmentation.
+        deterministic: deterministic TensorFlow ops (slower).
+        monitor: logged quantity that selects the best model.
+        jit_compile: XLA compilation of the training step.
+        verbose: Keras' per-batch progress bar (1), or one line per epoch (0).
+    """
+
+    epochs: int = 10
+    steps_per_epoch: int | None = None
+    optimizer: str = "adamw"
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.0
+    augment: bool = True
+    precision: str = "auto"
+    strategy: str = "auto"
+    seed: int = 0
+    deterministic: bool = False
+    monitor: str = "val_loss"
+    jit_compile: bool = False
+    verbose: int = 1
+
+
+@dataclass
+class OutputConfig:
+    """``output:`` the run folder and what is written at the end.
+
+    Attributes:
+        run_dir: the resumable run folder (:class:`rskeras.training.runs.RunFolder`).
+        export: a ``saved_models/<name>`` folder for a SavedModel version and a ``.keras`` copy.
+        evaluate: evaluate the final model on the validation data and write ``evaluation/``.
+        tensorboard: write TensorBoard logs.
+    """
+
+    run_dir: str = "runs/run"
+    export: str | None = None
+    evaluate: bool = True
+    tensorboard: bool = True
+
+
+@dataclass
+class Config:
+    """A whole, validated training configuration."""
+
+    data: DataConfig
+    model: ModelConfig
+    task: TaskConfig
+    training: TrainingConfig
+    output: OutputConfig
+    source: str = "<dict>"
+
+    def to_dict(self) -> dict:
+        """The configuration as plain data (what ``config.yaml`` of a run holds)."""
+        out = dataclasses.asdict(self)
+        out.pop("source")
+        return out
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig, "model": ModelConfig, "task": TaskConfig, "training": TrainingConfig, "output": OutputConfig,
+}
+
+
+def model_builder(name: str) -> Callable:
+    """The builder function of model ``name``; the error lists :data:`MODELS`."""
+    if name not in MODELS:
+        raise ConfigError(f"model.name: unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    module, attr = MODELS[name]
+    return getattr(importlib.import_module(module), attr)
+
+
+def _section(raw: Any, cls: type, where: str, section: str):
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: section {section!r} must be a mapping of keys to values, got {raw!r}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))} in section {section!r}; "
+                          f"valid keys: {', '.join(names)}")
+    return cls(**raw)
+
+
+def _choice(value, choices, key: str, where: str) -> None:
+    if value not in choices:
+        raise ConfigError(f"{where}: {key} {value!r} is not one of {', '.join(map(str, choices))}")
+
+
+def _positive(value, key: str, where: str, integer: bool = False, allow_none: bool = False,
+              allow_zero: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{where}: {key} must be a {'non-negative' if allow_zero else 'positive'} "
+                          f"{'integer' if integer else 'number'}, got {value!r}")
+
+
+def _check_data(data: DataConfig, where: str) -> None:
+    _choice(data.source, SOURCES, "data.source", where)
+    _positive(data.batch_size, "data.batch_size", where, integer=True)
+    for key in ("limit", "validation_limit", "patch_size"):
+        _positive(getattr(data, key), f"data.{key}", where, integer=True, allow_none=True)
+    _positive(data.stats_samples, "data.stats_samples", where, integer=True)
+    if data.source == "eurosat":
+        from rskeras.data.eurosat import SPLITS, resolve_bands
+
+        _choice(data.train_split, SPLITS, "data.train_split", where)
+        if data.validation_split is not None:
+            _choice(data.validation_split, SPLITS, "data.validation_split", where)
+        try:
+            resolve_bands(data.bands)
+        except KeyError as err:
+            raise ConfigError(f"{where}: data.bands: {err.args[0]}") from None
+        if data.root is not None and not Path(data.root).is_dir():
+            raise ConfigError(f"{where}: data.root {data.root!r} is not a folder (omit it to use tensorflow-datasets)")
+    else:
+        if not data.train_files:
+            raise ConfigError(f"{where}: data.train_files is required for source 'earthengine' "
+                              "(TFRecord files or glob patterns, e.g. gs://bucket/train*.tfrecord.gz)")
+        if isinstance(data.bands, str) or not data.bands:
+            raise ConfigError(f"{where}: data.bands must list the band names to read for source 'earthengine', "
+                              f"got {data.bands!r}")
+        if not data.label:
+            raise ConfigError(f"{where}: data.label is required for source 'earthengine' (a property or a band)")
+
+
+def _check_model(model: ModelConfig, where: str) -> None:
+    if model.name not in MODELS:
+        raise ConfigError(f"{where}: model.name: unknown model {model.name!r}; choose one of {', '.join(MODELS)}")
+    if not isinstance(model.options, Mapping):
+        raise ConfigError(f"{where}: model.options must be a mapping of builder arguments, got {model.options!r}")
+    params = inspect.signature(model_builder(model.name)).parameters
+    valid = [p for p in params if p not in FILLED_ARGUMENTS]
+    unknown = sorted(set(model.options) - set(valid))
+    filled = sorted(set(model.options) & set(FILLED_ARGUMENTS))
+    if filled:
+        raise ConfigError(f"{where}: model.options {', '.join(map(repr, filled))} come from the data and task "
+                          "sections; remove them from model.options")
+    if unknown:
+        raise ConfigError(f"{where}: unknown option(s) {', '.join(map(repr, unknown))} for model {model.name!r}; "
+                          f"valid options: {', '.join(valid)}")
+
+
+def _check_task(task: TaskConfig, where: str) -> None:
+    _choice(task.type, tuple(TASKS), "task.type", where)
+    _positive(task.n_outputs, "task.n_outputs", where, integer=True, allow_none=True)
+    if task.class_names is not None and task.n_outputs is not None and len(task.class_names) != task.n_outputs:
+        raise ConfigError(f"{where}: task.class_names has {len(task.class_names)} names but task.n_outputs is "
+                          f"{task.n_outputs}")
+
+
+def _check_training(training: TrainingConfig, task: TaskConfig, where: str) -> None:
+    from rskeras.training.distribute import STRATEGIES
+    from rskeras.training.precision import PRECISIONS
+
+    _positive(training.epochs, "training.epochs", where, integer=True)
+    _positive(training.steps_per_epoch, "training.steps_per_epoch", where, integer=True, allow_none=True)
+    _positive(training.learning_rate, "training.learning_rate", where)
+    _positive(training.weight_decay, "training.weight_decay", where, allow_zero=True)
+    _positive(training.warmup_epochs, "training.warmup_epochs", where, allow_zero=True)
+    _choice(training.optimizer, OPTIMIZERS, "training.optimizer", where)
+    _choice(training.schedule, SCHEDULES, "training.schedule", where)
+    _choice(training.precision, PRECISIONS, "training.precision", where)
+    _choice(training.strategy, STRATEGIES, "training.strategy", where)
+    _choice(training.monitor, MONITORS, "training.monitor", where)
+    if not 0 <= training.label_smoothing < 1:
+        raise ConfigError(f"{where}: training.label_smoothing must be in [0, 1), got {training.label_smoothing!r}")
+    if training.label_smoothing and task.type == "regression":
+        raise ConfigError(f"{where}: training.label_smoothing applies to classification, not task 'regression'")
+
+
+def load_config(config: str | os.PathLike | Mapping | Config) -> Config:
+    """Read and validate a configuration (a YAML path, a dict, or a :class:`Config`).
+
+    Raises:
+        ConfigError: unknown sections, keys, models, model options, bands or values, each
+            reported with the valid choices.
+        FileNotFoundError: the YAML file does not exist.
+    """
+    if isinstance(config, Config):
+        return config
+    where = "<dict>"
+    if isinstance(config, (str, os.PathLike)):
+        where = str(config)
+        path = Path(config)
+        if not path.exists():
+            raise FileNotFoundError(f"configuration file {path} does not exist")
+        config = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"{where}: a configuration is a mapping with sections {', '.join(SECTIONS)}")
+    unknown = sorted(set(config) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown section(s) {', '.join(map(repr, unknown))}; "
+                          f"valid sections: {', '.join(SECTIONS)}")
+    raw = dict(config)
+    if isinstance(raw.get("task"), str):
+        raw["task"] = {"type": raw["task"]}
+    parts = {name: _section(raw.get(name), cls, where, name) for name, cls in SECTIONS.items()}
+    result = Config(**parts, source=where)
+    _check_data(result.data, where)
+    _check_model(result.model, where)
+    _check_task(result.task, where)
+    _check_training(result.training, result.task, where)
+    return result

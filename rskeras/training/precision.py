@@ -1,0 +1,62 @@
+"""Numeric precision of training: float32, or mixed float16 / bfloat16 with float32 variables.
+
+``"auto"`` picks ``mixed_float16`` on an NVIDIA GPU of compute capability 7.0 or higher
+(Volta and later, with tensor cores), ``mixed_bfloat16`` on a TPU, and ``float32`` otherwise
+(CPUs, older GPUs). Under a mixed policy layers compute in 16 bits and keep float32 weights;
+rskeras' :class:`~rskeras.heads.TaskOutput` returns float32, so losses are float32. Under
+``mixed_float16`` the optimizer is wrapped in Keras' ``LossScaleOptimizer`` (dynamic loss
+scaling), which :func:`wrap_optimizer` does and ``model.compile`` also does by itself.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+
+
+def _gpu_compute_capability() -> tuple[int, int] | None:
+    """The lowest compute capability of the visible GPUs, or None without a GPU."""
+    capabilities = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        if details.get("compute_capability"):
+            capabilities.append(tuple(details["compute_capability"]))
+    return min(capabilities) if capabilities else None
+
+
+def resolve_precision(precision: str = "auto", strategy: tf.distribute.Strategy | None = None) -> str:
+    """The Keras dtype policy name for ``precision`` on this machine.
+
+    Args:
+        precision: one of :data:`PRECISIONS`.
+        strategy: the distribution strategy in use; a ``TPUStrategy`` means TPU.
+
+    Raises:
+        ValueError: ``precision`` is not one of :data:`PRECISIONS`.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if strategy is not None and isinstance(strategy, tf.distribute.TPUStrategy):
+        return "mixed_bfloat16"
+    capability = _gpu_compute_capability()
+    if capability is not None and capability >= (7, 0):
+        return "mixed_float16"
+    return "float32"
+
+
+def set_precision(precision: str = "auto", strategy: tf.distribute.Strategy | None = None) -> str:
+    """Set Keras' global dtype policy (affects models built afterwards); returns the policy name."""
+    policy = resolve_precision(precision, strategy)
+    keras.mixed_precision.set_dtype_policy(policy)
+    return policy
+
+
+def wrap_optimizer(optimizer: keras.optimizers.Optimizer, policy: str) -> keras.optimizers.Optimizer:
+    """``optimizer`` wrapped in a ``LossScaleOptimizer`` under ``mixed_float16``, unchanged otherwise."""
+    if policy == "mixed_float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer

@@ -1,0 +1,178 @@
+"""Training recipes: EuroSAT classification from scratch, sized to the hardware and a time budget.
+
+:func:`eurosat_recipe` is the configuration (a dict for :func:`rskeras.training.train`) of the best
+recipe rskeras offers for EuroSAT RGB without pretrained weights: a compact residual network
+(:func:`rskeras.models.compact_resnet.compact_resnet`) with its normalisation inside, the eight
+flips and rotations of each patch, label smoothing 0.1, AdamW with a one-cycle schedule.
+On a GPU the same recipe trains ResNet-50 or GoogLeNet in mixed precision.
+:func:`train_eurosat` measures the throughput, picks the epochs that fit a time budget, trains,
+evaluates on the validation split and exports the model (``.keras`` and a SavedModel version).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import time
+from pathlib import Path
+
+import tensorflow as tf
+
+from rskeras.training.budget import TimeLimit, epochs_for_budget, measure_throughput
+from rskeras.training.fit import (
+    build_model,
+    compile_model,
+    export_model,
+    load_data,
+    make_optimizer,
+    prepare_dataset,
+)
+from rskeras.training.fit import train as train_config
+
+# model -> (builder options, batch size, peak learning rate)
+EUROSAT_MODELS: dict[str, tuple[dict, int, float]] = {
+    "compact_resnet": ({"widths": [32, 64, 128, 256], "blocks": [1, 1, 1, 1], "stem_filters": 32, "dropout": 0.1},
+                       64, 2e-3),
+    "compact_resnet_small": ({"widths": [24, 48, 96, 192], "blocks": [1, 1, 1, 1], "stem_filters": 16,
+                              "dropout": 0.1}, 64, 2e-3),
+    "resnet50": ({"dropout": 0.2}, 128, 1e-3),
+    "googlenet": ({"dropout": 0.4}, 128, 1e-3),
+}
+
+
+def default_model() -> str:
+    """``"resnet50"`` where a GPU is visible, else ``"compact_resnet"``."""
+    return "resnet50" if tf.config.list_physical_devices("GPU") else "compact_resnet"
+
+
+def eurosat_recipe(root: str | os.PathLike | None, model: str = "compact_resnet", epochs: int = 20,
+                   run_dir: str | os.PathLike = "runs/eurosat", limit: int | None = None,
+                   validation_limit: int | None = None, precision: str = "auto", seed: int = 0,
+                   verbose: int = 1) -> dict:
+    """The training configuration of the EuroSAT RGB recipe for ``model`` (a key of :data:`EUROSAT_MODELS`)."""
+    if model not in EUROSAT_MODELS:
+        raise ValueError(f"no EuroSAT recipe for model {model!r}; recipes: {', '.join(EUROSAT_MODELS)}")
+    options, batch_size, learning_rate = EUROSAT_MODELS[model]
+    return {
+        "data": {"source": "eurosat", "root": None if root is None else str(root), "bands": "rgb",
+                 "batch_size": batch_size, "limit": limit, "validation_limit": validation_limit, "cache": True},
+        "model": {"name": "compact_resnet" if model.startswith("compact_resnet") else model,
+                  "options": copy.deepcopy(options)},
+        "task": {"type": "multiclass"},
+        "training": {"epochs": epochs, "optimizer": "adamw", "learning_rate": learning_rate, "weight_decay": 0.05,
+                     "schedule": "onecycle", "label_smoothing": 0.1, "augment": True, "precision": precision,
+                     "strategy": "auto", "seed": seed, "monitor": "val_accuracy", "verbose": verbose},
+        "output": {"run_dir": str(run_dir), "export": None, "evaluate": True, "tensorboard": True},
+    }
+
+
+def calibrate(config: dict, steps: int = 6) -> float:
+    """Training images per second of ``config``'s model on its data (a throw-away model, a few batches)."""
+    from rskeras.training.config import load_config
+
+    probe = copy.deepcopy(config)
+    probe["data"].update(limit=probe["data"]["batch_size"] * (steps + 2), validation_split=None, stats_samples=64,
+                         cache=False)
+    cfg = load_config(probe)
+    data = load_data(cfg)
+    ds = prepare_dataset(data.train, "multiclass", len(data.class_names), True, True, cfg.training.label_smoothing)
+
+    def build():
+        model = build_model(cfg, data)
+        return compile_model(model, "multiclass", make_optimizer(cfg.training, 10), cfg.training.label_smoothing)
+
+    return measure_throughput(build, ds, steps=steps)
+
+
+def train_eurosat(
+    root: str | os.PathLike | None,
+    out: str | os.PathLike,
+    model: str = "auto",
+    minutes: float | None = None,
+    epochs: int | None = None,
+    export_dir: str | os.PathLike | None = "saved_models",
+    export_name: str | None = None,
+    limit: int | None = None,
+    validation_limit: int | None = None,
+    resume: bool = False,
+    seed: int = 0,
+    verbose: int = 1,
+) -> dict:
+    """Train, evaluate and export a EuroSAT RGB classifier; returns the report (also in ``out/report.json``).
+
+    Args:
+        root: EuroSAT folder (None: tensorflow-datasets ``eurosat/rgb``).
+        out: output folder: the run folder ``out/run``, ``out/evaluation/`` (metrics.json,
+            confusion_matrix.png).
+        model: a key of :data:`EUROSAT_MODELS`, or ``"auto"`` (:func:`default_model`).
+        minutes: time budget of the whole call; the epochs are chosen from a measured throughput
+            (and training stops at the budget whatever happens).
+        epochs: fixed epochs instead of a budget (one of ``minutes`` and ``epochs`` is needed).
+        export_dir: where the model folder is written (``.keras`` and SavedModel version 1); None: no export.
+        export_name: the model folder's name (default ``eurosat_<model>``).
+        limit, validation_limit: use only that many training / validation images.
+        resume: continue the run in ``out/run`` (default: start afresh).
+        seed: seeds weights, shuffling and augmentation.
+        verbose: Keras' per-batch progress bar (1) or one line per epoch (2).
+    """
+    from rskeras.data.eurosat import eurosat_files
+    from rskeras.evaluation import write_report
+
+    if (minutes is None) == (epochs is None):
+        raise ValueError("give either minutes (a time budget) or epochs")
+    start = time.perf_counter()
+    model = default_model() if model == "auto" else model
+    out = Path(out)
+    run_dir = out / "run"
+    if not resume and run_dir.exists():
+        shutil.rmtree(run_dir)
+    config = eurosat_recipe(root, model, epochs or 1, run_dir, limit, validation_limit, seed=seed, verbose=verbose)
+    if root is not None:
+        n_train = len(eurosat_files(root, "train").paths[:limit])
+        n_validation = len(eurosat_files(root, "validation").paths[:validation_limit])
+    else:
+        n_train, n_validation = limit or 21600, validation_limit or 5400
+    throughput = None
+    if epochs is None:
+        print(f"[eurosat] measuring the training speed of {model} ...")
+        throughput = calibrate(config)
+        reserve = 60 + n_validation / (2 * throughput)  # final evaluation and export
+        remaining = minutes * 60 - (time.perf_counter() - start) - reserve
+        epochs = epochs_for_budget(remaining, throughput, n_train, n_validation)
+        config["training"]["epochs"] = epochs
+        print(f"[eurosat] {throughput:.0f} images/s -> {epochs} epoch(s) of {n_train} images in the "
+              f"{minutes:g} minute budget")
+    reserve = 60 + n_validation / (2 * throughput) if throughput else 60
+    limit_cb = TimeLimit(minutes * 60 - (time.perf_counter() - start) - reserve if minutes else float("inf"))
+    result = train_config(config, callbacks=[limit_cb])
+    train_seconds = limit_cb.elapsed
+    report = dict(result.evaluation or {})
+    epochs_run = len(result.run.log_rows())
+    summary = {
+        "model": model,
+        "parameters": int(result.model.count_params()),
+        "precision": result.model.dtype_policy.name,
+        "epochs": epochs_run,
+        "epochs_planned": epochs,
+        "stopped_at_time_limit": limit_cb.stopped,
+        "n_train": n_train,
+        "n_validation": n_validation,
+        "validation_accuracy": report.get("overall_accuracy"),
+        "kappa": report.get("kappa"),
+        "per_class_f1": {name: v["f1"] for name, v in report.get("per_class", {}).items()},
+        "train_seconds": train_seconds,
+        "train_images_per_second": (limit_cb.steps * config["data"]["batch_size"] / train_seconds
+                                    if train_seconds else None),
+        "calibrated_images_per_second": throughput,
+        "inference_images_per_second": report.get("images_per_second"),
+    }
+    report["summary"] = summary
+    if export_dir is not None:
+        folder = Path(export_dir) / (export_name or f"eurosat_{model}")
+        summary["export"] = str(export_model(result.model, folder, version=1, overwrite=True))
+        summary["keras_file"] = str(folder / f"{folder.name}.keras")
+    summary["wall_seconds"] = time.perf_counter() - start
+    write_report(report, out / "evaluation", title=f"EuroSAT RGB, {model}: validation accuracy "
+                 f"{100 * (summary['validation_accuracy'] or 0):.2f} %")
+    return report

@@ -1,0 +1,273 @@
+"""Resumable training runs: one folder with checkpoints, the best model, a CSV log and TensorBoard logs.
+
+Layout of a run folder::
+
+    run/
+      checkpoints/    weights + optimizer state after the last finished epoch (state.json names the file)
+      best.keras      the model of the best epoch so far (by ``monitor``)
+      log.csv         one row per finished epoch
+      tensorboard/    TensorBoard event files
+      config.yaml     the configuration (written by :func:`rskeras.training.train`)
+
+A run killed at any moment (SIGKILL included) and started again with the same callbacks
+continues after its last saved epoch with the same weights and optimizer state
+(``optimizer.iterations`` included): every file is written under a temporary name and
+renamed, the checkpoint state points at a complete weights file, and log rows of epochs
+that were not checkpointed are dropped before training resumes, so each epoch appears
+in ``log.csv`` exactly once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+from rskeras.io import atomic_write_text
+
+STATE_FILE = "state.json"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; the message names the epoch and batch."""
+
+
+class NonFiniteLossGuard(keras.callbacks.Callback):
+    """Stops training with :class:`NonFiniteLossError` at the first batch whose loss is not finite.
+
+    Keras logs the running mean of the epoch's loss, which turns non-finite at the first bad batch,
+    so the error names that batch. The epoch's checkpoint is not written, so a resumed run
+    starts again from the last finite state.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise NonFiniteLossError(
+                f"training loss is {float(loss)} at epoch {self._epoch + 1} (index {self._epoch}), batch index "
+                f"{batch}; stopped before training on non-finite values. Check the inputs for NaN or nodata "
+                "values, lower the learning rate, or train in float32"
+            )
+
+
+def _save_atomically(model: keras.Model, dst: Path, weights_only: bool) -> None:
+    """``model.save`` / ``model.save_weights`` to a temporary file beside ``dst`` (same suffixes), then rename."""
+    tmp = dst.with_name(f".tmp-{uuid.uuid4().hex[:8]}{''.join(dst.suffixes)}")
+    try:
+        if weights_only:
+            model.save_weights(str(tmp), overwrite=True)
+        else:
+            model.save(str(tmp), overwrite=True)
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``keras.callbacks.BackupAndRestore`` whose checkpoints survive SIGKILL at any moment.
+
+    Each save writes ``epoch-NNNN[-batch-NNNNNN].weights.h5`` (model and optimizer variables)
+    under a temporary name, renames it, then atomically replaces ``state.json``, which names
+    that file and the epoch; older weights files are removed afterwards. A restart loads the
+    file ``state.json`` names, so weights, optimizer state and epoch always match.
+    """
+
+    def __init__(self, backup_dir: str | os.PathLike, save_freq: str | int = "epoch"):
+        super().__init__(str(backup_dir), save_freq=save_freq, delete_checkpoint=False)
+        self._state_path = Path(backup_dir) / STATE_FILE
+
+    def saved_state(self) -> dict | None:
+        """The saved ``{"epoch", "batch", "weights"}``, or None before the first save."""
+        return read_checkpoint_state(Path(self.backup_dir))
+
+    def _load_model(self):
+        state = self.saved_state()
+        if state is None:
+            return
+        if not self.model.built:
+            raise ValueError(f"model {self.model.name!r} must be built before fit() to restore {self.backup_dir}")
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(str(Path(self.backup_dir) / state["weights"]))
+        self.model._initial_epoch = state["epoch"]
+
+    def _save_model(self):
+        folder = Path(self.backup_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        suffix = f"-batch-{self._last_batch_seen:06d}" if self.save_freq != "epoch" else ""
+        name = f"epoch-{self._current_epoch:04d}{suffix}.weights.h5"
+        _save_atomically(self.model, folder / name, weights_only=True)
+        state = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
+        atomic_write_text(self._state_path, json.dumps(state))
+        for old in folder.glob("*.weights.h5"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """``keras.callbacks.ModelCheckpoint`` writing under a temporary name, then renaming."""
+
+    def _save_model(self, epoch, batch, logs):
+        filepath = Path(self._get_file_path(epoch, batch, logs))
+        if self._should_save_model(epoch, batch, logs, str(filepath)):
+            filepath.parent.mkdir(parents=True, exist_ok=True)
+            _save_atomically(self.model, filepath, weights_only=self.save_weights_only)
+
+
+def read_checkpoint_state(folder: Path) -> dict | None:
+    """The checkpoint state in ``folder`` (see :class:`AtomicBackupAndRestore`), or None."""
+    path = folder / STATE_FILE
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    if not (folder / state["weights"]).exists():
+        raise FileNotFoundError(f"{path} names {state['weights']}, which is missing from {folder}")
+    return state
+
+
+def truncate_log(path: Path, epochs: int) -> list[dict]:
+    """Keep the header and the complete rows of epochs ``0 .. epochs - 1`` of a CSV log; returns those rows.
+
+    Rows of epochs that were not checkpointed (and a row cut short by a kill) are removed, so a
+    resumed run appends each epoch exactly once. The file is rewritten atomically.
+    """
+    if not path.exists():
+        return []
+    text = path.read_text()
+    lines = text.splitlines(keepends=True)
+    if not lines:
+        return []
+    header = next(csv.reader([lines[0]]))
+    kept, rows = [lines[0]], []
+    for line in lines[1:]:
+        values = next(csv.reader([line]), [])
+        if not line.endswith("\n") or len(values) != len(header):
+            continue
+        row = dict(zip(header, values))
+        try:
+            epoch = int(row["epoch"])
+        except (KeyError, ValueError):
+            continue
+        if epoch < epochs:
+            kept.append(line)
+            rows.append(row)
+    if "".join(kept) != text:
+        atomic_write_text(path, "".join(kept))
+    return rows
+
+
+def _best_so_far(rows: list[dict], monitor: str, mode: str) -> float | None:
+    values = []
+    for row in rows:
+        try:
+            values.append(float(row[monitor]))
+        except (KeyError, ValueError):
+            continue
+    values = [v for v in values if math.isfinite(v)]
+    if not values:
+        return None
+    if mode == "auto":
+        mode = "max" if ("acc" in monitor or "auc" in monitor or "iou" in monitor) else "min"
+    return max(values) if mode == "max" else min(values)
+
+
+def set_seeds(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras; ``deterministic`` also makes TensorFlow's ops deterministic."""
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+@dataclass
+class RunFolder:
+    """A run folder (see the module docstring) and the callbacks that fill it.
+
+    Attributes:
+        path: the folder; created when missing.
+        chief: False on non-chief workers of multi-worker training, which write into
+            ``path/workers/<index>/`` instead, so only the chief fills the run folder.
+        worker: this worker's index.
+    """
+
+    path: Path
+    chief: bool = True
+    worker: int = 0
+
+    def __post_init__(self):
+        self.path = Path(self.path)
+        if not self.chief:
+            self.path = self.path / "workers" / str(self.worker)
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def best_model(self) -> Path:
+        return self.path / "best.keras"
+
+    @property
+    def log(self) -> Path:
+        return self.path / "log.csv"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / "tensorboard"
+
+    def saved_epoch(self) -> int:
+        """Epochs finished and checkpointed so far (0 for a new run)."""
+        state = read_checkpoint_state(self.checkpoints)
+        return int(state["epoch"]) if state else 0
+
+    def log_rows(self) -> list[dict]:
+        """The rows of ``log.csv`` (strings, as written)."""
+        if not self.log.exists():
+            return []
+        return list(csv.DictReader(io.StringIO(self.log.read_text())))
+
+    def callbacks(self, monitor: str = "val_loss", mode: str = "auto", tensorboard: bool = True,
+                  save_freq: str | int = "epoch") -> list[keras.callbacks.Callback]:
+        """The callbacks of a resumable run, in the order that keeps the log and the checkpoint consistent.
+
+        Call this right before ``model.fit`` (it trims ``log.csv`` to the checkpointed epochs). Pass
+        ``initial_epoch=0`` to fit; the checkpoint sets where training resumes. ``epochs`` stays the total.
+
+        Args:
+            monitor: the logged quantity that selects ``best.keras`` (``"val_loss"``; use ``"loss"``
+                without validation data).
+            mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy, AUC and IoU).
+            tensorboard: also write TensorBoard logs.
+            save_freq: ``"epoch"`` or a number of batches between checkpoints.
+        """
+        rows = truncate_log(self.log, self.saved_epoch())
+        best = _best_so_far(rows, monitor, mode)
+        callbacks: list[keras.callbacks.Callback] = [
+            NonFiniteLossGuard(),
+            # the log row is written before the checkpoint: a kill between the two leaves a row for an
+            # epoch that is not checkpointed, which truncate_log drops on restart (never a lost row)
+            keras.callbacks.CSVLogger(str(self.log), append=True),
+            AtomicModelCheckpoint(str(self.best_model), monitor=monitor, mode=mode, save_best_only=True,
+                                  initial_value_threshold=best),
+        ]
+        if tensorboard:
+            callbacks.append(keras.callbacks.TensorBoard(str(self.tensorboard), update_freq="epoch",
+                                                         profile_batch=0, write_graph=False))
+        callbacks.append(AtomicBackupAndRestore(self.checkpoints, save_freq=save_freq))
+        return callbacks

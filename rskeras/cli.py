@@ -2,6 +2,7 @@
 
 ``rskeras train-pixel``  train a pixel-wise ANN from a raster and field data
 ``rskeras predict``      apply a saved model to a raster, writing a GeoTIFF
+``rskeras predict-ee``   predict an Earth Engine image export, writing the TFRecord Earth Engine uploads
 ``rskeras train``        train from a YAML configuration (data, model, task, training, output)
 ``rskeras evaluate``     evaluate a saved model on a dataset: metrics JSON and confusion matrix PNG
 ``rskeras demo``         the main job on real data
@@ -108,6 +109,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="pixels or tiles per model call")
     p.add_argument("--tile-size", type=int, default=None, help="tile side for patch and dense models")
     p.add_argument("--overlap", type=int, default=None, help="overlap in pixels between tiles of dense models")
+    p.add_argument("--output", dest="model_output", metavar="NAME",
+                   help="which output of a multi-output model to write (e.g. M3Net's height)")
     p.add_argument("--kind", default="auto", choices=["auto", "pixel", "patch", "dense"],
                    help="how the model is applied (default: from its input shape)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -124,9 +127,46 @@ def _run_predict(args: argparse.Namespace) -> int:
                                  ("overlap", args.overlap)) if v is not None}
     result = predict_raster(
         args.model, sources[0] if len(sources) == 1 else sources, dst, bands=args.bands, kind=args.kind,
-        probabilities=args.probabilities, window_size=args.window_size, progress=not args.no_progress, **options,
+        probabilities=args.probabilities, window_size=args.window_size, progress=not args.no_progress,
+        output=args.model_output, **options,
     )
     print(f"wrote {result.dst}" + (f" and {result.probabilities}" if result.probabilities else ""))
+    return 0
+
+
+def _add_predict_ee(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict-ee",
+        help="predict an Earth Engine image export and write the TFRecord Earth Engine uploads",
+        description="Read an Earth Engine image export (TFRecord patches with their kernel buffer and mixer.json), "
+        "apply MODEL to every patch in order and write OUT (.tfrecord or .tfrecord.gz) plus OUT-mixer.json with the "
+        "buffer cropped, ready for pipelines/upload_predictions.py.",
+    )
+    p.add_argument("model", help="a saved .keras dense model (U-Net, PSPNet, DeepLabV3, ...)")
+    p.add_argument("files", help="the export's TFRecord files: a glob pattern (quote it) or a path; gs:// works")
+    p.add_argument("out", help="the prediction TFRecord to write (.tfrecord or .tfrecord.gz)")
+    p.add_argument("--bands", nargs="+", required=True, metavar="BAND",
+                   help="the export's bands the model reads, in the model's channel order")
+    p.add_argument("--kernel-size", type=int, default=0,
+                   help="the export's kernelSize (the buffer around each patch; default 0)")
+    p.add_argument("--mixer", help="the export's mixer.json (default: found beside the files)")
+    p.add_argument("--output", default="auto", choices=["auto", "classes", "probabilities", "values"],
+                   help="what to write: class index, one probability band per class, or values "
+                   "(default: classes for classifiers, else values)")
+    p.add_argument("--model-output", help="which output of a multi-output model to write (e.g. height)")
+    p.add_argument("--batch-size", type=int, default=8, help="patches per model call (default 8)")
+    p.set_defaults(func=_run_predict_ee)
+
+
+def _run_predict_ee(args: argparse.Namespace) -> int:
+    from rskeras.workflows import predict_ee_export
+
+    compression = "GZIP" if str(args.out).endswith(".gz") else None
+    tfrecord, mixer = predict_ee_export(
+        args.model, args.files, args.out, args.bands, kernel_size=args.kernel_size, mixer=args.mixer,
+        output=args.output, model_output=args.model_output, batch_size=args.batch_size, compression=compression,
+    )
+    print(f"wrote {tfrecord} and {mixer}; upload them with pipelines/upload_predictions.py")
     return 0
 
 
@@ -275,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train_pixel(sub)
     _add_predict(sub)
+    _add_predict_ee(sub)
     _add_train(sub)
     _add_evaluate(sub)
     _add_demo(sub)

@@ -128,3 +128,15 @@ def test_mixed_precision_outputs_float32(mixed_policy, variant, backbone):
     assert model.get_layer("output_logits").compute_dtype == mixed_policy.split("_")[1]
     y = model(np.random.default_rng(0).random((2, 32, 32, 4), dtype="float32"))
     assert y.dtype == "float32" and np.isfinite(np.asarray(y)).all()
+
+
+def test_sen12tp_variant_traces_once_for_any_tile_size():
+    """Free height and width: one tf.function trace serves 32 and 48 px tiles (SavedModel, predict_raster)."""
+    import tensorflow as tf
+
+    model = unet((None, None, 4), task="regression", n_outputs=1, depth=2, filters=4, variant="sen12tp")
+    fn = tf.function(lambda t: model(t, training=False), input_signature=[tf.TensorSpec((None, None, None, 4))])
+    for size in (32, 48):
+        x = np.random.default_rng(size).random((1, size, size, 4), dtype=np.float32)
+        np.testing.assert_allclose(fn(x).numpy(), model(x).numpy(), atol=1e-5)
+        assert fn(x).shape == (1, size, size, 1)

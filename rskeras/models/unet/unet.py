@@ -23,6 +23,7 @@ from typing import Sequence
 import keras
 
 from rskeras.heads import output_head
+from rskeras.layers.resize import BilinearUpsampling2D
 from rskeras.models.unet.blocks import (
     BandStats,
     conv_bn_relu,
@@ -39,7 +40,7 @@ def _up(x, filters: int, variant: str, name: str):
     """Double the resolution and set the channels to ``filters``."""
     if variant == "original":
         return keras.layers.Conv2DTranspose(filters, 2, strides=2, name=f"{name}_transpose")(x)
-    x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_bilinear")(x)
+    x = BilinearUpsampling2D(2, name=f"{name}_bilinear")(x)
     return conv_bn_relu(x, filters, name=f"{name}_upconv")
 
 

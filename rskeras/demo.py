@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rskeras.data import Points, read_points, sample_raster
+from rskeras.data import Points, find_data, read_points, sample_raster
 from rskeras.data.reference import random_points, threshold_classes
 from rskeras.data.sensors import ndvi
 from rskeras.io import atomic_path, atomic_write_text
@@ -39,33 +39,17 @@ LAND_COVER_BANDS = ["coastal", "blue", "green", "red", "nir", "swir1", "swir2"]
 NDVI_BANDS = ["coastal", "blue", "green", "swir1", "swir2"]
 
 
-def find_data(data: str | os.PathLike | None = None) -> Path:
-    """The real-data folder: ``data``, then ``$RSKERAS_DATA``, then ``../shared/data``."""
-    candidates = [Path(data)] if data else []
-    if os.environ.get("RSKERAS_DATA"):
-        candidates.append(Path(os.environ["RSKERAS_DATA"]))
-    candidates += [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[2] / "shared" / "data"]
-    for folder in candidates:
-        if (folder / HLS_FILE).exists():
-            return folder
-    tried = ", ".join(str(c) for c in candidates)
-    raise FileNotFoundError(f"no real data found (looked for {HLS_FILE} in: {tried}); pass --data DIR or set RSKERAS_DATA")
-
-
 def find_eurosat(data: str | os.PathLike | None = None) -> Path | None:
-    """The EuroSAT RGB folder: ``data`` (or its ``eurosat_rgb/``), ``$RSKERAS_DATA``, ``../shared/data``.
+    """The EuroSAT RGB folder: ``data`` itself or its ``eurosat_rgb/``, else as :func:`rskeras.data.find_data` looks.
 
     None when there is none: the demo then reads EuroSAT through tensorflow-datasets.
     """
-    candidates = [Path(data)] if data else []
-    if os.environ.get("RSKERAS_DATA"):
-        candidates.append(Path(os.environ["RSKERAS_DATA"]))
-    candidates += [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[2] / "shared" / "data"]
-    for folder in candidates:
-        for candidate in (folder / EUROSAT_FOLDER, folder):
-            if (candidate / "label_map.json").exists() or (candidate / "AnnualCrop").is_dir():
-                return candidate
-    return None
+    if data is not None and (Path(data) / "label_map.json").exists():
+        return Path(data)
+    try:
+        return find_data(data, must_contain=Path(EUROSAT_FOLDER) / "label_map.json") / EUROSAT_FOLDER
+    except FileNotFoundError:
+        return None
 
 
 def make_field_points(scene: Path, out: Path, n: int, seed: int) -> Path:
@@ -101,7 +85,7 @@ def run_demo(data: str | os.PathLike | None = None, out: str | os.PathLike = "ou
     out.mkdir(parents=True, exist_ok=True)
     report: dict = {}
     try:
-        scene = find_data(data) / HLS_FILE
+        scene = find_data(data, must_contain=HLS_FILE) / HLS_FILE
     except FileNotFoundError as err:
         print(f"rskeras demo: skipping the pixel workflow: {err}")
     else:
@@ -177,10 +161,7 @@ def _save_model(model, path: Path) -> None:
 
 def quicklook(scene: Path, classes: Path, values: Path, dst: Path, class_names: list[str]) -> Path:
     """A PNG with the true-colour scene, the class map and the estimated NDVI side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
     import rasterio
     from matplotlib.colors import ListedColormap
 
@@ -193,7 +174,8 @@ def quicklook(scene: Path, classes: Path, values: Path, dst: Path, class_names: 
     with rasterio.open(values) as ds:
         ndvi_map = np.ma.masked_equal(ds.read(1), ds.nodata)
     colours = ListedColormap([np.array(cmap[i][:3]) / 255 for i in range(len(class_names))])
-    fig, axes = plt.subplots(1, 3, figsize=(15, 5), constrained_layout=True)
+    fig = Figure(figsize=(15, 5), layout="constrained")
+    axes = fig.subplots(1, 3)
     axes[0].imshow(rgb)
     axes[0].set_title("HLS true colour")
     im = axes[1].imshow(class_map, cmap=colours, vmin=-0.5, vmax=len(class_names) - 0.5, interpolation="nearest")
@@ -207,5 +189,4 @@ def quicklook(scene: Path, classes: Path, values: Path, dst: Path, class_names: 
         ax.set_axis_off()
     with atomic_path(dst) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
     return dst

@@ -1,10 +1,11 @@
 """Readers and tf.data pipelines: field data, rasters, Earth Engine exports, datasets."""
 
+from rskeras.data.locate import find_data
 from rskeras.data.points import Points, read_points
 from rskeras.data.sampling import Samples, sample_raster
 from rskeras.data.sensors import SENSORS, SensorSpec, get_sensor
 
-__all__: list[str] = ["Points", "read_points", "Samples", "sample_raster", "SENSORS", "SensorSpec", "get_sensor"]
+__all__: list[str] = ["find_data", "Points", "read_points", "Samples", "sample_raster", "SENSORS", "SensorSpec", "get_sensor"]
 
 # Earth Engine <-> tf.data (rskeras.data.earthengine) loads TensorFlow, so its names are imported on first use.
 _EARTHENGINE = (

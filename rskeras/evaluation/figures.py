@@ -32,10 +32,7 @@ def confusion_matrix_figure(
     Returns:
         The matplotlib Figure.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend (a notebook's) is left alone
 
     cm = np.asarray(cm, dtype=np.float64)
     n = len(class_names)
@@ -44,7 +41,8 @@ def confusion_matrix_figure(
     rows = cm.sum(axis=1, keepdims=True)
     share = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
     size = max(5.0, 0.6 * n + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size), constrained_layout=True)
+    fig = Figure(figsize=(size + 1, size), layout="constrained")
+    ax = fig.subplots()
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     fig.colorbar(im, ax=ax, fraction=0.046, label="share of the true class")
     ax.set_xticks(range(n), labels=class_names, rotation=45, ha="right", rotation_mode="anchor")
@@ -62,5 +60,4 @@ def confusion_matrix_figure(
     if dst is not None:
         with atomic_path(dst) as tmp:
             fig.savefig(tmp, dpi=dpi, format="png")
-        plt.close(fig)
     return fig

@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "predict_raster": "rskeras.inference",
     "export_saved_model": "rskeras.serving",
+    "load_model": "rskeras.saving",
     "model_metadata": "rskeras.models.metadata",
     "TASKS": "rskeras.tasks",
     "get_task": "rskeras.tasks",

@@ -243,9 +243,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    import keras
-
     from rskeras.evaluation import evaluate_model, write_report
+    from rskeras.saving import load_model
 
     if not Path(args.model).exists():
         raise FileNotFoundError(f"model file {args.model} does not exist")
@@ -264,7 +263,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
         dataset = eurosat(args.data, split=args.split, bands=args.bands, batch_size=args.batch_size,
                           limit=args.limit, shuffle=False)
-    model = keras.models.load_model(args.model)
+    model = load_model(args.model)
     report = evaluate_model(model, dataset)
     report["model"] = str(args.model)
     files = write_report(report, args.out)

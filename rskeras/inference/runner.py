@@ -19,15 +19,13 @@ def load_model(model: keras.Model | str | os.PathLike) -> keras.Model:
     """``model`` itself, or the ``.keras`` file it names loaded without its optimizer."""
     if isinstance(model, keras.Model):
         return model
-    import rskeras.activations  # noqa: F401  (registers the custom objects before loading)
-    import rskeras.layers  # noqa: F401
-    import rskeras.models  # noqa: F401
+    from rskeras.saving import load_model as load_rskeras_model
 
     path = os.fspath(model)
     if not os.path.exists(path):
         raise FileNotFoundError(f"model file {path} does not exist")
     try:
-        return keras.saving.load_model(path, compile=False)
+        return load_rskeras_model(path, compile=False)
     except Exception as err:  # keras raises ValueError, TypeError, OSError, zipfile errors...
         raise ValueError(f"cannot load the model {path}: {err}") from err
 

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import rasterio
 
 
 def eurosat_batch(eurosat_dir: Path, n: int = 8, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
@@ -48,3 +49,14 @@ def train_steps(model, x, y, steps: int = 5) -> list[float]:
         result = model.train_on_batch(x, y, return_dict=True)
         losses.append(float(result["loss"]))
     return losses
+
+
+def hls_chips(path, size: int, count: int) -> np.ndarray:
+    """``count`` non-overlapping ``size x size`` chips of the real HLS scene, raw values, no nodata."""
+    with rasterio.open(path) as src:
+        image = src.read(out_dtype="float32").transpose(1, 2, 0)
+        nodata = src.nodata
+    n = image.shape[0] // size
+    chips = [image[r * size:(r + 1) * size, c * size:(c + 1) * size] for r in range(n) for c in range(n)]
+    chips = [chip for chip in chips if not (chip == nodata).any()]
+    return np.stack(chips[:count])

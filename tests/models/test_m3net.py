@@ -1,25 +1,14 @@
 import keras
 import numpy as np
 import pytest
-import rasterio
 
 from rskeras.models import UncertaintyWeightedModel, m3net, model_metadata
 from rskeras.models.m3net import OUTPUTS
+from tests.models.helpers import hls_chips
 
 MULTISPECTRAL = [1, 2, 3, 4]  # HLS blue, green, red, nir: ZY-3's multi-spectral bands
 # Pseudo multi-view: three panchromatic-like band means stand in for the nadir, forward and backward views.
 VIEWS = {"nadir": [1, 2, 3], "forward": [2, 3, 4], "backward": [3, 4, 5]}
-
-
-def hls_chips(path, size: int, count: int) -> np.ndarray:
-    """``count`` non-overlapping ``size x size`` chips of the real HLS scene, raw values, no nodata."""
-    with rasterio.open(path) as src:
-        image = src.read(out_dtype="float32").transpose(1, 2, 0)
-        nodata = src.nodata
-    n = image.shape[0] // size
-    chips = [image[r * size:(r + 1) * size, c * size:(c + 1) * size] for r in range(n) for c in range(n)]
-    chips = [chip for chip in chips if not (chip == nodata).any()]
-    return np.stack(chips[:count])
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +26,6 @@ def data(hls_path):
     height = (30.0 * np.clip((0.35 - ndvi) / 0.15, 0.0, 1.0))[..., None].astype("float32")
     assert 0.1 < (height > 0).mean() < 0.9
     return {"multispectral": multispectral, "multiview": multiview}, height
-
-
-@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
-def mixed_policy(request):
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(request.param)
-    yield request.param
-    keras.mixed_precision.set_global_policy(previous)
 
 
 def test_parameter_count_in_docstring():

@@ -1,41 +1,10 @@
 import keras
 import numpy as np
 import pytest
-import rasterio
 
 from rskeras.models import model_metadata, pspnet
 from rskeras.models.pspnet import AdaptiveAveragePooling2D, adaptive_pooling_matrix
 from rskeras.training import compile_for_task
-
-
-def hls_chips(path, size: int, count: int) -> np.ndarray:
-    """``count`` non-overlapping ``size x size`` chips of the real HLS scene, raw values, no nodata."""
-    with rasterio.open(path) as src:
-        image = src.read(out_dtype="float32").transpose(1, 2, 0)
-        nodata = src.nodata
-    n = image.shape[0] // size
-    chips = [image[r * size:(r + 1) * size, c * size:(c + 1) * size] for r in range(n) for c in range(n)]
-    chips = [chip for chip in chips if not (chip == nodata).any()]
-    return np.stack(chips[:count])
-
-
-@pytest.fixture(scope="module")
-def land_cover(hls_path):
-    """Real 10-band HLS chips and three land-cover classes from NDVI thresholds (< 0.3, 0.3-0.4, >= 0.4)."""
-    chips = hls_chips(hls_path, size=32, count=8)
-    red, nir = chips[..., 3], chips[..., 4]
-    ndvi = (nir - red) / np.maximum(nir + red, 1.0)
-    classes = np.digitize(ndvi, [0.3, 0.4]).astype("int32")[..., None]
-    assert len(np.unique(classes)) == 3
-    return chips, classes
-
-
-@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
-def mixed_policy(request):
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(request.param)
-    yield request.param
-    keras.mixed_precision.set_global_policy(previous)
 
 
 def test_parameter_count_in_docstring():

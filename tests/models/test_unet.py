@@ -1,24 +1,13 @@
 import keras
 import numpy as np
 import pytest
-import rasterio
 
 from rskeras.models import model_metadata, unet
 from rskeras.models.backbones import BACKBONES
 from rskeras.training import compile_for_task
+from tests.models.helpers import hls_chips
 
 HLS_BANDS = ["coastal", "blue", "green", "red", "nir", "swir1", "swir2", "cirrus", "tir1", "tir2"]
-
-
-def hls_chips(path, size: int, count: int) -> np.ndarray:
-    """``count`` non-overlapping ``size x size`` chips of the real HLS scene, raw values, no nodata."""
-    with rasterio.open(path) as src:
-        image = src.read(out_dtype="float32").transpose(1, 2, 0)
-        nodata = src.nodata
-    n = image.shape[0] // size
-    chips = [image[r * size:(r + 1) * size, c * size:(c + 1) * size] for r in range(n) for c in range(n)]
-    chips = [chip for chip in chips if not (chip == nodata).any()]
-    return np.stack(chips[:count])
 
 
 def ndvi(chips: np.ndarray) -> np.ndarray:
@@ -29,14 +18,6 @@ def ndvi(chips: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def chips(hls_path):
     return hls_chips(hls_path, size=32, count=8)
-
-
-@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
-def mixed_policy(request):
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(request.param)
-    yield request.param
-    keras.mixed_precision.set_global_policy(previous)
 
 
 def test_parameter_counts_in_docstring():

@@ -112,6 +112,7 @@ def eurosat_workflow(data: str | os.PathLike | None, out: Path, quick: bool, see
     print(f"EuroSAT: {model} on {'GPU, mixed precision' if gpu else 'CPU'}, {minutes:g} minute budget, data {where}")
     report = train_eurosat(
         root, out, model=model, minutes=minutes, export_dir=export_dir, export_name=f"eurosat_{model}_demo",
+        models_config=False,  # a local demo model: saved_models/models.config lists the committed models only
         limit=4096 if quick else None, validation_limit=1024 if quick else None, seed=seed,
     )
     summary = report["summary"]

@@ -300,13 +300,15 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
     return result
 
 
-def export_model(model: keras.Model, folder: str | Path, version: int | None = None, overwrite: bool = False) -> Path:
+def export_model(model: keras.Model, folder: str | Path, version: int | None = None, overwrite: bool = False,
+                 models_config: bool = True) -> Path:
     """``folder/<name>.keras`` and a SavedModel version folder ``folder/<version>/`` (:mod:`rskeras.serving`).
 
     Both hold the model without its optimizer state (for inference and serving; resume training from
     the run folder's checkpoints).
 
-    ``version`` None adds one after the existing versions; ``overwrite`` replaces an existing one.
+    ``version`` None adds one after the existing versions; ``overwrite`` replaces an existing one;
+    ``models_config`` adds the model to the parent folder's TF Serving ``models.config``.
     Returns the version folder.
     """
     from rskeras.serving import export_saved_model
@@ -317,4 +319,4 @@ def export_model(model: keras.Model, folder: str | Path, version: int | None = N
     served = keras.Model(model.inputs, model.outputs, name=model.name)
     with atomic_path(folder / f"{folder.name}.keras") as tmp:
         served.save(tmp)
-    return export_saved_model(served, folder, version=version, overwrite=overwrite)
+    return export_saved_model(served, folder, version=version, overwrite=overwrite, models_config=models_config)

@@ -93,6 +93,7 @@ def train_eurosat(
     epochs: int | None = None,
     export_dir: str | os.PathLike | None = "saved_models",
     export_name: str | None = None,
+    models_config: bool = True,
     limit: int | None = None,
     validation_limit: int | None = None,
     resume: bool = False,
@@ -111,6 +112,7 @@ def train_eurosat(
         epochs: fixed epochs instead of a budget (one of ``minutes`` and ``epochs`` is needed).
         export_dir: where the model folder is written (``.keras`` and SavedModel version 1); None: no export.
         export_name: the model folder's name (default ``eurosat_<model>``).
+        models_config: add the model to ``export_dir/models.config`` (TF Serving's list of models).
         limit, validation_limit: use only that many training / validation images.
         resume: continue the run in ``out/run`` (default: start afresh).
         seed: seeds weights, shuffling and augmentation.
@@ -170,7 +172,8 @@ def train_eurosat(
     report["summary"] = summary
     if export_dir is not None:
         folder = Path(export_dir) / (export_name or f"eurosat_{model}")
-        summary["export"] = str(export_model(result.model, folder, version=1, overwrite=True))
+        summary["export"] = str(export_model(result.model, folder, version=1, overwrite=True,
+                                             models_config=models_config))
         summary["keras_file"] = str(folder / f"{folder.name}.keras")
     summary["wall_seconds"] = time.perf_counter() - start
     write_report(report, out / "evaluation", title=f"EuroSAT RGB, {model}: validation accuracy "

@@ -12,3 +12,10 @@ def test_atomic_write_replaces_only_when_complete(tmp_path):
             raise RuntimeError("interrupted")
     assert dst.read_text() == "first"
     assert sorted(p.name for p in dst.parent.iterdir()) == ["result.json"]
+
+
+def test_temporary_name_keeps_every_suffix(tmp_path):
+    with atomic_path(tmp_path / "ckpt.weights.h5") as tmp:
+        assert tmp.name.startswith(".ckpt.") and tmp.name.endswith(".tmp.weights.h5")
+        tmp.write_bytes(b"x")
+    assert (tmp_path / "ckpt.weights.h5").read_bytes() == b"x"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import os
 import struct
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +19,8 @@ import pyogrio.raw
 from pyogrio.errors import DataSourceError
 from rasterio.crs import CRS
 from rasterio.warp import transform as warp_transform
+
+from rskeras.io import atomic_path
 
 CSV_SUFFIXES = (".csv", ".txt")
 VECTOR_DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG"}
@@ -123,8 +124,7 @@ class Points:
             raise ValueError(
                 f"cannot write points to {path}: use one of {', '.join(CSV_SUFFIXES + tuple(VECTOR_DRIVERS))}"
             )
-        tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
-        try:
+        with atomic_path(path) as tmp:
             if suffix in CSV_SUFFIXES:
                 self._write_csv(tmp)
             else:
@@ -132,9 +132,6 @@ class Points:
                 fields = [v.astype(object) if v.dtype.kind == "U" else v for v in self.attributes.values()]
                 pyogrio.raw.write(tmp, wkb, fields, fields=self.columns, geometry_type="Point",
                                   crs=self.crs.to_wkt(), driver=VECTOR_DRIVERS[suffix], layer=path.stem)  # fmt: skip
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
         return path
 
     def _write_csv(self, path: Path) -> None:

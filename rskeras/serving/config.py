@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
+
+from rskeras.io import atomic_write_text
 
 MODELS_CONFIG = "models.config"
 CONTAINER_ROOT = "/models"
@@ -120,13 +121,4 @@ def update_models_config(
         return path
     blocks.append(_block(name, f"{container_root.rstrip('/')}/{name}"))
     text = "model_config_list {\n" + "".join(f"  {b.strip()}\n" for b in blocks) + "}\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{MODELS_CONFIG}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
+    return atomic_write_text(path, text)

@@ -24,13 +24,12 @@ import io
 import json
 import math
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 
-from rskeras.io import atomic_write_text
+from rskeras.io import atomic_path, atomic_write_text
 
 STATE_FILE = "state.json"
 
@@ -66,15 +65,11 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
 
 def _save_atomically(model: keras.Model, dst: Path, weights_only: bool) -> None:
     """``model.save`` / ``model.save_weights`` to a temporary file beside ``dst`` (same suffixes), then rename."""
-    tmp = dst.with_name(f".tmp-{uuid.uuid4().hex[:8]}{''.join(dst.suffixes)}")
-    try:
+    with atomic_path(dst) as tmp:
         if weights_only:
             model.save_weights(str(tmp), overwrite=True)
         else:
             model.save(str(tmp), overwrite=True)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):

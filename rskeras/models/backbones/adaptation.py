@@ -24,6 +24,7 @@ import h5py
 import keras
 import numpy as np
 
+from rskeras.io import atomic_path
 from rskeras.models.backbones.construction import ImagenetWeights
 
 
@@ -83,22 +84,16 @@ def save_weights(target: keras.Model | Iterable[keras.layers.Layer], path: str |
     """
     path = Path(path)
     layers = _weighted_layers(target)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["layer_names"] = np.array([layer.name.encode() for layer in layers])
-            f.attrs["backend"] = keras.backend.backend().encode()
-            f.attrs["keras_version"] = keras.__version__.encode()
-            for layer in layers:
-                group = f.create_group(layer.name)
-                names = [f"{i}_{w.name}" for i, w in enumerate(layer.weights)]
-                group.attrs["weight_names"] = np.array([n.encode() for n in names])
-                for name, value in zip(names, layer.get_weights()):
-                    group.create_dataset(name, data=value)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["layer_names"] = np.array([layer.name.encode() for layer in layers])
+        f.attrs["backend"] = keras.backend.backend().encode()
+        f.attrs["keras_version"] = keras.__version__.encode()
+        for layer in layers:
+            group = f.create_group(layer.name)
+            names = [f"{i}_{w.name}" for i, w in enumerate(layer.weights)]
+            group.attrs["weight_names"] = np.array([n.encode() for n in names])
+            for name, value in zip(names, layer.get_weights()):
+                group.create_dataset(name, data=value)
     return path
 
 

@@ -31,6 +31,7 @@ class Samples:
     Attributes:
         values: (n, n_bands) float32 raw pixel values (no scaling), band order of ``band_names``.
         band_names: names of the sampled bands (descriptions, sensor names or ``band_<i>``).
+        indexes: their rasterio band numbers (1 = first band), to read the same bands elsewhere.
         index: (n,) int64 positions of the kept points in the original :class:`Points`.
         xy: (n, 2) float64 point coordinates in the raster CRS.
         rowcol: (n, 2) int64 row and column of the pixel holding each point.
@@ -44,6 +45,7 @@ class Samples:
 
     values: np.ndarray
     band_names: list[str]
+    indexes: list[int]
     index: np.ndarray
     xy: np.ndarray
     rowcol: np.ndarray
@@ -128,6 +130,7 @@ def sample_raster(
     return Samples(
         values=values[keep],
         band_names=names,
+        indexes=indexes,
         index=index,
         xy=np.stack([local.x[index], local.y[index]], axis=1),
         rowcol=np.stack([rows[keep], cols[keep]], axis=1),

@@ -11,7 +11,6 @@ import numpy as np
 
 from rskeras.data.labels import EncodedLabels, encode_labels, split_indices
 from rskeras.data.points import Points, read_points
-from rskeras.data.rasters import open_raster, resolve_bands
 from rskeras.data.sampling import Samples, sample_raster
 from rskeras.evaluation import classification_report, regression_report
 from rskeras.models.ann import ann
@@ -81,9 +80,7 @@ def train_pixel_model(
     if not isinstance(points, Points):
         points = read_points(points)
     points.column(label)  # fails early, naming the file and listing the columns
-    with open_raster(raster) as ds:
-        band_indexes, _ = resolve_bands(ds, bands, sensor)
-    samples = sample_raster(raster, points, bands=band_indexes, label=label, sensor=sensor)
+    samples = sample_raster(raster, points, bands=bands, label=label, sensor=sensor)
     targets = encode_labels(samples.labels, task, class_names=class_names, field=label)
     stratify = targets.y if targets.class_names is not None else None
     train, test = split_indices(len(samples.values), test_fraction, stratify=stratify, seed=seed)
@@ -114,6 +111,6 @@ def train_pixel_model(
         metrics = classification_report(targets.y[test], y_hat, targets.class_names)
     metrics.update(n_train=int(len(train)), n_test=int(len(test)), sampling=samples.summary())
     return PixelTrainingResult(
-        model=model, bands=band_indexes, samples=samples, targets=targets,
+        model=model, bands=samples.indexes, samples=samples, targets=targets,
         train_index=train, test_index=test, metrics=metrics, history=history.history,
     )

@@ -10,10 +10,11 @@ from rskeras import predict_raster
 from rskeras.data import Points, read_points, sample_raster
 from rskeras.data.reference import random_points, threshold_classes
 from rskeras.data.sensors import ndvi
+from rskeras.demo import LAND_COVER, make_field_points
 from rskeras.workflows import train_pixel_model
 
-LC_NAMES = ["sparse vegetation", "grassland and crops", "dense vegetation"]
-LC_THRESHOLDS = [0.3, 0.45]
+LC_NAMES = LAND_COVER["names"]  # sparse vegetation, grassland and crops, dense vegetation
+LC_THRESHOLDS = LAND_COVER["thresholds"]  # NDVI 0.3 and 0.45
 EPOCHS = 40
 
 
@@ -26,14 +27,7 @@ def _hls_ndvi(path) -> np.ndarray:
 @pytest.fixture(scope="module")
 def hls_field_file(hls_path, tmp_path_factory):
     """1,200 lon/lat points over the real HLS chip labelled from its NDVI, saved as GeoJSON."""
-    points = random_points(hls_path, 1200, seed=7)
-    samples = sample_raster(hls_path, points, bands=["red", "nir"], sensor="hls_l30")
-    index = ndvi(samples.values[:, 1], samples.values[:, 0])
-    ok = np.isfinite(index)
-    keep = samples.index[ok]
-    field = Points(points.x[keep], points.y[keep], points.crs,
-                   {"land_cover": threshold_classes(index[ok], LC_THRESHOLDS, LC_NAMES), "ndvi": index[ok]})
-    return field.write(tmp_path_factory.mktemp("field") / "hls_points.geojson")
+    return make_field_points(hls_path, tmp_path_factory.mktemp("field") / "hls_points.geojson", n=1200, seed=7)
 
 
 def test_hls_land_cover_map(hls_path, hls_field_file, tmp_path):

@@ -48,6 +48,41 @@ def test_mask_label_joint_augmentation_shuffle_repeat(shards):
     assert n == 12
 
 
+def _symmetries(patch: np.ndarray) -> list[np.ndarray]:
+    """The 8 flips and 90-degree rotations of a square patch (height, width, bands)."""
+    rotations = [np.rot90(patch, k, axes=(0, 1)) for k in range(4)]
+    return rotations + [r[:, ::-1] for r in rotations]
+
+
+def test_augmentation_draws_symmetries_per_patch_from_the_cache(shards):
+    """Cached parsed patches are augmented anew every epoch, each patch on its own draw; the scalar
+    label stays with its patch and every output is one of the 8 symmetries of its source patch."""
+    folder, patches, _, classes = shards
+    ds = ee_patch_dataset(str(folder / "*.gz"), BANDS, label="landcover", batch_size=12, ordered=True, augment=True, cache="memory", repeat=8, seed=1)
+    seen = [set() for _ in range(12)]
+    for x, y in ds:
+        assert x.shape == (12, 8, 8, 3)
+        for i, (patch, cls) in enumerate(zip(x.numpy(), y.numpy())):
+            assert cls == classes[i]
+            match = [k for k, s in enumerate(_symmetries(patches[i])) if np.array_equal(patch, s)]
+            assert len(match) == 1, f"patch {i} is not a flip/rotation of its source"
+            seen[i].add(match[0])
+    assert set().union(*seen) == set(range(8))  # all 8 symmetries drawn
+    assert all(len(s) > 1 for s in seen)  # every patch drawn anew across epochs
+
+
+def test_non_square_patches_are_only_flipped(tmp_path):
+    rng = np.random.default_rng(5)
+    patches = rng.integers(0, 100, size=(4, 4, 6, 1)).astype(np.float32)
+    write_ee_patches(tmp_path / "p.tfrecord.gz", np.concatenate([patches, patches], -1), ["B1", "m"])
+    ds = ee_patch_dataset(tmp_path / "p.tfrecord.gz", ["B1"], label="m", patch_size=(4, 6), batch_size=None, ordered=True, augment=True, repeat=4)
+    for i, (x, y) in enumerate(ds):
+        assert x.shape == (4, 6, 1)
+        np.testing.assert_array_equal(x.numpy(), y.numpy())
+        flips = [patches[i % 4], patches[i % 4][::-1], patches[i % 4][:, ::-1], patches[i % 4][::-1, ::-1]]
+        assert any(np.array_equal(x.numpy(), f) for f in flips)
+
+
 def test_unbatched_cache_and_images_only(shards, tmp_path):
     folder, patches, *_ = shards
     ds = ee_patch_dataset([folder / "train-00000.tfrecord.gz"], ["B3"], batch_size=None, ordered=True, cache=tmp_path / "cache")

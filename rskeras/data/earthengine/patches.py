@@ -1,8 +1,11 @@
 """``ee_patch_dataset``: Earth Engine TFRecord patches -> ``tf.data.Dataset`` ready for ``model.fit``.
 
 Records are read from shards interleaved in parallel, then parsed in batches: one
-``tf.io.parse_example`` per batch and one stack + reshape to ``(batch, height, width, bands)``,
-instead of the tutorials' ``parse_single_example`` + ``tf.stack`` + ``tf.transpose`` per record.
+``tf.io.parse_example`` per batch and one transpose to ``(batch, height, width, bands)``, instead of
+the tutorials' ``parse_single_example`` + ``tf.stack`` + ``tf.transpose`` per record. Parsed patches
+can be cached (memory or a local file), so that epochs after the first skip decompression and
+parsing: on a 2-core machine decompressing a 256x256x9 GZIP patch costs more than a small U-Net's
+training step leaves spare. Shuffling and augmentation run on the parsed patches every epoch.
 The first record is inspected before anything is built, so a missing band or a wrong patch size is
 reported with the names and lengths the records really hold. There is no Python-side state in the
 pipeline, so it can be distributed with ``tf.distribute``.
@@ -113,24 +116,22 @@ def _normalizer(normalize, bands: Sequence[str], first_path: str) -> BandStats |
     return stats.select(bands)
 
 
-def _augment(image: tf.Tensor, mask: tf.Tensor | None, seed: int | None):
-    """Random flips and transposition per patch (the 8 symmetries of a square: flips and 90-degree
-    rotations; flips only for non-square patches), applied jointly to the image and a mask label."""
-    joint = image if mask is None else tf.concat([image, tf.cast(mask, image.dtype)], axis=-1)
-    b = tf.shape(joint)[0]
-    draws = tf.random.uniform([3, b], 0, 2, dtype=tf.int32, seed=seed)
+def _augment(patches: list[tf.Tensor], seed: int | None) -> list[tf.Tensor]:
+    """One random symmetry applied to every tensor of ``patches`` (each ``(height, width, c)``, e.g.
+    an image and its mask): the 8 symmetries of a square (flips and 90-degree rotations), flips only
+    for non-square patches. Each transform copies only the patches it moves (about 1 ms of a core
+    per 256x256x9 patch), where a select over a whole batch copies every patch."""
+    draws = tf.random.uniform([3], 0, 2, dtype=tf.int32, seed=seed)
 
-    def maybe(x, flag, op):
-        return tf.where(tf.reshape(flag > 0, [-1, 1, 1, 1]), op(x), x)
+    def maybe(flag, op):
+        return [tf.cond(flag > 0, lambda t=t: op(t), lambda t=t: t) for t in patches]
 
-    joint = maybe(joint, draws[0], lambda x: tf.reverse(x, [2]))
-    joint = maybe(joint, draws[1], lambda x: tf.reverse(x, [1]))
-    if joint.shape[1] is not None and joint.shape[1] == joint.shape[2]:
-        joint = maybe(joint, draws[2], lambda x: tf.transpose(x, [0, 2, 1, 3]))
-    if mask is None:
-        return joint, None
-    c = image.shape[-1]
-    return joint[..., :c], tf.cast(joint[..., c:], mask.dtype)
+    patches = maybe(draws[0], lambda t: tf.reverse(t, [1]))
+    patches = maybe(draws[1], lambda t: tf.reverse(t, [0]))
+    height, width = patches[0].shape[:2]
+    if height is not None and height == width:
+        patches = maybe(draws[2], lambda t: tf.transpose(t, [1, 0, 2]))
+    return patches
 
 
 def ee_patch_dataset(
@@ -174,8 +175,9 @@ def ee_patch_dataset(
             raw values, for a model that normalises itself (``BandStats.to_layer()``).
         label_dtype: dtype of the label (``"int32"`` for sparse class indices).
         compression: ``"auto"`` (detected from the files), ``"GZIP"`` or None (plain).
-        cache: ``"memory"`` or a cache file path: the decompressed records are cached after the
-            first epoch (before shuffling, parsing and augmentation). None: no cache.
+        cache: ``"memory"`` or a cache file path: the parsed (and normalised) patches are cached
+            during the first pass, so later epochs skip decompression and parsing; shuffling and
+            augmentation still run every epoch. None: no cache.
         repeat: True repeats forever, an int that many times, False once.
         ordered: read the files one after another, records in file order (for scene exports).
             Otherwise files are interleaved in parallel.
@@ -183,7 +185,7 @@ def ee_patch_dataset(
         prefetch: prefetch batches (AUTOTUNE).
         on_corrupt: ``"raise"``: a truncated/corrupt file stops with an error naming it;
             ``"skip"``: its readable records are kept and a warning names it and says how many.
-        parse_batch_size: records parsed together when ``batch_size`` is None.
+        parse_batch_size: records parsed together (one ``tf.io.parse_example`` call).
         seed: seed for shuffling and augmentation.
 
     Returns:
@@ -210,13 +212,6 @@ def ee_patch_dataset(
         records = files_ds.flat_map(read)
     else:
         records = files_ds.interleave(read, cycle_length=min(len(paths), 8), block_length=1, num_parallel_calls=AUTOTUNE, deterministic=False)
-    if cache is not None:
-        records = records.cache("" if cache == "memory" else os.fspath(cache))
-    if shuffle:
-        records = records.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        records = records.repeat(None if repeat is True else int(repeat))
-
     spec = patch_feature_spec(list(bands) + ([label] if label_kind == "band" else []), size, [label] if label_kind == "scalar" else [])
     h, w = size
     mean = None if stats is None else tf.constant(np.asarray(stats.mean, np.float32))
@@ -224,22 +219,32 @@ def ee_patch_dataset(
 
     def parse(serialized):
         feats = tf.io.parse_example(serialized, spec)
-        image = tf.reshape(tf.stack([feats[b] for b in bands], axis=-1), [-1, h, w, len(bands)])
+        # (batch, bands, h*w) is a plain copy per band; one transpose then interleaves the bands,
+        # about 4x cheaper than stacking on the last axis
+        image = tf.reshape(tf.transpose(tf.stack([feats[b] for b in bands], axis=1), [0, 2, 1]), [-1, h, w, len(bands)])
         if mean is not None:
             image = (image - mean) / std
-        y = None
         if label_kind == "scalar":
-            y = tf.cast(feats[label][:, 0], label_dtype)
-        elif label_kind == "band":
-            y = tf.cast(tf.reshape(feats[label], [-1, h, w, 1]), label_dtype)
-        if augment and label_kind == "band":
-            image, y = _augment(image, y, seed)
-        elif augment:
-            image, _ = _augment(image, None, seed)
-        return image if y is None else (image, y)
+            return image, tf.cast(feats[label][:, 0], label_dtype)
+        if label_kind == "band":
+            return image, tf.cast(tf.reshape(feats[label], [-1, h, w, 1]), label_dtype)
+        return image
 
-    ds = records.batch(batch_size or parse_batch_size, drop_remainder=bool(batch_size and drop_remainder))
-    ds = ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True if ordered else None)
-    if batch_size is None:
-        ds = ds.unbatch()
+    deterministic = True if ordered else None
+    patches = records.batch(parse_batch_size).map(parse, num_parallel_calls=AUTOTUNE, deterministic=deterministic).unbatch()
+    if cache is not None:
+        patches = patches.cache("" if cache == "memory" else os.fspath(cache))
+    if shuffle:
+        patches = patches.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        patches = patches.repeat(None if repeat is True else int(repeat))
+    if augment:
+        if label_kind == "band":
+            augment_patch = lambda x, y: tuple(_augment([x, y], seed))  # noqa: E731
+        elif label_kind == "scalar":
+            augment_patch = lambda x, y: (_augment([x], seed)[0], y)  # noqa: E731
+        else:
+            augment_patch = lambda x: _augment([x], seed)[0]  # noqa: E731
+        patches = patches.map(augment_patch, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    ds = patches if batch_size is None else patches.batch(batch_size, drop_remainder=drop_remainder)
     return ds.prefetch(AUTOTUNE) if prefetch else ds

@@ -52,7 +52,12 @@ def run(name: str, doc: str, build: Callable[[dict, bool], tuple[list, dict]], a
         offline_session(project or "dry-run")
     else:
         initialize(project)
-    tasks, summary = build(cfg, args.dry_run)
+    try:
+        tasks, summary = build(cfg, args.dry_run)
+    except KeyError as err:
+        raise SystemExit(f"{name}: config {args.config} lacks the setting {err}") from err
+    except ValueError as err:
+        raise SystemExit(f"{name}: config {args.config}: {err}") from err
     out: dict[str, Any] = {"pipeline": name, "dry_run": args.dry_run, "summary": summary}
     if args.dry_run:
         out["tasks"] = [describe_task(t, show_graph=args.show_graph) for t in tasks]

@@ -60,6 +60,23 @@ def test_training_patches_center_label_to_drive(tmp_path):
     assert "Image.paint" in t["algorithms"]
 
 
+def test_training_patches_ndvi_target_is_sampled_without_classes(tmp_path):
+    cfg = yaml.safe_load((PIPELINES / "export_training_patches_ndvi.yaml").read_text())
+    out = dry_run("export_training_patches", cfg, tmp_path)
+    s = out["summary"]
+    assert s["bands"] == ["VV", "VH", "elevation"] and s["selectors"] == ["VV", "VH", "elevation", "ndvi"]
+    assert {k: v["samples"] for k, v in s["splits"].items()} == {"train": 2000, "validation": 400, "test": 400}
+    assert s["read_with"] == "rskeras.data.ee_patch_dataset(files, bands=['VV', 'VH', 'elevation'], label='ndvi', patch_size=128)"
+    for t in out["tasks"]:
+        assert "Image.normalizedDifference" in t["algorithms"] and "Image.sample" in t["algorithms"]
+        assert "Image.stratifiedSample" not in t["algorithms"]
+    cfg["label"]["source"] = "landsat"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, str(PIPELINES / "export_training_patches.py"), "--dry-run", "--config", str(path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "unknown label source 'landsat'" in proc.stderr and "ndvi" in proc.stderr
+
+
 def test_scene_dry_run_format_options():
     out = dry_run("export_scene")
     s = out["summary"]

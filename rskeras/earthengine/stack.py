@@ -5,8 +5,9 @@ Bands, all float32 in the units given:
   masked with the scene classification (SCL 3, 8, 9, 10); reflectance x 10,000.
 - Sentinel-1 GRD (``COPERNICUS/S1_GRD``) IW median VV and VH, dB.
 - Copernicus GLO-30 DEM (``COPERNICUS/DEM/GLO30``) ``elevation``, metres.
-- label: ESA WorldCover v200 classes remapped to 0..K-1, or a user FeatureCollection painted by
-  an integer property.
+- label: ESA WorldCover v200 classes remapped to 0..K-1, a user FeatureCollection painted by an
+  integer property (both categorical), or NDVI of the Sentinel-2 composite (continuous, -1..1: the
+  regression target of SAR-to-NDVI models such as SEN12TP's U-Net).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any, Mapping, Sequence
 S2_BANDS = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
 WORLDCOVER_CLASSES = (10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100)
 LABEL_NODATA = 255
+CATEGORICAL_LABELS = ("worldcover", "feature_collection")
+CONTINUOUS_LABELS = ("ndvi",)
 
 
 def _region(bbox: Sequence[float]):
@@ -82,12 +85,19 @@ def feature_collection_label(asset: str, property_name: str, name: str = "label"
     return painted.updateMask(painted.neq(LABEL_NODATA)).rename(name).toInt()
 
 
+def ndvi_label(bbox: Sequence[float], start: str, end: str, name: str = "ndvi"):
+    """NDVI ``(B8 - B4) / (B8 + B4)`` of the cloud-masked Sentinel-2 composite, band ``name``, float -1..1."""
+    composite = sentinel2_composite(bbox, start, end, ("B4", "B8"))
+    return composite.normalizedDifference(["B8", "B4"]).rename(name).toFloat()
+
+
 def build_stack(cfg: Mapping[str, Any]) -> tuple[Any, list[str], Any]:
     """The input stack and the label image from a pipeline config.
 
     ``cfg`` keys: ``region.bbox``, ``dates.start``/``dates.end``, ``inputs`` (a list of
     ``sentinel2`` / ``sentinel1`` / ``dem``), ``sentinel2_bands``, ``label`` (``source``:
-    ``worldcover`` or ``feature_collection`` with ``asset`` and ``property``; ``name``) or None.
+    ``worldcover``, ``feature_collection`` with ``asset`` and ``property``, or ``ndvi``; ``name``)
+    or None.
 
     Returns:
         ``(image of float bands, band names, label image or None)``.
@@ -119,6 +129,9 @@ def build_stack(cfg: Mapping[str, Any]) -> tuple[Any, list[str], Any]:
             label = worldcover_label(name, label_cfg.get("classes", WORLDCOVER_CLASSES))
         elif label_cfg["source"] == "feature_collection":
             label = feature_collection_label(label_cfg["asset"], label_cfg["property"], name)
+        elif label_cfg["source"] == "ndvi":
+            label = ndvi_label(bbox, start, end, name)
         else:
-            raise ValueError(f"unknown label source {label_cfg['source']!r}; choose worldcover or feature_collection")
+            choices = ", ".join(CATEGORICAL_LABELS + CONTINUOUS_LABELS)
+            raise ValueError(f"unknown label source {label_cfg['source']!r}; choose one of {choices}")
     return image, names, label

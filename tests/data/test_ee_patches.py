@@ -85,10 +85,12 @@ def test_non_square_patches_are_only_flipped(tmp_path):
 
 def test_unbatched_cache_and_images_only(shards, tmp_path):
     folder, patches, *_ = shards
-    ds = ee_patch_dataset([folder / "train-00000.tfrecord.gz"], ["B3"], batch_size=None, ordered=True, cache=tmp_path / "cache")
-    for _ in range(2):  # second epoch from the cache
-        xs = np.stack([x.numpy() for x in ds])
-        np.testing.assert_array_equal(xs, patches[:6, :, :, 1:2])
+    for cache in (tmp_path / "cache", "memory"):
+        ds = ee_patch_dataset([folder / "train-00000.tfrecord.gz"], ["B3"], batch_size=None, ordered=True, cache=cache)
+        for _ in range(2):  # a second iterator (epoch) reads the cache
+            xs = np.stack([x.numpy() for x in ds])
+            np.testing.assert_array_equal(xs, patches[:6, :, :, 1:2])
+    assert (tmp_path / "cache.index").exists()
 
 
 def test_normalize_from_saved_stats(shards, tmp_path):

@@ -13,6 +13,7 @@ pipeline, so it can be distributed with ``tf.distribute``.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Literal, Sequence
 
@@ -116,21 +117,19 @@ def _normalizer(normalize, bands: Sequence[str], first_path: str) -> BandStats |
     return stats.select(bands)
 
 
+@tf.autograph.experimental.do_not_convert  # plain TF ops and tf.cond: nothing for AutoGraph to rewrite
 def _augment(patches: list[tf.Tensor], seed: int | None) -> list[tf.Tensor]:
     """One random symmetry applied to every tensor of ``patches`` (each ``(height, width, c)``, e.g.
     an image and its mask): the 8 symmetries of a square (flips and 90-degree rotations), flips only
     for non-square patches. Each transform copies only the patches it moves (about 1 ms of a core
     per 256x256x9 patch), where a select over a whole batch copies every patch."""
-    draws = tf.random.uniform([3], 0, 2, dtype=tf.int32, seed=seed)
-
-    def maybe(flag, op):
-        return [tf.cond(flag > 0, lambda t=t: op(t), lambda t=t: t) for t in patches]
-
-    patches = maybe(draws[0], lambda t: tf.reverse(t, [1]))
-    patches = maybe(draws[1], lambda t: tf.reverse(t, [0]))
+    draws = tf.random.uniform([3], 0, 2, dtype=tf.int32, seed=seed) > 0
+    transforms = [functools.partial(tf.reverse, axis=[1]), functools.partial(tf.reverse, axis=[0])]
     height, width = patches[0].shape[:2]
     if height is not None and height == width:
-        patches = maybe(draws[2], lambda t: tf.transpose(t, [1, 0, 2]))
+        transforms.append(functools.partial(tf.transpose, perm=[1, 0, 2]))
+    for flag, transform in zip(tf.unstack(draws), transforms):
+        patches = [tf.cond(flag, functools.partial(transform, t), functools.partial(tf.identity, t)) for t in patches]
     return patches
 
 
@@ -177,7 +176,10 @@ def ee_patch_dataset(
         compression: ``"auto"`` (detected from the files), ``"GZIP"`` or None (plain).
         cache: ``"memory"`` or a cache file path: the parsed (and normalised) patches are cached
             during the first pass, so later epochs skip decompression and parsing; shuffling and
-            augmentation still run every epoch. None: no cache.
+            augmentation still run every epoch. On a machine with few cores this is what keeps
+            training from waiting on GZIP decompression after the first epoch. A file cache whose
+            first pass was interrupted leaves TensorFlow's ``<cache>_0.lockfile``: delete it to
+            fill the cache again. None: no cache.
         repeat: True repeats forever, an int that many times, False once.
         ordered: read the files one after another, records in file order (for scene exports).
             Otherwise files are interleaved in parallel.
@@ -239,12 +241,13 @@ def ee_patch_dataset(
     if repeat:
         patches = patches.repeat(None if repeat is True else int(repeat))
     if augment:
-        if label_kind == "band":
-            augment_patch = lambda x, y: tuple(_augment([x, y], seed))  # noqa: E731
-        elif label_kind == "scalar":
-            augment_patch = lambda x, y: (_augment([x], seed)[0], y)  # noqa: E731
-        else:
-            augment_patch = lambda x: _augment([x], seed)[0]  # noqa: E731
+
+        def augment_patch(image, *label_value):
+            if label_kind == "band":
+                return tuple(_augment([image, label_value[0]], seed))
+            image = _augment([image], seed)[0]
+            return (image, *label_value) if label_value else image
+
         patches = patches.map(augment_patch, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     ds = patches if batch_size is None else patches.batch(batch_size, drop_remainder=drop_remainder)
     return ds.prefetch(AUTOTUNE) if prefetch else ds

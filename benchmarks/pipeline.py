@@ -13,7 +13,9 @@ Readers run round robin (``--repeats`` passes each) and the best pass counts, be
 machine a busy moment otherwise decides the ratio.
 
 and, second figure, ``model.fit`` throughput (patches/s) of a small U-Net fed by ``ee_patch_dataset``
-versus fed from tensors already in memory. Prints the figures and ratios and writes them as JSON.
+(from the GZIP files, and from its memory and file caches after the first epoch) versus fed from
+tensors already in memory. Prints the figures and ratios and writes them as JSON. The fit figure
+needs the parsed patches in memory once (2,000 x 2.4 MB) and as much again on disk beside the data.
 
     python benchmarks/pipeline.py               # 2,000 patches
     python benchmarks/pipeline.py --quick       # 200 patches, a quick look

@@ -83,6 +83,25 @@ def test_non_square_patches_are_only_flipped(tmp_path):
         assert any(np.array_equal(x.numpy(), f) for f in flips)
 
 
+def test_bands_by_input_name_for_multi_input_models(shards):
+    """A mapping of bands gives a dict of images per model input; flips move every input and the mask together."""
+    folder, patches, masks, _ = shards
+    ds = ee_patch_dataset(str(folder / "*.gz"), {"multispectral": ["B4", "B2"], "multiview": ["B3"]}, label="mask", batch_size=12, ordered=True)
+    x, y = next(iter(ds))
+    assert set(x) == {"multispectral", "multiview"}
+    np.testing.assert_array_equal(x["multispectral"].numpy(), patches[..., [2, 0]])
+    np.testing.assert_array_equal(x["multiview"].numpy(), patches[..., 1:2])
+    np.testing.assert_array_equal(y.numpy(), masks)
+    augmented = ee_patch_dataset(str(folder / "*.gz"), {"a": ["B2"], "b": ["B2", "B3"]}, label="mask", batch_size=4, augment=True, shuffle=12, seed=2)
+    for x, y in augmented:
+        np.testing.assert_array_equal(x["a"].numpy()[..., 0], x["b"].numpy()[..., 0])
+        np.testing.assert_array_equal(y.numpy()[..., 0], (x["a"].numpy()[..., 0] > 500).astype(np.float32))
+    with pytest.raises(ValueError, match="none for \\['b'\\]"):
+        ee_patch_dataset(str(folder / "*.gz"), {"a": ["B2"], "b": []})
+    with pytest.raises(KeyError, match="B9"):
+        ee_patch_dataset(str(folder / "*.gz"), {"a": ["B2"], "b": ["B9"]})
+
+
 def test_unbatched_cache_and_images_only(shards, tmp_path):
     folder, patches, *_ = shards
     for cache in (tmp_path / "cache", "memory"):

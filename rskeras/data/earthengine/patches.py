@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Literal, Sequence
+from typing import Literal, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -135,7 +135,7 @@ def _augment(patches: list[tf.Tensor], seed: int | None) -> list[tf.Tensor]:
 
 def ee_patch_dataset(
     files,
-    bands: Sequence[str],
+    bands: Sequence[str] | Mapping[str, Sequence[str]],
     label: str | None = None,
     patch_size: int | Sequence[int] | None = None,
     *,
@@ -159,7 +159,9 @@ def ee_patch_dataset(
 
     Args:
         files: a file, a glob pattern (``"gs://bucket/train*.tfrecord.gz"``) or a list of either.
-        bands: the bands to read, in the channel order wanted.
+        bands: the bands to read, in the channel order wanted; or ``{input name: bands}`` for a
+            model with several inputs (M3Net's ``{"multispectral": [...], "multiview": [...]}``),
+            which makes the images a dict of ``(batch, height, width, len(bands of that input))``.
         label: a scalar property (classification, regression) -> ``(batch,)``; or a band
             (segmentation mask, NDVI target) -> ``(batch, height, width, 1)``; None: images only.
         patch_size: ``(height, width)`` (or an int) of the patch without kernel buffer; None infers
@@ -192,8 +194,14 @@ def ee_patch_dataset(
 
     Returns:
         ``tf.data.Dataset`` of ``(image, label)`` or of images when ``label`` is None; images
-        float32 ``(batch, height, width, len(bands))``.
+        float32 ``(batch, height, width, len(bands))`` (a dict of them when ``bands`` is a mapping).
     """
+    groups = {name: list(names) for name, names in bands.items()} if isinstance(bands, Mapping) else None
+    if groups is not None:
+        empty = [name for name, names in groups.items() if not names]
+        if not groups or empty:
+            raise ValueError(f"every input must name at least one band; none for {empty or 'any input'}")
+        bands = [b for names in groups.values() for b in names]
     if not bands:
         raise ValueError("bands must name at least one band")
     if on_corrupt not in ("raise", "skip"):
@@ -226,6 +234,9 @@ def ee_patch_dataset(
         image = tf.reshape(tf.transpose(tf.stack([feats[b] for b in bands], axis=1), [0, 2, 1]), [-1, h, w, len(bands)])
         if mean is not None:
             image = (image - mean) / std
+        if groups is not None:
+            ends = np.cumsum([len(names) for names in groups.values()])
+            image = {name: image[..., end - len(names) : end] for (name, names), end in zip(groups.items(), ends)}
         if label_kind == "scalar":
             return image, tf.cast(feats[label][:, 0], label_dtype)
         if label_kind == "band":
@@ -243,9 +254,11 @@ def ee_patch_dataset(
     if augment:
 
         def augment_patch(image, *label_value):
+            moved = tf.nest.flatten(image) + (list(label_value) if label_kind == "band" else [])
+            moved = _augment(moved, seed)
+            image = tf.nest.pack_sequence_as(image, moved[: len(tf.nest.flatten(image))])
             if label_kind == "band":
-                return tuple(_augment([image, label_value[0]], seed))
-            image = _augment([image], seed)[0]
+                return image, moved[-1]
             return (image, *label_value) if label_value else image
 
         patches = patches.map(augment_patch, num_parallel_calls=AUTOTUNE, deterministic=deterministic)

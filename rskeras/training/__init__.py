@@ -9,7 +9,7 @@
   logs), seeds, and the guard against non-finite losses.
 """
 
-from rskeras.training.augment import dihedral
+from rskeras.data.augment import dihedral
 from rskeras.training.budget import TimeLimit, epochs_for_budget, measure_throughput
 from rskeras.training.compile import compile_for_task
 from rskeras.training.config import MODELS, Config, ConfigError, load_config

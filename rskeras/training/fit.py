@@ -29,7 +29,7 @@ import yaml
 from rskeras.io import atomic_path, atomic_write_text
 from rskeras.layers.normalization import band_statistics
 from rskeras.tasks import get_task
-from rskeras.training.augment import dihedral
+from rskeras.data.augment import dihedral
 from rskeras.training.config import (
     Config,
     TaskConfig,

@@ -13,13 +13,13 @@ pipeline, so it can be distributed with ``tf.distribute``.
 
 from __future__ import annotations
 
-import functools
 import os
 from typing import Literal, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from rskeras.data.augment import dihedral_patch
 from rskeras.data.earthengine._io import expand_files, resolve_compression, stream_size
 from rskeras.data.earthengine.layout import Size, as_size, buffered_size, describe_length, first_record, patch_feature_spec
 from rskeras.data.earthengine.stats import STATS_FILENAME, BandStats, load_band_stats
@@ -115,22 +115,6 @@ def _normalizer(normalize, bands: Sequence[str], first_path: str) -> BandStats |
     else:
         stats = load_band_stats(normalize)
     return stats.select(bands)
-
-
-@tf.autograph.experimental.do_not_convert  # plain TF ops and tf.cond: nothing for AutoGraph to rewrite
-def _augment(patches: list[tf.Tensor], seed: int | None) -> list[tf.Tensor]:
-    """One random symmetry applied to every tensor of ``patches`` (each ``(height, width, c)``, e.g.
-    an image and its mask): the 8 symmetries of a square (flips and 90-degree rotations), flips only
-    for non-square patches. Each transform copies only the patches it moves (about 1 ms of a core
-    per 256x256x9 patch), where a select over a whole batch copies every patch."""
-    draws = tf.random.uniform([3], 0, 2, dtype=tf.int32, seed=seed) > 0
-    transforms = [functools.partial(tf.reverse, axis=[1]), functools.partial(tf.reverse, axis=[0])]
-    height, width = patches[0].shape[:2]
-    if height is not None and height == width:
-        transforms.append(functools.partial(tf.transpose, perm=[1, 0, 2]))
-    for flag, transform in zip(tf.unstack(draws), transforms):
-        patches = [tf.cond(flag, functools.partial(transform, t), functools.partial(tf.identity, t)) for t in patches]
-    return patches
 
 
 def ee_patch_dataset(
@@ -255,7 +239,7 @@ def ee_patch_dataset(
 
         def augment_patch(image, *label_value):
             moved = tf.nest.flatten(image) + (list(label_value) if label_kind == "band" else [])
-            moved = _augment(moved, seed)
+            moved = dihedral_patch(moved, seed)
             image = tf.nest.pack_sequence_as(image, moved[: len(tf.nest.flatten(image))])
             if label_kind == "band":
                 return image, moved[-1]

@@ -7,27 +7,16 @@ recall and F1, macro and weighted averages, Cohen's kappa, confusion matrix),
 From a model: :func:`evaluate_model` and :func:`write_report` (JSON and the confusion matrix PNG).
 """
 
-from rskeras.evaluation.evaluate import evaluate_model, write_report
-from rskeras.evaluation.figures import confusion_matrix_figure
-from rskeras.evaluation.metrics import (
-    classification_report,
-    confusion_matrix,
-    regression_report,
-    report_from_confusion,
-)
-from rskeras.evaluation.segmentation import iou_from_confusion, iou_report
-from rskeras.evaluation.stratified import WORLDCOVER_CLASSES, mae_per_class
+from rskeras._lazy import lazy_exports
 
-__all__ = [
-    "WORLDCOVER_CLASSES",
-    "classification_report",
-    "confusion_matrix",
-    "confusion_matrix_figure",
-    "evaluate_model",
-    "iou_from_confusion",
-    "iou_report",
-    "mae_per_class",
-    "regression_report",
-    "report_from_confusion",
-    "write_report",
-]
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "rskeras.evaluation.evaluate": ["evaluate_model", "write_report"],
+        "rskeras.evaluation.figures": ["confusion_matrix_figure"],
+        "rskeras.evaluation.metrics": ["classification_report", "confusion_matrix", "regression_report",
+                                       "report_from_confusion"],
+        "rskeras.evaluation.segmentation": ["iou_from_confusion", "iou_report"],
+        "rskeras.evaluation.stratified": ["WORLDCOVER_CLASSES", "mae_per_class"],
+    },
+)

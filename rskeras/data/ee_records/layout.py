@@ -20,7 +20,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-from rskeras.data.earthengine._io import atomic_path
+from rskeras.data.ee_records._io import atomic_path
 
 Size = tuple[int, int]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from rskeras.data.earthengine._io import write_text
+from rskeras.data.ee_records._io import write_text
 
 MIXER_SUFFIX = "mixer.json"
 

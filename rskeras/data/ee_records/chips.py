@@ -20,10 +20,10 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from rskeras.data.earthengine._io import write_text
-from rskeras.data.earthengine.layout import as_size, kernel_margin, write_ee_patches
-from rskeras.data.earthengine.mixer import Mixer, write_mixer
-from rskeras.data.earthengine.stats import RunningBandStats, save_band_stats
+from rskeras.data.ee_records._io import write_text
+from rskeras.data.ee_records.layout import as_size, kernel_margin, write_ee_patches
+from rskeras.data.ee_records.mixer import Mixer, write_mixer
+from rskeras.data.ee_records.stats import RunningBandStats, save_band_stats
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from rskeras.data.earthengine._io import write_text
+from rskeras.data.ee_records._io import write_text
 
 STATS_FILENAME = "band_stats.json"
 
@@ -107,7 +107,7 @@ def compute_band_stats(
         nodata: a value to leave out (NaN always is).
         max_patches: read at most this many patches (None: all).
     """
-    from rskeras.data.earthengine.patches import ee_patch_dataset
+    from rskeras.data.ee_records.patches import ee_patch_dataset
 
     ds = ee_patch_dataset(files, bands, patch_size=patch_size, batch_size=64, compression=compression, prefetch=True)
     running = RunningBandStats(list(bands), nodata)

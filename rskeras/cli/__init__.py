@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rskeras`` console script."""
     import rskeras  # noqa: F401  (environment defaults before TensorFlow loads)
+    from rskeras.io import exit_on_sigterm
 
+    exit_on_sigterm()  # a terminated command removes its temporary files, as on Ctrl-C
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

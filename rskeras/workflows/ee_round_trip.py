@@ -8,7 +8,7 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from rskeras.data.ee_records.scene import check_prediction_outputs, predict_scene, read_scene_export
+from rskeras.data.ee_records.scene import check_prediction_outputs, locate_export, predict_scene, read_scene_export
 from rskeras.inference.runner import load_model, select_output
 from rskeras.models.metadata import model_metadata
 
@@ -27,10 +27,10 @@ class _ScenePredictor:
         return y.argmax(axis=-1)[..., None].astype(np.float32) if self.classes else y
 
 
-def _inputs(model, files, mixer) -> list[str]:
-    """The paths (and patterns) ``predict_ee_export`` reads, which its outputs must not overwrite."""
+def _inputs(model, files, paths: list[str], mixer) -> list[str]:
+    """What ``predict_ee_export`` reads (the patterns too), which its outputs must neither be nor match."""
     sources = [files] if isinstance(files, (str, os.PathLike)) else list(files)
-    sources += [m for m in (model, mixer) if isinstance(m, (str, os.PathLike))]
+    sources += paths + [m for m in (model, mixer) if isinstance(m, (str, os.PathLike))]
     return [os.fspath(p) for p in sources]
 
 
@@ -85,14 +85,15 @@ def predict_ee_export(
     """
     if output not in OUTPUTS:
         raise ValueError(f"unknown output {output!r}; choose one of {', '.join(OUTPUTS)}")
-    check_prediction_outputs(dst, None, _inputs(model, files, mixer), compression)
+    paths, mixer = locate_export(files, mixer)
+    check_prediction_outputs(dst, None, _inputs(model, files, paths, mixer), compression)
     model = select_output(load_model(model), model_output)
     if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
         raise ValueError(f"model {model.name!r} is not a dense image model with one (height, width, bands) input")
     task = model_metadata(model).task
     if output == "auto":
         output = "classes" if task in ("multiclass", "binary") else "values"
-    scene = read_scene_export(files, bands, mixer=mixer, kernel_size=kernel_size)
+    scene = read_scene_export(paths, bands, mixer=mixer, kernel_size=kernel_size)
     predictor = _ScenePredictor(model, classes=output == "classes")
     return predict_scene(predictor, scene, dst, bands=output_band_names(model, output), batch_size=batch_size,
                          compression=compression)

@@ -87,7 +87,9 @@ def resolve_compression(paths: Sequence[str], compression: str | None) -> str:
     gz = [p for p, k in kinds.items() if k]
     plain = [p for p, k in kinds.items() if not k]
     if gz and plain:
-        raise ValueError(f"files mix GZIP ({brief(gz)}) and plain TFRecord ({brief(plain)}); read them separately")
+        hint = ("narrow the pattern to the TFRecord files" if any(not p.lower().endswith(TFRECORD_SUFFIXES) for p in plain)
+                else "read them separately")
+        raise ValueError(f"files mix GZIP ({brief(gz)}) and plain TFRecord ({brief(plain)}); {hint}")
     found = "GZIP" if gz else ""
     if compression != "auto" and compression_type(compression) != found:
         raise ValueError(f"compression={compression!r} but {brief(paths)} {'are GZIP' if gz else 'are not GZIP'}; "

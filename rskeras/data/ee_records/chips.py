@@ -272,12 +272,12 @@ def geotiff_to_ee_patches(
     comp = compression_type(compression)
     if patches_per_file < 1 or not 0.0 <= max_nodata_fraction <= 1.0:
         raise ValueError(f"patches_per_file must be >= 1 and max_nodata_fraction within [0, 1], got {patches_per_file}, {max_nodata_fraction}")
-    os.makedirs(out_dir, exist_ok=True)
-    _remove_stale_shard_temporaries(out_dir, prefix)
     with rasterio.open(image) as src, (rasterio.open(label_raster) if label_raster is not None else contextlib.nullcontext()) as lab:
         names = _band_names(src, image, band_names, label_name, lab is not None)
         if lab is not None:
             _check_aligned(src, lab, image, label_raster)
+        os.makedirs(out_dir, exist_ok=True)
+        _remove_stale_shard_temporaries(out_dir, prefix)
         cutter = _Cutter(src, lab, names, patch, step, margin, max_nodata_fraction)
         bands = names + ([label_name] if lab is not None else [])
         with contextlib.ExitStack() as side_files:  # renamed after the shards, the metadata last of all

@@ -61,6 +61,12 @@ class SceneExport:
         )
 
 
+def locate_export(files, mixer: str | os.PathLike | Mixer | None = None) -> tuple[list[str], str | os.PathLike | Mixer]:
+    """The export's TFRecord files, sorted by name (patch order), and its mixer (None: the one beside them)."""
+    paths = sorted(expand_files(files))
+    return paths, mixer if mixer is not None else find_mixer(paths)
+
+
 def read_scene_export(
     files,
     bands: Sequence[str],
@@ -82,8 +88,8 @@ def read_scene_export(
             disagrees with the mixer's ``patchDimensions`` and ``kernel_size`` (with the kernel size
             the numbers imply).
     """
-    paths = sorted(expand_files(files))
-    mixer_obj = mixer if isinstance(mixer, Mixer) else read_mixer(mixer if mixer is not None else find_mixer(paths))
+    paths, mixer = locate_export(files, mixer)
+    mixer_obj = mixer if isinstance(mixer, Mixer) else read_mixer(mixer)
     comp = resolve_compression(paths, compression)
     path, features = first_record(paths, comp)
     if not bands:

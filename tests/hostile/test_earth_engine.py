@@ -2,7 +2,9 @@
 
 The export is written from the real HLS chip by rskeras' own writer in Earth Engine's layout (16 patches of
 64 x 64 with an 8-pixel kernel, 6 patches per GZIP shard, a mixer.json); the model is a tiny U-Net. Every
-case checks the error names the fault, the inputs are unchanged and no partial or temporary file remains.
+case checks that the error names the fault; every case (``nothing_left_behind``) that the shared export and
+model keep their checksums and that no temporary or partial file remains; cases that damage an export work on
+their own copy and check it with ``unchanged`` where the call must not touch it.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from rskeras.data import (
 )
 from rskeras.io import TEMP_MARK
 from rskeras.workflows import predict_ee_export
-from tests.hostile.conftest import REPO, CliResult, assert_cli_error, leftovers, run_cli
+from tests.hostile.conftest import REPO, CliResult, assert_cli_error, checksums, leftovers, run_cli
 
 NAMES = ["coastal", "blue", "green", "red", "nir", "swir1", "swir2", "cirrus", "tir1", "tir2"]
 BANDS = ["blue", "green", "red", "nir"]
@@ -66,6 +68,15 @@ def model_path(hls_path, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model") / "unet.keras"
     m.save(path)
     return path
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind(export, model_path, tmp_path):
+    """Every case: the shared export and model keep their checksums, and no temporary or partial file remains."""
+    before = checksums(export, model_path)
+    yield
+    assert checksums(export, model_path) == before, "the export or the model was modified"
+    assert leftovers(export) == [] and leftovers(tmp_path) == [], leftovers(export) + leftovers(tmp_path)
 
 
 @pytest.fixture

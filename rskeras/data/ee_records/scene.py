@@ -115,21 +115,21 @@ def prediction_mixer_path(path: PathLike) -> str:
 
 def check_prediction_outputs(
     path: PathLike, mixer_path: PathLike | None = None, inputs: Sequence[PathLike] = (), compression: str | None = "auto"
-) -> str:
-    """Refuse prediction outputs before any work; returns the mixer path.
+) -> tuple[str, str]:
+    """Refuse prediction outputs before any work; returns ``(mixer path, compression type of the records)``.
 
     ``path`` must end in ``.tfrecord`` or ``.tfrecord.gz`` (agreeing with ``compression``) and, like
     its mixer, be none of ``inputs`` (paths or glob patterns) nor match an input pattern (a later
     run would read the predictions as part of the export).
     """
-    output_compression(path, compression)
+    comp = output_compression(path, compression)
     mixer_out = os.fspath(mixer_path) if mixer_path is not None else prediction_mixer_path(path)
     check_outputs([(path, TFRECORD_SUFFIXES, "the prediction file"), (mixer_out, (".json",), "its mixer")], inputs)
     for pattern in (os.fspath(p) for p in inputs):
         if any(c in pattern for c in "*?[") and fnmatch.fnmatch(os.fspath(path), pattern):
             raise ValueError(f"the prediction file {os.fspath(path)} matches the input pattern {pattern!r}: a later run "
                              "would read the predictions as export patches; write them elsewhere")
-    return mixer_out
+    return mixer_out, comp
 
 
 def _prediction_patches(predictions: np.ndarray | Iterable[np.ndarray], n_bands: int, mixer: Mixer,
@@ -188,8 +188,7 @@ def write_scene_predictions(
         ValueError: an output that is an input or has the wrong suffix, a patch of the wrong size,
             or not ``mixer.total_patches`` patches (nothing is written then).
     """
-    mixer_out = check_prediction_outputs(path, mixer_path, [*inputs, *([mixer.source] if mixer.source else [])], compression)
-    comp = output_compression(path, compression)
+    mixer_out, comp = check_prediction_outputs(path, mixer_path, [*inputs, *([mixer.source] if mixer.source else [])], compression)
     with atomic_paths(path, mixer_out) as (tmp_records, tmp_mixer):
         count = write_patch_records(tmp_records, _prediction_patches(predictions, len(bands), mixer, kernel_size), bands,
                                     compression=comp)

@@ -427,7 +427,7 @@ def test_read_scene_export_bad_mixers_folders_and_compression(export, tmp_path):
     with pytest.raises(ValueError, match="mixer file .*patches-00000.tfrecord.gz is not JSON"):
         read_scene_export(str(export / SHARDS), BANDS, mixer=export / "patches-00000.tfrecord.gz", kernel_size=KERNEL)
     (tmp_path / "list-mixer.json").write_text("[1, 2]")
-    with pytest.raises(ValueError, match="list-mixer.json holds list, not a mixer.json object"):
+    with pytest.raises(ValueError, match="list-mixer.json holds list, not a JSON object"):
         read_scene_export(str(export / SHARDS), BANDS, mixer=tmp_path / "list-mixer.json", kernel_size=KERNEL)
     with pytest.raises(ValueError, match=r"is a folder; give its TFRecord files \(a pattern such as"):
         read_scene_export(export, BANDS, kernel_size=KERNEL)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import json
 import os
 import re
 import struct
@@ -112,6 +113,24 @@ def output_compression(path: str | os.PathLike, compression: str | None = "auto"
         raise ValueError(f"compression={compression!r} does not match the file name {os.fspath(path)}: {hint} "
                          "or leave compression='auto' (GZIP exactly when the name ends in .gz)")
     return value
+
+
+def read_json_object(path: str, what: str) -> dict:
+    """The JSON object in ``path`` (local or ``gs://``); ``what`` names the file in errors.
+
+    Raises:
+        ValueError: a folder, not JSON, or JSON that is not an object.
+    """
+    if tf.io.gfile.isdir(path):
+        raise ValueError(f"{what} {path} is a folder; give the file")
+    with tf.io.gfile.GFile(path, "rb") as f:
+        try:
+            data = json.loads(f.read().decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{what} {path} is not JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} {path} holds {type(data).__name__}, not a JSON object")
+    return data
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import tensorflow as tf
 
+from rskeras.data.ee_records._io import read_json_object
 from rskeras.io import atomic_write_text, check_output
 
 MIXER_SUFFIX = "mixer.json"
@@ -96,14 +97,7 @@ def read_mixer(path: str | os.PathLike) -> Mixer:
     path = os.fspath(path)
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"mixer file {path!r} does not exist")
-    if tf.io.gfile.isdir(path):
-        raise ValueError(f"mixer file {path} is a folder; give the export's mixer.json")
-    with tf.io.gfile.GFile(path, "rb") as f:
-        try:
-            data = json.loads(f.read().decode("utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"mixer file {path} is not JSON ({err}); give the export's mixer.json") from err
-    return Mixer.from_dict(data, source=path)
+    return Mixer.from_dict(read_json_object(path, "mixer file"), source=path)
 
 
 def mixer_json(mixer: Mixer) -> str:

@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from rskeras.data.ee_records._io import expand_files, named_read_errors, read_json_object
 from rskeras.io import atomic_write_text, check_output
 
 STATS_FILENAME = "band_stats.json"
@@ -107,7 +108,6 @@ def compute_band_stats(
         nodata: a value to leave out (NaN always is).
         max_patches: read at most this many patches (None: all).
     """
-    from rskeras.data.ee_records._io import expand_files, named_read_errors
     from rskeras.data.ee_records.patches import ee_patch_dataset
 
     paths = expand_files(files)
@@ -146,13 +146,7 @@ def load_band_stats(path: str | os.PathLike) -> BandStats:
     path = _stats_path(path)
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"no band statistics at {path!r}; compute them with rskeras.data.compute_band_stats")
-    with tf.io.gfile.GFile(path, "rb") as f:
-        try:
-            data = json.loads(f.read().decode("utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"band statistics file {path} is not JSON ({err})") from err
-    if not isinstance(data, dict):
-        raise ValueError(f"band statistics file {path} holds {type(data).__name__}, not an object")
+    data = read_json_object(path, "band statistics file")
     missing = [k for k in ("bands", "mean", "std") if k not in data]
     if missing or not (len(data["bands"]) == len(data["mean"]) == len(data["std"])):
         raise ValueError(f"{path}: band statistics need equally long 'bands', 'mean' and 'std' (missing {missing})")

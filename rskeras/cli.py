@@ -5,6 +5,8 @@
 ``rskeras predict-ee``   predict an Earth Engine image export, writing the TFRecord Earth Engine uploads
 ``rskeras train``        train from a YAML configuration (data, model, task, training, output)
 ``rskeras evaluate``     evaluate a saved model on a dataset: metrics JSON and confusion matrix PNG
+``rskeras design-sample`` draw a stratified (or random, systematic) sample of a class map to label
+``rskeras assess``       accuracy and class areas with confidence intervals from the labelled sample
 ``rskeras demo``         the main job on real data
 
 Heavy imports happen inside each command, so ``--help`` answers at once.
@@ -16,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -274,6 +277,118 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _expected_accuracy(items: Sequence[str]) -> float | dict:
+    """``--expected-accuracy``: one value, or CLASS=VALUE pairs."""
+    try:
+        if len(items) == 1 and "=" not in items[0]:
+            return float(items[0])
+        pairs = [item.split("=", 1) for item in items]
+        return {int(k) if k.strip().isdigit() else k.strip(): float(v) for k, v in pairs}
+    except ValueError:
+        raise ValueError(f"--expected-accuracy takes one value (0.9) or CLASS=VALUE pairs (1=0.7 2=0.9), "
+                         f"got {' '.join(items)}") from None
+
+
+def _add_design_sample(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "design-sample",
+        help="draw a probability sample of a class map's pixels to label (stratified, random or systematic)",
+        description="Draw the reference points of an accuracy assessment from MAP: stratified by map class (or by "
+        "--strata), sized by --n or by the standard error wanted (--target-se, Olofsson et al. 2014 eq. 13), "
+        "allocated proportionally, equally or with a minimum per class. Writes OUT as GeoPackage and CSV (same "
+        "stem) with lon/lat, map class, stratum, inclusion probability and an empty `reference` column to fill.",
+    )
+    p.add_argument("map", help="the class map (GeoTIFF, band 1 integer classes; nodata is skipped)")
+    p.add_argument("--out", required=True, help="the sample to write: .gpkg or .csv (both are written)")
+    size = p.add_mutually_exclusive_group(required=True)
+    size.add_argument("--n", type=int, help="total number of points")
+    size.add_argument("--target-se", type=float, help="standard error wanted for overall accuracy (or for the "
+                      "area share of --target), e.g. 0.01")
+    p.add_argument("--target", default="overall", help="'overall' (default) or the class whose area --target-se is for")
+    p.add_argument("--expected-accuracy", nargs="+", default=["0.9"], metavar="U",
+                   help="expected user's accuracy for --target-se: one value or CLASS=VALUE pairs (default 0.9)")
+    p.add_argument("--method", default="stratified", choices=["stratified", "random", "systematic"],
+                   help="sample design (default stratified)")
+    p.add_argument("--allocation", choices=["proportional", "equal", "min_proportional"],
+                   help="points per stratum (default: min_proportional with --min-per-class, else proportional)")
+    p.add_argument("--min-per-class", type=int, help="at least this many points per stratum, the rest proportional")
+    p.add_argument("--strata", help="a strata raster on the map's grid, when the strata are not the map classes")
+    p.add_argument("--nodata", type=float, help="a class value to skip besides the map's nodata")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=_run_design_sample)
+
+
+def _run_design_sample(args: argparse.Namespace) -> int:
+    from rskeras.evaluation import design_sample
+
+    target = int(args.target) if args.target.isdigit() else args.target
+    sample = design_sample(
+        args.map, args.out, method=args.method, n=args.n, target_se=args.target_se, target=target,
+        expected_accuracy=_expected_accuracy(args.expected_accuracy), allocation=args.allocation,
+        min_per_class=args.min_per_class, strata=args.strata, nodata=args.nodata, seed=args.seed,
+    )
+    design = sample.design
+    per_stratum = ", ".join(f"{s}: {n} / {N:,}" for s, n, N in zip(design.strata, design.stratum_points,
+                                                                   design.stratum_pixels))
+    print(f"{design.n} points, {design.method} (per stratum, points / pixels: {per_stratum}); wrote "
+          + " and ".join(str(f) for f in sample.files))
+    print(f"fill the `reference` column, then: rskeras assess {args.map} {sample.files[-1]} --reference reference "
+          "--out assessment")
+    return 0
+
+
+def _add_assess(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "assess",
+        help="accuracy and error-adjusted class areas with confidence intervals from a labelled sample",
+        description="Estimate the error matrix, overall, user's and producer's accuracy and the area of each class "
+        "(pixels, ha, share) with standard errors and confidence intervals from the labelled points of SAMPLE "
+        "(Olofsson et al. 2014; Stehman 2014 with --strata-column). Map classes are read from MAP at the points "
+        "unless --map-column names them; stratum sizes are counted on MAP (or --strata). Writes assessment.json, "
+        "assessment.csv and assessment.png to --out.",
+    )
+    p.add_argument("map", help="the class map that was assessed")
+    p.add_argument("sample", help="the labelled points: CSV, GeoJSON or GeoPackage")
+    p.add_argument("--reference", required=True, metavar="COLUMN", help="the column with the reference classes")
+    p.add_argument("--map-column", metavar="COLUMN", help="the column with the map classes (default: read from MAP)")
+    p.add_argument("--strata-column", metavar="COLUMN", help="the column with the strata, when they are not the "
+                   "map classes (needs --strata)")
+    p.add_argument("--strata", metavar="RASTER", help="the strata raster whose pixels per stratum are counted")
+    p.add_argument("--area-unit", default="auto", choices=["auto", "ha", "km2", "m2", "pixels"],
+                   help="unit of the areas besides pixels and shares (default auto: ha when the map allows)")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals (default 0.95)")
+    p.add_argument("--x", help="CSV column with x or longitude (default: detected)")
+    p.add_argument("--y", help="CSV column with y or latitude (default: detected)")
+    p.add_argument("--crs", help="CRS of CSV coordinates, e.g. EPSG:32614 (lon/lat columns default to EPSG:4326)")
+    p.add_argument("--layer", help="layer of a GeoPackage")
+    p.add_argument("--out", required=True, help="output folder for assessment.json, .csv and .png")
+    p.set_defaults(func=_run_assess)
+
+
+def _run_assess(args: argparse.Namespace) -> int:
+    from rskeras.data import read_points
+    from rskeras.evaluation import assess_map, write_assessment
+
+    points = read_points(args.sample, x=args.x, y=args.y, crs=args.crs, layer=args.layer)
+    for option, column in (("--reference", args.reference), ("--map-column", args.map_column),
+                           ("--strata-column", args.strata_column)):
+        if column is not None and column not in points.attributes:
+            raise ValueError(f"{option} {column!r}: {args.sample} has no such column; columns: "
+                             f"{', '.join(points.columns)}")
+    if (args.strata_column is None) != (args.strata is None):
+        raise ValueError("--strata-column and --strata go together (the strata of the points and the raster that "
+                         "gives their sizes)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the notes are printed with the summary
+        result = assess_map(points, args.reference, args.map_column, class_map=args.map,
+                            strata_column=args.strata_column, strata_areas=args.strata, area_unit=args.area_unit,
+                            confidence=args.confidence)
+    files = write_assessment(result, args.out)
+    print(result.summary())
+    print("wrote " + ", ".join(str(f) for f in files.values()))
+    return 0
+
+
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
@@ -317,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict_ee(sub)
     _add_train(sub)
     _add_evaluate(sub)
+    _add_design_sample(sub)
+    _add_assess(sub)
     _add_demo(sub)
     return parser
 

@@ -197,7 +197,8 @@ class Assessment:
         """A few lines: overall accuracy, then per class user's, producer's, map and estimated area."""
         unit = self.area_unit or "pixels"
         oa = self.overall_accuracy
-        lines = [f"accuracy and area of the map from {self.n_used} labelled points of {self.source} "
+        where = "" if self.source == "<table>" else f" of {self.source}"
+        lines = [f"accuracy and area of the map from {self.n_used} labelled points{where} "
                  f"({ESTIMATORS[self.estimator]} estimators, ± = {100 * self.confidence:g} % CI):",
                  f"overall accuracy {oa.value:.3f} ± {self.z * oa.se:.3f}",
                  f"{'class':<20} {'user':>13} {'producer':>13} {f'map ({unit})':>14} {f'estimated ({unit})':>22}"]

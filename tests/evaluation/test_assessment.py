@@ -83,7 +83,9 @@ def test_olofsson_2014_areas(worked_example):
 def test_strata_column_equal_to_the_map_gives_olofsson_numbers(worked_example):
     table = table_8()
     table["stratum"] = table["map"]
-    r = assess_map(table, "reference", "map", strata_column="stratum", strata_areas=MAPPED_PIXELS, pixel_area=PIXEL_M2)
+    with pytest.warns(UserWarning, match="map areas are estimated from the sample"):
+        r = assess_map(table, "reference", "map", strata_column="stratum", strata_areas=MAPPED_PIXELS,
+                       pixel_area=PIXEL_M2)
     assert r.estimator == "stehman2014"
     for mine, theirs in [(r.overall_accuracy, worked_example.overall_accuracy),
                          *zip(r.producers_accuracy, worked_example.producers_accuracy),
@@ -138,7 +140,8 @@ def test_stehman_2014_strata_differ_from_map_classes_by_hand():
     table = {"stratum": np.array(STEHMAN_STRATA), "map": np.array(STEHMAN_MAP),
              "reference": np.array(STEHMAN_REFERENCE)}
     with pytest.warns(UserWarning, match="map areas are estimated from the sample"):
-        r = assess_map(table, "reference", "map", strata_column="stratum", strata_areas=STEHMAN_SIZES)
+        r = assess_map(table, "reference", "map", strata_column="stratum", strata_areas=STEHMAN_SIZES,
+                       area_unit="pixels")
     assert r.estimator == "stehman2014" and r.classes == ["A", "B", "C", "D"] and r.area_unit is None
     # by hand on paper: share of A = 0.4*6/10 + 0.3*3/10 + 0.2*1/10 + 0.1*0 = 0.35;
     # overall accuracy = 0.4*6/10 + 0.3*8/10 + 0.2*4/10 + 0.1*7/10 = 0.63

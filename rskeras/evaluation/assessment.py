@@ -271,11 +271,15 @@ def assess_map(
     used = on_map & (reference_index >= 0)
     missing = [table.ids[i] for i in np.flatnonzero(on_map & (reference_index < 0))]
     notes = _left_out_notes(table, reference_column, missing, int((~on_map).sum())) + notes
-    points = _check_strata(strata, stratum_pixels, stratum_index[used], table.source)
-    estimates = _estimate(map_index[used], reference_index[used], stratum_index[used], stratum_pixels, len(classes))
-    map_share = _map_share(map_info, strata_column, classes, stratum_pixels, estimates["proportions"], notes)
+    if map_info.pixels is None and strata_column is not None:
+        notes.append("map areas are estimated from the sample (row totals of the error matrix): give class_map= "
+                     "to count them")
     for note in notes:
         warnings.warn(note, stacklevel=2)
+    labels = _describe(strata, names if strata_column is None else [str(k) for k in strata])
+    points = _check_strata(labels, stratum_pixels, stratum_index[used], table.source)
+    estimates = _estimate(map_index[used], reference_index[used], stratum_index[used], stratum_pixels, len(classes))
+    map_share = _map_share(map_info, strata_column, classes, stratum_pixels, estimates["proportions"])
     return Assessment(
         classes=classes, class_names=names, estimator="stehman2014" if strata_column else "olofsson2014",
         map_share=map_share, total_pixels=float(stratum_pixels.sum()), pixel_area_m2=pixel_m2, area_unit=unit,
@@ -397,6 +401,11 @@ def _class_list(map_info: _MapInfo, strata_areas, class_names, map_labels, refer
     return keys, [map_info.names.get(k, str(k)) for k in keys]
 
 
+def _describe(keys: list, names: list[str]) -> list[str]:
+    """``value=name`` of each class or stratum (just the name where it is the value)."""
+    return [str(k) if str(k) == n else f"{k}={n}" for k, n in zip(keys, names)]
+
+
 def _class_indices(raw, classes: list, names: list[str], column: str, source: str, skip: np.ndarray) -> np.ndarray:
     """Index into ``classes`` of each label (by value or name); -1 where missing or skipped."""
     lookup = {k: i for i, k in enumerate(classes)}
@@ -414,7 +423,7 @@ def _class_indices(raw, classes: list, names: list[str], column: str, source: st
         else:
             index[i] = found
     if unknown:
-        known = ", ".join(str(k) if str(k) == n else f"{k}={n}" for k, n in zip(classes, names))
+        known = ", ".join(_describe(classes, names))
         raise ValueError(f"{source}: column {column!r} holds classes the map does not have: "
                          f"{', '.join(sorted(unknown))}; map classes: {known}")
     return index
@@ -496,8 +505,9 @@ def _left_out_notes(table: _SampleTable, reference_column: str, missing: list, o
     return notes
 
 
-def _check_strata(strata: list, pixels: np.ndarray, index: np.ndarray, source: str) -> np.ndarray:
-    """Labelled points per stratum; ValueError naming strata with pixels but fewer than 2 points."""
+def _check_strata(strata: list[str], pixels: np.ndarray, index: np.ndarray, source: str) -> np.ndarray:
+    """Labelled points per stratum (``strata``: their descriptions); ValueError naming strata with pixels but
+    fewer than 2 points."""
     points = np.bincount(index, minlength=len(strata))
     if points.sum() == 0:
         raise ValueError(f"{source}: no point has both a map class and a reference label")
@@ -563,15 +573,14 @@ def _estimate(mapped: np.ndarray, reference: np.ndarray, stratum: np.ndarray, pi
     }
 
 
-def _map_share(map_info: _MapInfo, strata_column, classes, stratum_pixels, proportions, notes) -> np.ndarray:
-    """Share of the map in each class: counted on the map, the strata when they are the map classes, else estimated."""
+def _map_share(map_info: _MapInfo, strata_column, classes, stratum_pixels, proportions) -> np.ndarray:
+    """Share of the map in each class: counted on the map, the strata when they are the map classes, else estimated
+    (row totals of the error matrix of area proportions)."""
     if map_info.pixels is not None:
         pixels = np.array([map_info.pixels.get(k, 0) for k in classes], dtype=np.float64)
         return pixels / pixels.sum()
     if strata_column is None:
         return stratum_pixels / stratum_pixels.sum()
-    notes.append("map areas are estimated from the sample (row totals of the error matrix): give class_map= "
-                 "to count them")
     return proportions.sum(axis=1)
 
 

@@ -8,6 +8,8 @@ test data; two independent re-implementations print the paper's values), not fro
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -254,3 +256,21 @@ def test_design_label_assess_on_real_data(ndvi_class_map, label_points, tmp_path
     assert 0.5 < result.overall_accuracy.value < 1 and result.overall_accuracy.se > 0  # the rules differ a little
     points = read_points(labelled)
     assert result.counts.sum() == (points.column("reference") != "").sum()
+
+
+def test_thin_stratum_of_a_real_map_is_named(ndvi_class_map, label_points, tmp_path):
+    design_sample(ndvi_class_map, tmp_path / "sample.gpkg", n=60, min_per_class=10, seed=1)
+    points = read_points(label_points(tmp_path / "sample.csv", tmp_path / "labelled.csv"))
+    reference = points.column("reference").copy()
+    reference[np.flatnonzero(points.column("map_value") == 2)[1:]] = ""  # one dense-vegetation point labelled
+    points.attributes["reference"] = reference
+    with pytest.raises(ValueError, match=r"fewer than 2 labelled points: 2=dense vegetation \(1 point\)"), \
+            pytest.warns(UserWarning, match="have no reference label"):
+        assess_map(points, "reference", class_map=ndvi_class_map)
+
+
+def test_map_assessment_imports_without_tensorflow():
+    script = ("import sys; from rskeras.evaluation import assess_map, design_sample, write_assessment; "
+              "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]

@@ -43,7 +43,7 @@ def run(name: str, doc: str, build: Callable[[dict, bool], tuple[list, dict]], a
     ``build`` returns ``(tasks, summary)``: unstarted ``ee.batch.Task`` objects and a JSON-ready
     summary of what they export. Output is one JSON document on stdout.
     """
-    from rskeras.earthengine import describe_task, initialize, offline_session, start_tasks
+    from rskeras.ee_export import describe_task, initialize, offline_session, start_tasks
 
     args = parser(name, doc).parse_args(argv)
     cfg = load_config(args.config)

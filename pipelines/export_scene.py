@@ -22,7 +22,7 @@ NAME = "export_scene"
 def build(cfg: dict, dry_run: bool) -> tuple[list, dict]:
     import ee
 
-    from rskeras.earthengine.stack import build_stack
+    from rskeras.ee_export.stack import build_stack
 
     cfg = {**cfg, "label": None}
     image, names, _ = build_stack(cfg)

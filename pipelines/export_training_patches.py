@@ -1,6 +1,6 @@
 """Export training patches from Earth Engine as TFRecord, split into train/validation/test by region.
 
-Builds the image stack (Sentinel-2 composite, Sentinel-1 VV/VH, DEM; see rskeras.earthengine.stack)
+Builds the image stack (Sentinel-2 composite, Sentinel-1 VV/VH, DEM; see rskeras.ee_export.stack)
 and a label (ESA WorldCover or a field-data FeatureCollection: classes; or Sentinel-2 NDVI: a
 regression target), turns every pixel into a patch with ``neighborhoodToArray``, samples patch
 centres inside the grid cells of each split (stratified by class for a class label; cells shrunk by
@@ -27,8 +27,8 @@ METRES_PER_DEGREE = 111_320.0
 def build(cfg: dict, dry_run: bool) -> tuple[list, dict]:
     import ee
 
-    from rskeras.earthengine.splits import assign_grid_splits
-    from rskeras.earthengine.stack import CATEGORICAL_LABELS, build_stack
+    from rskeras.ee_export.splits import assign_grid_splits
+    from rskeras.ee_export.stack import CATEGORICAL_LABELS, build_stack
 
     image, names, label = build_stack(cfg)
     patch = int(cfg["patch_size"])

@@ -40,7 +40,7 @@ class IngestionTask:
 
 
 def build(cfg: dict, dry_run: bool) -> tuple[list, dict]:
-    from rskeras.earthengine.tasks import ingestion_manifest
+    from rskeras.ee_export.export_tasks import ingestion_manifest
 
     uris = list(cfg["files"]) + [cfg["mixer"]]
     manifest = ingestion_manifest(cfg["asset_id"], uris, cfg["bands"], cfg.get("pyramiding_policy", "MEAN"), cfg.get("properties"))

@@ -1,44 +1,30 @@
 """rskeras: deep learning on satellite imagery with Keras and TensorFlow.
 
 Importing rskeras first sets TensorFlow's environment defaults (oneDNN on, quiet
-C++ logs; see :mod:`rskeras._env`). Sub-packages are imported on first use, so
-``import rskeras`` stays cheap and pure-geo helpers never load TensorFlow.
+C++ logs; see :mod:`rskeras._env`). Public names and sub-packages are imported on
+first use (:mod:`rskeras._lazy`), so ``import rskeras`` stays cheap and pure-geo
+helpers never load TensorFlow.
 """
 
 from __future__ import annotations
-
-import importlib
 
 from rskeras._env import configure_tensorflow_env
 
 configure_tensorflow_env()
 
-__version__ = "0.1.0"
+from rskeras._lazy import lazy_exports  # noqa: E402  (after the environment defaults)
 
-# public name -> module that defines it
-_EXPORTS = {
-    "predict_raster": "rskeras.inference",
-    "export_saved_model": "rskeras.serving",
-    "load_model": "rskeras.saving",
-    "model_metadata": "rskeras.models.metadata",
-    "TASKS": "rskeras.tasks",
-    "get_task": "rskeras.tasks",
-}
-_SUBPACKAGES = {
-    "activations", "data", "evaluation", "heads", "inference", "layers", "models", "serving", "tasks", "training",
-    "workflows",
-}
+__version__ = "0.2.0"
 
-__all__ = sorted(_EXPORTS) + sorted(_SUBPACKAGES)
-
-
-def __getattr__(name: str):
-    if name in _SUBPACKAGES:
-        return importlib.import_module(f"rskeras.{name}")
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'rskeras' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "rskeras.inference.predict": ["predict_raster"],
+        "rskeras.serving.export": ["export_saved_model"],
+        "rskeras.saving": ["load_model"],
+        "rskeras.models.metadata": ["model_metadata"],
+        "rskeras.tasks": ["TASKS", "get_task"],
+    },
+    submodules=["activations", "data", "ee_export", "evaluation", "heads", "inference", "io", "layers", "models",
+                "serving", "tasks", "training", "workflows"],
+)

@@ -1,9 +1,9 @@
 """Loading saved rskeras models.
 
 Keras finds a custom layer in a ``.keras`` file only when the module defining it has
-been imported. ``import rskeras`` stays light (pure-geo helpers never load TensorFlow),
-so load models with :func:`load_model`, or import :mod:`rskeras.models` first (it
-imports every rskeras layer) and call ``keras.saving.load_model``.
+been imported. ``import rskeras`` stays light (pure-geo helpers never load TensorFlow,
+packages import their modules on first use), so load models with :func:`load_model`,
+which imports every module in :data:`SERIALIZABLE_MODULES` first.
 """
 
 from __future__ import annotations
@@ -11,8 +11,16 @@ from __future__ import annotations
 import importlib
 import os
 
-#: Modules that define the Keras-serialisable rskeras objects (``rskeras>Name``).
-SERIALIZABLE_MODULES = ("rskeras.activations", "rskeras.heads", "rskeras.layers", "rskeras.models")
+#: Every module that defines Keras-serialisable rskeras objects (``rskeras>Name``);
+#: ``tests/test_public_names.py`` checks that the list is complete.
+SERIALIZABLE_MODULES = (
+    "rskeras.activations",
+    "rskeras.heads",
+    "rskeras.layers.normalization",
+    "rskeras.layers.resize",
+    "rskeras.models.m3net.m3net_training",
+    "rskeras.models.pspnet.pspnet_layers",
+)
 
 
 def register_custom_objects() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rskeras.earthengine.splits import assign_grid_splits
+from rskeras.ee_export.splits import assign_grid_splits
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
 

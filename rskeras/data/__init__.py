@@ -1,32 +1,27 @@
-"""Readers and tf.data pipelines: field data, rasters, Earth Engine exports, datasets."""
+"""Readers and tf.data pipelines: field data, rasters, Earth Engine exports, datasets.
 
-from rskeras.data.locate import find_data
-from rskeras.data.points import Points, read_points
-from rskeras.data.sampling import Samples, sample_raster
-from rskeras.data.sensors import SENSORS, SensorSpec, get_sensor
+The pure-geo readers (points, sampling, sensors, rasters) never load TensorFlow; the
+Earth Engine record readers (:mod:`rskeras.data.ee_records`) and EuroSAT
+(:mod:`rskeras.data.eurosat_dataset`) do, when one of their names is first used.
+"""
 
-__all__: list[str] = ["find_data", "Points", "read_points", "Samples", "sample_raster", "SENSORS", "SensorSpec", "get_sensor"]
+from rskeras._lazy import lazy_exports
 
-# Earth Engine <-> tf.data (rskeras.data.earthengine) loads TensorFlow, so its names are imported on first use.
-_EARTHENGINE = (
-    "BandStats", "ChipSummary", "Mixer", "SceneExport", "assemble_scene", "compute_band_stats", "crop_buffer",
-    "ee_patch_dataset", "geotiff_to_ee_patches", "load_band_stats", "predict_scene", "read_mixer",
-    "read_scene_export", "save_band_stats", "write_ee_patches", "write_mixer", "write_scene_predictions",
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "rskeras.data.locate": ["find_data"],
+        "rskeras.data.points": ["Points", "read_points"],
+        "rskeras.data.sampling": ["Samples", "sample_raster"],
+        "rskeras.data.sensors": ["SENSORS", "SensorSpec", "get_sensor"],
+        "rskeras.data.ee_records.chips": ["ChipSummary", "geotiff_to_ee_patches"],
+        "rskeras.data.ee_records.layout": ["write_ee_patches"],
+        "rskeras.data.ee_records.mixer": ["Mixer", "read_mixer", "write_mixer"],
+        "rskeras.data.ee_records.patches": ["ee_patch_dataset"],
+        "rskeras.data.ee_records.scene": ["SceneExport", "assemble_scene", "crop_buffer", "predict_scene",
+                                          "read_scene_export", "write_scene_predictions"],
+        "rskeras.data.ee_records.stats": ["BandStats", "compute_band_stats", "load_band_stats", "save_band_stats"],
+        "rskeras.data.eurosat_dataset": ["EUROSAT_CLASSES", "eurosat", "eurosat_class_names", "eurosat_files"],
+    },
+    submodules=["ee_records"],
 )
-__all__ += list(_EARTHENGINE)
-# EuroSAT as tf.data (rskeras.data.eurosat) loads TensorFlow too; the module is callable: rskeras.data.eurosat(...)
-_EUROSAT = ("eurosat", "eurosat_files", "eurosat_class_names", "EUROSAT_CLASSES")
-__all__ += list(_EUROSAT)
-
-
-def __getattr__(name: str):
-    if name in _EARTHENGINE:
-        from rskeras.data import earthengine
-
-        return getattr(earthengine, name)
-    if name in _EUROSAT:
-        import importlib
-
-        module = importlib.import_module("rskeras.data.eurosat")
-        return module if name == "eurosat" else getattr(module, name)
-    raise AttributeError(f"module 'rskeras.data' has no attribute {name!r}")

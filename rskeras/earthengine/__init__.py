@@ -1,20 +1,8 @@
-"""Earth Engine side (earthengine-api): image stacks, region splits, export and upload task configs.
+"""Deprecated alias of :mod:`rskeras.ee_export` (renamed in rskeras 0.2; removed in 0.3)."""
 
-Used by the scripts in ``pipelines/``. Nothing here imports TensorFlow; ``ee`` is imported lazily
-by the functions that need it, and :func:`offline_session` lets the export requests be built and
-printed (``--dry-run``) without credentials.
-"""
+import warnings
 
-from rskeras.earthengine.splits import GridCell, assign_grid_splits, grid_cells
-from rskeras.earthengine.tasks import describe_task, ingestion_manifest, initialize, offline_session, start_tasks
+from rskeras.ee_export import *  # noqa: F403
+from rskeras.ee_export import __all__  # noqa: F401
 
-__all__ = [
-    "GridCell",
-    "assign_grid_splits",
-    "describe_task",
-    "grid_cells",
-    "ingestion_manifest",
-    "initialize",
-    "offline_session",
-    "start_tasks",
-]
+warnings.warn("rskeras.earthengine is renamed rskeras.ee_export", DeprecationWarning, stacklevel=2)

@@ -11,36 +11,18 @@ areas with confidence intervals (:class:`Assessment`), :func:`write_assessment` 
 a figure; they need no TensorFlow.
 """
 
-from rskeras.evaluation.assessment import Assessment, Estimate, assess_map, write_assessment
-from rskeras.evaluation.evaluate import evaluate_model, write_report
-from rskeras.evaluation.figures import confusion_matrix_figure
-from rskeras.evaluation.metrics import (
-    classification_report,
-    confusion_matrix,
-    regression_report,
-    report_from_confusion,
-)
-from rskeras.evaluation.sample_design import ReferenceSample, SampleDesign, design_sample
-from rskeras.evaluation.segmentation import iou_from_confusion, iou_report
-from rskeras.evaluation.stratified import WORLDCOVER_CLASSES, mae_per_class
+from rskeras._lazy import lazy_exports
 
-__all__ = [
-    "Assessment",
-    "Estimate",
-    "ReferenceSample",
-    "SampleDesign",
-    "WORLDCOVER_CLASSES",
-    "assess_map",
-    "classification_report",
-    "confusion_matrix",
-    "confusion_matrix_figure",
-    "design_sample",
-    "evaluate_model",
-    "iou_from_confusion",
-    "iou_report",
-    "mae_per_class",
-    "regression_report",
-    "report_from_confusion",
-    "write_assessment",
-    "write_report",
-]
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "rskeras.evaluation.assessment": ["Assessment", "Estimate", "assess_map", "write_assessment"],
+        "rskeras.evaluation.evaluate": ["evaluate_model", "write_report"],
+        "rskeras.evaluation.figures": ["confusion_matrix_figure"],
+        "rskeras.evaluation.metrics": ["classification_report", "confusion_matrix", "regression_report",
+                                       "report_from_confusion"],
+        "rskeras.evaluation.sample_design": ["ReferenceSample", "SampleDesign", "design_sample"],
+        "rskeras.evaluation.segmentation": ["iou_from_confusion", "iou_report"],
+        "rskeras.evaluation.stratified": ["WORLDCOVER_CLASSES", "mae_per_class"],
+    },
+)

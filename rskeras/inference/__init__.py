@@ -5,18 +5,9 @@ pure-geo helpers (:mod:`rskeras.inference.tiling`, ``windows``, ``sources``,
 ``outputs``, ``writer``) can be used without loading TensorFlow.
 """
 
-from __future__ import annotations
+from rskeras._lazy import lazy_exports
 
-import importlib
-
-__all__ = ["PredictionResult", "predict_raster"]
-
-
-def __getattr__(name: str):
-    if name in __all__:
-        return getattr(importlib.import_module("rskeras.inference.predict"), name)
-    raise AttributeError(f"module 'rskeras.inference' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {"rskeras.inference.predict": ["PredictionResult", "predict_raster"]},
+)

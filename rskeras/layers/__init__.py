@@ -1,6 +1,11 @@
 """Keras layers of rskeras, serialisable by name (``rskeras>ClassName``)."""
 
-from rskeras.layers.normalization import BandNormalization, band_statistics
-from rskeras.layers.resize import BilinearUpsampling2D
+from rskeras._lazy import lazy_exports
 
-__all__ = ["BandNormalization", "BilinearUpsampling2D", "band_statistics"]
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "rskeras.layers.normalization": ["BandNormalization", "band_statistics"],
+        "rskeras.layers.resize": ["BilinearUpsampling2D"],
+    },
+)

@@ -1,29 +1,29 @@
-"""Model builders (Keras functional API), one module or folder per model family.
+"""Model builders (Keras functional API), one folder per model family.
 
+TensorFlow is loaded by any model, so the names are bound at import (not lazily).
 Every builder returns an uncompiled ``keras.Model`` whose last layer is a
 :class:`rskeras.heads.TaskOutput` for the ``task=`` it was given.
 """
 
-from rskeras.models.backbones import (
-    BACKBONES,
-    adapt_first_conv_kernel,
-    build_backbone,
-    get_backbone_spec,
-    load_weights,
-    save_weights,
-)
-from rskeras.models.cnn import cnn
-from rskeras.models.compact_resnet import compact_resnet
-from rskeras.models.deeplabv3 import deeplabv3
-from rskeras.models.googlenet import googlenet
-from rskeras.models.m3net import UncertaintyWeightedModel, m3net
-from rskeras.models.metadata import ModelMetadata, model_metadata
-from rskeras.models.pspnet import pspnet
-from rskeras.models.resnet import resnet50
-from rskeras.models.transfer import FineTuneHistories, backbone_layers, fine_tune, freeze_backbone
-from rskeras.models.unet import unet
+from rskeras._lazy import lazy_exports
 
-__all__ = ["ModelMetadata", "model_metadata", "unet", "pspnet", "deeplabv3", "m3net", "UncertaintyWeightedModel",
-           "cnn", "compact_resnet",
-           "resnet50", "googlenet", "BACKBONES", "build_backbone", "get_backbone_spec", "adapt_first_conv_kernel",
-           "load_weights", "save_weights", "freeze_backbone", "fine_tune", "FineTuneHistories", "backbone_layers"]
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "rskeras.models.ann": ["ann"],
+        "rskeras.models.backbones": ["BACKBONES", "adapt_first_conv_kernel", "build_backbone", "get_backbone_spec",
+                                     "load_weights", "save_weights"],
+        "rskeras.models.cnn": ["cnn"],
+        "rskeras.models.compact_resnet": ["compact_resnet"],
+        "rskeras.models.deeplabv3": ["deeplabv3"],
+        "rskeras.models.googlenet": ["googlenet"],
+        "rskeras.models.m3net": ["UncertaintyWeightedModel", "m3net"],
+        "rskeras.models.metadata": ["ModelMetadata", "model_metadata"],
+        "rskeras.models.pspnet": ["pspnet"],
+        "rskeras.models.resnet": ["resnet50"],
+        "rskeras.models.transfer": ["FineTuneHistories", "backbone_layers", "fine_tune", "freeze_backbone"],
+        "rskeras.models.unet": ["unet"],
+    },
+    submodules=["backbones"],
+    eager=True,  # the family folders are named like their builders (see rskeras._lazy)
+)

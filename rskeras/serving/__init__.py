@@ -8,34 +8,15 @@ Names are imported on first use, so ``from rskeras.serving import Client`` does 
 load TensorFlow.
 """
 
-from __future__ import annotations
+from rskeras._lazy import lazy_exports
 
-import importlib
-
-# public name -> module that defines it
-_EXPORTS = {
-    "Client": "rskeras.serving.client",
-    "ServingError": "rskeras.serving.client",
-    "ServingTimeoutError": "rskeras.serving.client",
-    "model_names": "rskeras.serving.config",
-    "update_models_config": "rskeras.serving.config",
-    "existing_versions": "rskeras.serving.export",
-    "export_saved_model": "rskeras.serving.export",
-    "read_export_metadata": "rskeras.serving.export",
-    "DEFAULT_SIGNATURE": "rskeras.serving.signatures",
-    "EE_EXAMPLES_SIGNATURE": "rskeras.serving.signatures",
-    "float_examples": "rskeras.serving.signatures",
-    "parse_float_examples": "rskeras.serving.signatures",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'rskeras.serving' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "rskeras.serving.client": ["Client", "ServingError", "ServingTimeoutError"],
+        "rskeras.serving.config": ["model_names", "update_models_config"],
+        "rskeras.serving.export": ["existing_versions", "export_saved_model", "read_export_metadata"],
+        "rskeras.serving.signatures": ["DEFAULT_SIGNATURE", "EE_EXAMPLES_SIGNATURE", "float_examples",
+                                       "parse_float_examples"],
+    },
+)

@@ -71,7 +71,7 @@ class DataConfig:
     """``data:`` where the patches come from.
 
     Attributes:
-        source: ``"eurosat"`` (:func:`rskeras.data.eurosat`) or ``"earthengine"`` (TFRecord
+        source: ``"eurosat"`` (:func:`rskeras.data.eurosat_dataset`) or ``"earthengine"`` (TFRecord
             patches in Earth Engine's layout, :func:`rskeras.data.ee_patch_dataset`).
         root: EuroSAT folder (None: tensorflow-datasets).
         bands: ``"rgb"``, ``"all"`` or band names (EuroSAT); band names (Earth Engine).
@@ -244,7 +244,7 @@ def _check_data(data: DataConfig, where: str) -> None:
         _positive(getattr(data, key), f"data.{key}", where, integer=True, allow_none=True)
     _positive(data.stats_samples, "data.stats_samples", where, integer=True)
     if data.source == "eurosat":
-        from rskeras.data.eurosat import SPLITS, resolve_bands
+        from rskeras.data.eurosat_dataset import SPLITS, resolve_bands
 
         _choice(data.train_split, SPLITS, "data.train_split", where)
         if data.validation_split is not None:

@@ -2,7 +2,7 @@
 
 :func:`eurosat_recipe` is the configuration (a dict for :func:`rskeras.training.train`) of the best
 recipe rskeras offers for EuroSAT RGB without pretrained weights: a compact residual network
-(:func:`rskeras.models.compact_resnet.compact_resnet`) with its normalisation inside, the eight
+(:func:`rskeras.models.compact_resnet.compact_resnet_classifier`) with its normalisation inside, the eight
 flips and rotations of each patch, label smoothing 0.1, AdamW with a one-cycle schedule.
 On a GPU the same recipe trains ResNet-50 or GoogLeNet in mixed precision.
 :func:`train_eurosat` measures the throughput, picks the epochs that fit a time budget, trains,
@@ -20,7 +20,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from rskeras.training.budget import TimeLimit, epochs_for_budget, measure_throughput
-from rskeras.training.fit import (
+from rskeras.training.trainer import (
     build_model,
     compile_model,
     export_model,
@@ -28,7 +28,7 @@ from rskeras.training.fit import (
     make_optimizer,
     prepare_dataset,
 )
-from rskeras.training.fit import train as train_config
+from rskeras.training.trainer import train as train_config
 
 # model -> (builder options, batch size, peak learning rate)
 EUROSAT_MODELS: dict[str, tuple[dict, int, float]] = {
@@ -118,7 +118,7 @@ def train_eurosat(
         seed: seeds weights, shuffling and augmentation.
         verbose: Keras' per-batch progress bar (1) or one line per epoch (2).
     """
-    from rskeras.data.eurosat import eurosat_files
+    from rskeras.data.eurosat_dataset import eurosat_files
     from rskeras.evaluation import write_report
 
     if (minutes is None) == (epochs is None):

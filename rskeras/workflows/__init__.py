@@ -1,6 +1,11 @@
 """Whole workflows built from the data, model, training and inference parts."""
 
-from rskeras.workflows.earthengine import predict_ee_export
-from rskeras.workflows.pixel import PixelTrainingResult, train_pixel_model
+from rskeras._lazy import lazy_exports
 
-__all__ = ["PixelTrainingResult", "predict_ee_export", "train_pixel_model"]
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "rskeras.workflows.ee_round_trip": ["predict_ee_export"],
+        "rskeras.workflows.pixel": ["PixelTrainingResult", "train_pixel_model"],
+    },
+)

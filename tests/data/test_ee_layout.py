@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 from rskeras.data import BandStats, Mixer, load_band_stats, read_mixer, save_band_stats, write_ee_patches, write_mixer
-from rskeras.data.earthengine.layout import buffered_size, describe_length, encode_patch, kernel_margin
-from rskeras.data.earthengine.stats import RunningBandStats
+from rskeras.data.ee_records.layout import buffered_size, describe_length, encode_patch, kernel_margin
+from rskeras.data.ee_records.stats import RunningBandStats
 
 
 def test_encode_patch_is_ee_layout():

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from rskeras.data import compute_band_stats, ee_patch_dataset, save_band_stats, write_ee_patches
-from rskeras.data.earthengine.stats import BandStats
+from rskeras.data.ee_records.stats import BandStats
 
 BANDS = ["B2", "B3", "B4"]
 

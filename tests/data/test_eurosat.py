@@ -1,4 +1,4 @@
-"""rskeras.data.eurosat: the shared folder with split CSVs, a folder without them, bands, tfds offline."""
+"""rskeras.data.eurosat_dataset: the shared folder with split CSVs, a folder without them, bands, tfds offline."""
 
 import json
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rskeras.data.eurosat import (
+from rskeras.data.eurosat_dataset import (
     EUROSAT_CLASSES,
     eurosat,
     eurosat_class_names,

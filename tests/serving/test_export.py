@@ -225,8 +225,8 @@ def test_ee_examples_round_trip_on_real_patches(exported, hls_patches):
 
 
 def test_records_follow_the_earth_engine_layout_module(hls_patches):
-    """The records the tests send are those rskeras.data.earthengine writes for the same patches."""
-    layout = pytest.importorskip("rskeras.data.earthengine.layout")
+    """The records the tests send are those rskeras.data.ee_records writes for the same patches."""
+    layout = pytest.importorskip("rskeras.data.ee_records.layout")
     ours = float_examples({b: hls_patches[..., i] for i, b in enumerate(HLS_BANDS)})
     theirs = [layout.encode_patch(patch, HLS_BANDS) for patch in hls_patches]
     spec = layout.patch_feature_spec(HLS_BANDS, (PATCH, PATCH))

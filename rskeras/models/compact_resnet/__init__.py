@@ -1,5 +1,10 @@
 """A compact residual network for small patches (EuroSAT 64x64), trainable from scratch on a CPU."""
 
-from rskeras.models.compact_resnet.compact_resnet import compact_resnet
+from rskeras._lazy import lazy_exports
 
-__all__ = ["compact_resnet"]
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "rskeras.models.compact_resnet.compact_resnet_classifier": ["compact_resnet"],
+    },
+)

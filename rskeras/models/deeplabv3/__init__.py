@@ -1,5 +1,10 @@
 """DeepLabV3 (Chen et al. 2017): atrous spatial pyramid pooling on a dilated backbone."""
 
-from rskeras.models.deeplabv3.deeplabv3 import ATROUS_RATES, aspp, deeplabv3
+from rskeras._lazy import lazy_exports
 
-__all__ = ["deeplabv3", "aspp", "ATROUS_RATES"]
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "rskeras.models.deeplabv3.deeplabv3_segmenter": ["ATROUS_RATES", "aspp", "deeplabv3"],
+    },
+)

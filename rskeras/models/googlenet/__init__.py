@@ -1,5 +1,10 @@
 """GoogLeNet / Inception v1 for patch classification, with the paper's auxiliary classifiers."""
 
-from rskeras.models.googlenet.googlenet_classifier import AUX_LOSS_WEIGHT, googlenet
+from rskeras._lazy import lazy_exports
 
-__all__ = ["AUX_LOSS_WEIGHT", "googlenet"]
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "rskeras.models.googlenet.googlenet_classifier": ["AUX_LOSS_WEIGHT", "googlenet"],
+    },
+)

@@ -1,6 +1,11 @@
 """PSPNet (Zhao et al. 2017): pyramid pooling on a dilated backbone."""
 
-from rskeras.models.pspnet.layers import AdaptiveAveragePooling2D, adaptive_pooling_matrix
-from rskeras.models.pspnet.pspnet import pspnet, pyramid_pooling
+from rskeras._lazy import lazy_exports
 
-__all__ = ["pspnet", "pyramid_pooling", "AdaptiveAveragePooling2D", "adaptive_pooling_matrix"]
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "rskeras.models.pspnet.pspnet_layers": ["AdaptiveAveragePooling2D", "adaptive_pooling_matrix"],
+        "rskeras.models.pspnet.pspnet_segmenter": ["pspnet", "pyramid_pooling"],
+    },
+)

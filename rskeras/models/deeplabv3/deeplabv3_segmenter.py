@@ -16,7 +16,7 @@ from typing import Sequence
 import keras
 
 from rskeras.models.backbones import build_backbone
-from rskeras.models.unet.blocks import (
+from rskeras.models.unet.unet_blocks import (
     BandStats,
     conv_bn_relu,
     default_outputs,

@@ -24,7 +24,7 @@ import keras
 
 from rskeras.heads import output_head
 from rskeras.layers.resize import BilinearUpsampling2D
-from rskeras.models.unet.blocks import (
+from rskeras.models.unet.unet_blocks import (
     BandStats,
     conv_bn_relu,
     default_outputs,

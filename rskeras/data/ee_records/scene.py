@@ -16,10 +16,10 @@ from typing import Iterable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from rskeras.data.earthengine._io import expand_files, resolve_compression
-from rskeras.data.earthengine.layout import Size, buffered_size, describe_length, first_record, kernel_margin, write_ee_patches
-from rskeras.data.earthengine.mixer import Mixer, find_mixer, read_mixer, write_mixer
-from rskeras.data.earthengine.patches import ee_patch_dataset
+from rskeras.data.ee_records._io import expand_files, resolve_compression
+from rskeras.data.ee_records.layout import Size, buffered_size, describe_length, first_record, kernel_margin, write_ee_patches
+from rskeras.data.ee_records.mixer import Mixer, find_mixer, read_mixer, write_mixer
+from rskeras.data.ee_records.patches import ee_patch_dataset
 
 
 @dataclass(frozen=True)

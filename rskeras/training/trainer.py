@@ -101,7 +101,7 @@ def load_data(config: Config | Mapping, drop_remainder: bool = False) -> Trainin
     config = load_config(config)
     data, seed = config.data, config.training.seed
     if data.source == "eurosat":
-        from rskeras.data.eurosat import eurosat, eurosat_class_names, resolve_bands
+        from rskeras.data.eurosat_dataset import eurosat, eurosat_class_names, resolve_bands
 
         _, _, band_names = resolve_bands(data.bands)
         common = {"root": data.root, "bands": data.bands, "batch_size": data.batch_size, "seed": seed,
@@ -114,7 +114,7 @@ def load_data(config: Config | Mapping, drop_remainder: bool = False) -> Trainin
         stats_source = eurosat(split=data.train_split, limit=data.limit, shuffle=False, root=data.root,
                                bands=data.bands, batch_size=256, seed=seed)
     else:
-        from rskeras.data.earthengine import ee_patch_dataset
+        from rskeras.data.ee_records import ee_patch_dataset
 
         band_names = list(data.bands)
         label_dtype = "int32" if config.task.type == "multiclass" else "float32"

@@ -20,8 +20,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
-import types
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,12 +245,3 @@ def eurosat_class_names(root: str | os.PathLike | None = None) -> list[str]:
     """The class names in label order: from ``root``'s ``label_map.json`` or folders, else the tfds order."""
     return _label_map(Path(root)) if root is not None else list(EUROSAT_CLASSES)
 
-
-class _CallableModule(types.ModuleType):
-    """Lets ``rskeras.data.eurosat(...)`` call :func:`eurosat` although the module has the same name."""
-
-    def __call__(self, *args, **kwargs) -> tf.data.Dataset:
-        return eurosat(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -20,9 +20,9 @@ import numpy as np
 import tensorflow as tf
 
 from rskeras.data.augment import dihedral_patch
-from rskeras.data.earthengine._io import expand_files, resolve_compression, stream_size
-from rskeras.data.earthengine.layout import Size, as_size, buffered_size, describe_length, first_record, patch_feature_spec
-from rskeras.data.earthengine.stats import STATS_FILENAME, BandStats, load_band_stats
+from rskeras.data.ee_records._io import expand_files, resolve_compression, stream_size
+from rskeras.data.ee_records.layout import Size, as_size, buffered_size, describe_length, first_record, patch_feature_spec
+from rskeras.data.ee_records.stats import STATS_FILENAME, BandStats, load_band_stats
 
 AUTOTUNE = tf.data.AUTOTUNE
 _READ_BUFFER = 8 << 20  # bytes buffered per open TFRecord file

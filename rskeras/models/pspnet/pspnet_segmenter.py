@@ -16,8 +16,8 @@ from typing import Sequence
 import keras
 
 from rskeras.models.backbones import build_backbone
-from rskeras.models.pspnet.layers import AdaptiveAveragePooling2D
-from rskeras.models.unet.blocks import (
+from rskeras.models.pspnet.pspnet_layers import AdaptiveAveragePooling2D
+from rskeras.models.unet.unet_blocks import (
     BandStats,
     conv_bn_relu,
     default_outputs,

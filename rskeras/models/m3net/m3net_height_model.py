@@ -33,7 +33,7 @@ from typing import Sequence
 import keras
 
 from rskeras.heads import TaskOutput
-from rskeras.models.unet.blocks import BandStats, double_conv, image_input
+from rskeras.models.unet.unet_blocks import BandStats, double_conv, image_input
 
 #: The model's outputs: name -> (task, meaning and unit).
 OUTPUTS: dict[str, tuple[str, str]] = {

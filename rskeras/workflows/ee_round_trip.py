@@ -1,0 +1,83 @@
+"""The Earth Engine round trip in one call: an image export in, upload-ready predictions out."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from rskeras.data.ee_records import predict_scene, read_scene_export
+from rskeras.inference.runner import load_model, select_output
+from rskeras.models.metadata import model_metadata
+
+OUTPUTS = ("auto", "classes", "probabilities", "values")
+
+
+class _ScenePredictor:
+    """Adapts a Keras model to what ``predict_scene`` calls: float32 ``(n, h, w, k)`` per batch."""
+
+    def __init__(self, model: keras.Model, classes: bool):
+        self.model = model
+        self.classes = classes
+
+    def predict_on_batch(self, x) -> np.ndarray:
+        y = np.asarray(self.model.predict_on_batch(x), dtype=np.float32)
+        return y.argmax(axis=-1)[..., None].astype(np.float32) if self.classes else y
+
+
+def output_band_names(model: keras.Model, output: str) -> list[str]:
+    """Band names for the predictions of ``model``: ``class``, ``probability_<class>`` or ``value[_i]``."""
+    meta = model_metadata(model)
+    n = model.outputs[0].shape[-1]
+    if output == "classes":
+        return ["class"]
+    if output == "probabilities":
+        names = meta.class_names or [str(i) for i in range(n)]
+        return [f"probability_{name}" for name in names]
+    return ["value"] if n == 1 else [f"value_{i}" for i in range(n)]
+
+
+def predict_ee_export(
+    model: keras.Model | str | os.PathLike,
+    files,
+    dst: str | os.PathLike,
+    bands: Sequence[str],
+    *,
+    kernel_size: int | Sequence[int] = 0,
+    mixer: str | os.PathLike | None = None,
+    output: str = "auto",
+    model_output: str | None = None,
+    batch_size: int = 8,
+    compression: str | None = None,
+) -> tuple[str, str]:
+    """Predict an Earth Engine image export and write the TFRecord + mixer.json Earth Engine uploads.
+
+    Args:
+        model: a fully convolutional model (or a ``.keras`` path) taking raw values of ``bands``.
+        files: the export's TFRecord files (pattern or list), in Earth Engine's naming order.
+        dst: the prediction TFRecord (``.tfrecord`` or ``.tfrecord.gz``); its mixer is written beside it.
+        bands: the export's bands the model reads, in the model's channel order.
+        kernel_size: the export's ``kernelSize`` (the buffer is cropped from the predictions).
+        mixer: the export's ``mixer.json``; found beside the files when None.
+        output: ``"classes"`` (one band, class index), ``"probabilities"`` (one band per class),
+            ``"values"`` (regression); ``"auto"``: classes for classification, else values.
+        model_output: which output of a multi-output model (e.g. M3Net's ``"height"``).
+        batch_size: patches per model call.
+
+    Returns:
+        ``(tfrecord path, mixer.json path)``, patches in the export's order, without buffer.
+    """
+    if output not in OUTPUTS:
+        raise ValueError(f"unknown output {output!r}; choose one of {', '.join(OUTPUTS)}")
+    model = select_output(load_model(model), model_output)
+    if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
+        raise ValueError(f"model {model.name!r} is not a dense image model with one (height, width, bands) input")
+    task = model_metadata(model).task
+    if output == "auto":
+        output = "classes" if task in ("multiclass", "binary") else "values"
+    scene = read_scene_export(files, bands, mixer=mixer, kernel_size=kernel_size)
+    predictor = _ScenePredictor(model, classes=output == "classes")
+    return predict_scene(predictor, scene, dst, bands=output_band_names(model, output), batch_size=batch_size,
+                         compression=compression)

@@ -8,6 +8,7 @@ from typing import Sequence
 
 import keras
 import numpy as np
+from tqdm.keras import TqdmCallback
 
 from rskeras.data.labels import EncodedLabels, encode_labels, split_indices
 from rskeras.data.points import Points, read_points
@@ -15,7 +16,6 @@ from rskeras.data.sampling import Samples, sample_raster
 from rskeras.evaluation import classification_report, regression_report
 from rskeras.models.ann import ann
 from rskeras.tasks import get_task
-from rskeras.training import EpochProgress
 
 
 @dataclass
@@ -103,7 +103,7 @@ def train_pixel_model(
     y = targets.y.astype("float32").reshape(-1, 1) if task == "binary" else targets.y
     history = model.fit(
         samples.values[train], y[train], epochs=epochs, batch_size=batch_size, verbose=0,
-        callbacks=[EpochProgress("training ANN")] if progress else [],
+        callbacks=[TqdmCallback(epochs, verbose=0, desc="training ANN")] if progress else [],
     )
     predicted = model.predict(samples.values[test], batch_size=4096, verbose=0)
     if task == "regression":

@@ -163,16 +163,17 @@ def _save_model(model, path: Path) -> None:
 def quicklook(scene: Path, classes: Path, values: Path, dst: Path, class_names: list[str]) -> Path:
     """A PNG with the true-colour scene, the class map and the estimated NDVI side by side."""
     from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
-    import rasterio
     from matplotlib.colors import ListedColormap
 
-    with rasterio.open(scene) as ds:
+    from rskeras.data.rasters import open_raster
+
+    with open_raster(scene) as ds:
         rgb = ds.read([4, 3, 2]).astype(float).transpose(1, 2, 0)
     rgb = np.clip(rgb / np.nanpercentile(rgb, 98), 0, 1)
-    with rasterio.open(classes) as ds:
+    with open_raster(classes) as ds:
         cmap = ds.colormap(1)
         class_map = np.ma.masked_equal(ds.read(1), ds.nodata)
-    with rasterio.open(values) as ds:
+    with open_raster(values) as ds:
         ndvi_map = np.ma.masked_equal(ds.read(1), ds.nodata)
     colours = ListedColormap([np.array(cmap[i][:3]) / 255 for i in range(len(class_names))])
     fig = Figure(figsize=(15, 5), layout="constrained")

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import rasterio
 from rasterio.windows import Window
 
 from rskeras.io import atomic_write_text
 from rskeras.data.ee_records.layout import as_size, kernel_margin, write_ee_patches
 from rskeras.data.ee_records.mixer import Mixer, write_mixer
 from rskeras.data.ee_records.stats import RunningBandStats, save_band_stats
+from rskeras.data.rasters import band_names as raster_band_names
+from rskeras.data.rasters import open_dataset, open_raster
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def geotiff_to_ee_patches(
         stride: step between patches (default: ``patch_size``, no overlap).
         kernel_size: add Earth Engine's kernel buffer (``kernel_size // 2`` on each side), filled
             from the neighbouring pixels, or with nodata (else 0) past the raster edge.
-        band_names: a name per band (default: the raster's band descriptions, else ``b1, b2, ...``).
+        band_names: a name per band (default: the raster's band descriptions, else ``band_1, band_2, ...``).
         label_raster: a one-band raster on the same grid; written as band ``label_name``.
         max_nodata_fraction: skip patches whose core holds more nodata (or outside) pixels than this.
         patches_per_file: records per TFRecord shard.
@@ -89,15 +90,15 @@ def geotiff_to_ee_patches(
     ph, pw = as_size(patch_size)
     sh, sw = as_size(stride if stride is not None else (ph, pw), "stride")
     mh, mw = kernel_margin(kernel_size)
-    with rasterio.open(image) as src:
-        names = list(band_names) if band_names is not None else [d or f"b{i + 1}" for i, d in enumerate(src.descriptions)]
+    with open_raster(image) as src:
+        names = list(band_names) if band_names is not None else raster_band_names(src)
         if len(names) != src.count:
             raise ValueError(f"{image} has {src.count} bands but {len(names)} band names were given: {names}")
         if label_name in names and label_raster is not None:
             raise ValueError(f"label_name {label_name!r} is also a band name of {image}: {names}")
         nodata = src.nodata
         fill = float(nodata) if nodata is not None else 0.0
-        lab = rasterio.open(label_raster) if label_raster is not None else None
+        lab = open_dataset(label_raster) if label_raster is not None else None
         try:
             if lab is not None and (lab.shape != src.shape or lab.transform != src.transform or lab.crs != src.crs):
                 raise ValueError(

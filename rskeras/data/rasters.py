@@ -195,13 +195,13 @@ def match_model_bands(
         except BandError as err:
             trained = f"; the model was trained on bands {', '.join(model_bands)}" if model_bands else ""
             raise BandError(f"{err}{trained}") from None
-        _check_count(ds, names, n_model_bands, f"bands={list(bands)} selects", model_bands, sensor)
+        _check_count(ds, names, n_model_bands, bands, model_bands, sensor)
         return indexes, names
     named = is_described(ds) or sensor is not None
     if model_bands and (named or all(_is_default_name(b, ds.count) for b in model_bands)):
         return _by_model_names(ds, list(model_bands), sensor)
     names = band_names(ds, sensor)
-    _check_count(ds, names, n_model_bands, f"raster {ds.name} has", model_bands, sensor)
+    _check_count(ds, names, n_model_bands, None, model_bands, sensor)
     if model_bands and list(model_bands) != names:
         warnings.warn(
             f"raster {ds.name} has no band descriptions; its {ds.count} bands are fed to the model as "
@@ -238,16 +238,21 @@ def _has_band(ds: DatasetReaderBase, band: str, sensor) -> bool:
 
 
 def _check_count(
-    ds: DatasetReaderBase, names: list[str], n_model_bands: int | None, what: str,
-    model_bands: Sequence[str] | None = None, sensor: str | SensorSpec | None = None,
+    ds: DatasetReaderBase, names: list[str], n_model_bands: int | None, selection: Sequence[BandLike] | None,
+    model_bands: Sequence[str] | None, sensor: str | SensorSpec | None,
 ) -> None:
-    """Raise BandError unless ``names`` has as many bands as the model input."""
+    """Raise BandError unless ``names`` (the bands chosen by ``selection``, or all) fit the model's band count."""
     if n_model_bands is None or len(names) == n_model_bands:
         return
     wanted = f" ({', '.join(model_bands)})" if model_bands else ""
+    if selection is None:
+        chosen = f"raster {ds.name} has {len(names)} band(s) ({band_listing(ds, sensor)})"
+        listing = ""
+    else:
+        chosen = f"bands={list(selection)} selects {len(names)} band(s) ({', '.join(names)})"
+        listing = f"; raster {ds.name} has {band_listing(ds, sensor)}"
     hint = " or name them with sensor=" if model_bands and sensor is None and not is_described(ds) else ""
     raise BandError(
-        f"{what} {len(names)} band(s) ({', '.join(names)}) but the model takes {n_model_bands}{wanted}; "
-        f"choose its bands with bands= (1-based numbers or names; raster {ds.name} has "
-        f"{band_listing(ds, sensor)}){hint}"
+        f"{chosen} but the model takes {n_model_bands}{wanted}; choose its bands with bands= (1-based numbers or "
+        f"names){hint}{listing}"
     )

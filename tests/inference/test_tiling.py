@@ -106,8 +106,9 @@ def test_free_tiles_round_up_to_the_multiple_and_clamp_to_the_scene():
 def test_tile_and_overlap_errors_name_the_option_and_what_works():
     with pytest.raises(ValueError, match=r"overlap=64 must be smaller than the tile \(64 px\).*0 to 63 px"):
         choose_tile(718, 791, kind="dense", tile_size=64, overlap=64)
-    with pytest.raises(ValueError, match=r"tile_size=32 but the model takes 64 x 64 tiles only \(its fixed input "
-                                         r"size, a multiple of its downsampling by 8\); leave tile_size unset or give 64"):
+    with pytest.raises(ValueError, match=r"tile_size=32 but the model takes 64 x 64 tiles only \(its fixed "
+                                         r"input size, a multiple of its downsampling by 8\); leave tile_size "
+                                         r"unset or give 64"):
         choose_tile(718, 791, kind="patch", multiple=8, fixed=64, tile_size=32)
     assert choose_tile(718, 791, kind="patch", multiple=8, fixed=64) == TileChoice(64, 0)
     with pytest.raises(ValueError, match="tile_size must be 1 or more pixels, got 0"):

@@ -132,7 +132,17 @@ def _tile_plan(
                              tile_given=tile_size is not None, multiple=0 if fixed else probe.multiple,
                              budget=budget, where=where)
     cache = _cache_mib(choice.tile, sources, specs)
+    notes += _context_note(kind, probe, choice.tile, tile_size, max(ds.height, ds.width))
     return WorkPlan(kind, batch, None, choice.tile, choice.overlap, cache, choice.notes + tuple(notes))
+
+
+def _context_note(kind: str, probe: ModelProbe, tile: int, tile_size: int | None, side: int) -> list[str]:
+    """A note when a dense model's tiles, asked for by the caller, are narrower than its receptive field."""
+    field = 2 * probe.receptive_radius + 1
+    if kind != "dense" or tile_size is None or tile >= side or tile >= field:
+        return []
+    return [f"tiles of {tile} px are narrower than the model's receptive field ({field:.0f} px): predictions near "
+            "tile edges see less context than in whole-image prediction; larger tiles match it more closely"]
 
 
 def fixed_tile_size(input_shape: tuple) -> int | None:

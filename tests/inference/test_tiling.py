@@ -131,6 +131,15 @@ def test_the_size_multiple_is_read_from_the_layers(builder, multiple):
     assert probe_model(builder()).multiple == multiple
 
 
+def test_receptive_radius_follows_kernels_strides_and_upsampling():
+    layers = [keras.layers.Conv2D(4, 3, padding="same") for _ in range(3)]
+    convs = keras.Sequential([keras.Input((None, None, 2)), *layers])
+    assert probe_model(convs).receptive_radius == 3
+    # U-Net of depth 2: 2 convs at stride 1, 2, 4 on the way down, transposed convs and 2 convs at 2 and 1 up
+    assert probe_model(unet((None, None, 3), task="regression", n_outputs=1, depth=2, filters=4)).receptive_radius == 23
+    assert probe_model(cnn((64, 64, 3), task="multiclass", n_outputs=10)).receptive_radius == float("inf")
+
+
 def test_activation_memory_follows_the_tensors_alive_at_once():
     inputs = keras.Input((None, None, 2))
     a = keras.layers.Conv2D(8, 3, padding="same")(inputs)

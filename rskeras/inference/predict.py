@@ -31,10 +31,12 @@ from rskeras.inference.planning import WorkPlan, plan_work
 from rskeras.inference.runner import ModelRunner, load_model, select_output
 from rskeras.inference.sources import Source, open_sources
 from rskeras.inference.writer import GeoTIFFOutputs
+from rskeras.io import check_outputs
 from rskeras.layers.normalization import BandNormalization
 from rskeras.models.metadata import ModelMetadata, input_normalizations, model_metadata
 
 KINDS = ("auto", "pixel", "patch", "dense")
+GEOTIFF_SUFFIXES = (".tif", ".tiff")
 
 
 @dataclass
@@ -176,12 +178,11 @@ def predict_raster(
     _check_choice("patch_output", patch_output, LAYOUTS)
     model, runner, meta, resolved = _resolve_model(model, output, kind)
     paths, bands, sensors = _input_rasters(src, bands, sensor, runner)
-    dst = Path(dst)
-    _refuse_input_as_output(paths, dst, probabilities)
+    plan = plan_outputs(meta.task, runner.output_shape[-1], meta.class_names, Path(dst), probabilities, nodata)
+    _check_outputs(paths, plan)
     with contextlib.ExitStack() as stack:
         sources = open_sources(stack, paths, meta.band_names, [shape[-1] for shape in meta.input_shapes],
                                bands, sensors, src_nodata)
-        plan = plan_outputs(meta.task, runner.output_shape[-1], meta.class_names, dst, probabilities, nodata)
         work = plan_work(resolved, model, meta, sources, plan.specs, tile_size=tile_size, overlap=overlap,
                          batch_size=batch_size, window_size=window_size, max_memory=max_memory)
         for note in work.notes:
@@ -189,7 +190,7 @@ def predict_raster(
         stack.enter_context(rasterio.Env(GDAL_CACHEMAX=work.cache_mib))
         n_valid, n_nodata = _run(work, runner, sources, plan, input_normalizations(model), patch_output, progress)
     return PredictionResult(
-        dst=dst, probabilities=plan.probabilities, kind=resolved, task=plan.task, n_pixels=n_valid,
+        dst=plan.specs[0].path, probabilities=plan.probabilities, kind=resolved, task=plan.task, n_pixels=n_valid,
         n_nodata=n_nodata, class_names=plan.class_names, bands=[s.band_names for s in sources],
         tile_size=work.tile, overlap=work.overlap, batch_size=work.batch, seconds=time.perf_counter() - start,
     )
@@ -269,13 +270,10 @@ def _per_source_sensor(sensor, n_sources: int) -> list:
     return list(sensor)
 
 
-def _refuse_input_as_output(paths: list[Path], dst: Path, probabilities) -> None:
-    """ValueError when an output path is one of the input rasters."""
-    for path in paths:
-        for out in (dst, probabilities):
-            if isinstance(out, (str, os.PathLike)) and path.exists() and Path(out).exists() \
-                    and os.path.samefile(path, out):
-                raise ValueError(f"the output {out} is also an input raster; write to another file")
+def _check_outputs(paths: list[Path], plan: OutputPlan) -> None:
+    """Refuse outputs that are inputs, existing folders or not GeoTIFF names (:func:`rskeras.io.check_outputs`)."""
+    names = ("dst", "probabilities")
+    check_outputs([(spec.path, GEOTIFF_SUFFIXES, name) for spec, name in zip(plan.specs, names)], inputs=paths)
 
 
 def _run(

@@ -214,6 +214,12 @@ def test_bad_inputs_name_what_is_wrong_and_write_nothing(hls_holes, landsat_path
         predict_raster(model3, landsat_path, dst, probabilities=True, progress=False)
     with pytest.raises(ValueError, match=r"model takes 1 input\(s\) but 2 raster\(s\)"):
         predict_raster(model3, [landsat_path, landsat_path], dst, progress=False)
+    with pytest.raises(ValueError, match=r"dst .*out is an existing directory"):
+        predict_raster(model10, hls_holes, out, progress=False)
+    with pytest.raises(ValueError, match=r"dst .*x\.png must end in \.tif or \.tiff"):
+        predict_raster(model10, hls_holes, out / "x.png", progress=False)
+    with pytest.raises(ValueError, match=r"dst .*hls_holes\.tif is also an input"):
+        predict_raster(model10, hls_holes, hls_holes, progress=False)
     assert listing(out) == []
 
 

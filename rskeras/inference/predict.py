@@ -118,60 +118,36 @@ def predict_raster(
 ) -> PredictionResult:
     """Apply ``model`` to every pixel of ``src`` and write the result to ``dst`` (GeoTIFF).
 
-    The output has the source's CRS, transform and size; pixels that are nodata in
-    any selected input band stay nodata. What is written depends on the model's
-    task (see :mod:`rskeras.inference.outputs`): a uint8 class map (nodata 255,
-    class names in the ``CLASS_NAMES`` tag, a colour map) and optionally float32
-    probabilities for classification; float32 values (nodata -9999) for
-    regression. Files are written under a temporary name in ``dst``'s folder and
-    renamed at the end; on any error or interruption nothing is left behind.
-    Bands, tiles, batch and memory are checked before any pixel is read
+    The output has the source's grid; pixels that are nodata in any input band stay nodata. Classification
+    writes a uint8 class map (nodata 255, class names, colour map) and optionally float32 probabilities;
+    regression float32 values (nodata -9999) (:mod:`rskeras.inference.outputs`). Files appear only when
+    complete. Bands, tiles, batch and memory are checked before any pixel is read
     (:mod:`rskeras.inference.planning`); what had to change is said in a warning.
 
     Args:
-        model: a Keras model or the path of a ``.keras`` file.
-        src: the input raster, or for models with several inputs a list of aligned
-            rasters in the order of ``model.inputs`` (dict inputs: sorted by name),
-            or a dict ``{input name: raster}``.
-        dst: the output GeoTIFF (replaced if it exists).
-        bands: the bands feeding the model, as 1-based band numbers or band names
-            (descriptions, ``band_<i>``, or sensor band names with ``sensor``), exactly
-            as for :func:`rskeras.data.sample_raster`: one list, or None, per raster for
-            several rasters (a dict keyed like ``src`` when ``src`` is a dict). By
-            default the model's band names are looked up in the raster (its band
-            descriptions, or the sensor's names); a model without band names takes all
-            bands. See :func:`rskeras.data.rasters.match_model_bands`.
-        sensor: a :data:`rskeras.data.SENSORS` name (or spec) naming the bands of rasters
-            without band descriptions; one for all rasters, or one per raster.
-        kind: ``"auto"`` tells from the model's shapes: ``"pixel"`` (input
-            ``(bands,)``), ``"patch"`` (``(H, W, C)`` -> ``(n,)``) or ``"dense"``
-            (``(H, W, C)`` -> ``(H, W, n)``); naming another kind is an error.
-        probabilities: True for ``<dst stem>_probabilities.tif``, or a path, to also
-            write the class probabilities (classification only).
-        batch_size: items per model call: pixels for pixel models (default 4096),
-            tiles for patch and dense models (default: 2**19 pixels' worth); lowered to
-            fit in memory when not given.
-        window_size: side in pixels of the windows a pixel model reads and writes at a
-            time (default 512); bounds memory.
-        tile_size, overlap: the tiles of patch and dense models, in pixels (rules in
-            :mod:`rskeras.inference.tiling`: rounded up to the model's downsampling
-            multiple, clamped to the scene, default 256 with a quarter overlap for dense
-            models). Dense models blend overlapping tiles smoothly
-            (:mod:`rskeras.inference.dense`); patch models predict one cell of
-            ``tile_size - overlap`` pixels per patch (:mod:`rskeras.inference.patch`).
-        nodata: the nodata value of float32 outputs (default -9999).
-        src_nodata: an extra input value to treat as nodata, for rasters that do not
-            declare one (the raster's own nodata, masks and NaN always count).
-        patch_output: for patch models, ``"coarse"`` (one output pixel per cell,
-            transform scaled) or ``"pixel"`` (the source's grid).
-        output: for a model with several outputs (e.g. M3Net's ``"height"``), the
-            name of the one to write.
-        max_memory: the memory the prediction may use (bytes, or text such as
-            ``"4GiB"``); default: most of what is free (:mod:`rskeras.inference.memory`).
-        progress: show a progress bar (windows, tiles or rows of patches done, time left).
-
-    Returns:
-        A :class:`PredictionResult`.
+        model: a Keras model or a ``.keras`` file.
+        src: the input raster; for several model inputs a list of aligned rasters in the order of
+            ``model.inputs``, or a dict ``{input name: raster}``.
+        dst: the output GeoTIFF (``.tif``; replaced if it exists).
+        bands: 1-based band numbers or names (descriptions, ``band_<i>``, sensor band names), as for
+            :func:`rskeras.data.sample_raster`; one list (or None) per raster, keyed like a dict ``src``.
+            Default: the model's band names looked up in the raster's descriptions or ``sensor``'s names
+            (:func:`rskeras.data.rasters.match_model_bands`).
+        sensor: a :data:`rskeras.data.SENSORS` name naming the bands of rasters without descriptions;
+            one for all rasters or one per raster.
+        kind: ``"auto"`` (from the model's shapes), ``"pixel"``, ``"patch"`` or ``"dense"``.
+        probabilities: True for ``<dst stem>_probabilities.tif``, or a path (classification only).
+        batch_size: pixels (default 4096) or tiles (default 2**19 pixels' worth) per model call; lowered
+            to fit in memory when not given.
+        window_size: window side of pixel models (default 512).
+        tile_size, overlap: tiles of patch and dense models (:mod:`rskeras.inference.tiling`: rounded up
+            to the model's downsampling multiple, clamped to the scene; default 256, dense overlap 1/4).
+        nodata: nodata of float32 outputs (default -9999).
+        src_nodata: an extra input value to treat as nodata.
+        patch_output: patch models: ``"coarse"`` (one pixel per cell) or ``"pixel"`` (the source's grid).
+        output: the output to write of a multi-output model (e.g. M3Net's ``"height"``).
+        max_memory: the memory it may use (bytes or ``"4GiB"``; default most of what is free).
+        progress: show a progress bar.
     """
     start = time.perf_counter()
     _check_choice("kind", kind, KINDS)

@@ -5,6 +5,7 @@
 ``rskeras predict-ee``   predict an Earth Engine image export, writing the TFRecord Earth Engine uploads
 ``rskeras train``        train from a YAML configuration (data, model, task, training, output)
 ``rskeras evaluate``     evaluate a saved model on a dataset: metrics JSON and confusion matrix PNG
+``rskeras models``       list the model families: kind, paper, options with defaults
 ``rskeras demo``         the main job on real data
 
 One module per sub-command (``rskeras/cli/<command>.py`` with ``add_parser`` and ``run``); heavy imports
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The sub-command modules, in the order ``rskeras --help`` lists them.
-COMMANDS = ("train_pixel", "predict", "predict_ee", "train", "evaluate", "demo")
+COMMANDS = ("train_pixel", "predict", "predict_ee", "train", "evaluate", "models", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,43 +1,243 @@
-"""Atomic file output: write under a temporary name in the same folder, then rename."""
+"""Safe output: checks before work, temporary names a rerun cleans up, outputs that appear whole or not at all.
+
+The rules every rskeras writer follows (no TensorFlow here unless a path is a URL):
+
+1. Before any work, :func:`check_output` refuses an output that is one of the inputs
+   (paths resolved, glob patterns expanded), an existing directory, or a name whose
+   suffix is not the format written.
+2. Files are written under a temporary name in the destination's folder,
+   ``.<stem>.rskeras-tmp-<pid>-<random><suffixes>``, and renamed when complete
+   (:func:`atomic_path`; :func:`atomic_paths` for outputs that belong together, such
+   as records and their mixer, or a map and its probabilities: all are renamed only
+   after all were written, the last one named last).
+3. On any exception (``KeyboardInterrupt`` and ``SystemExit`` included; the CLI turns
+   SIGTERM into ``SystemExit``, see :func:`exit_on_sigterm`) the temporaries are removed.
+   A process killed outright (SIGKILL) cannot clean up: the next write to the same
+   destination removes temporaries whose process no longer runs
+   (:func:`remove_stale_temporaries`).
+
+Local paths and ``gs://`` URLs work; URLs go through ``tf.io.gfile`` (no stale-file
+cleanup there: object stores have no half-written objects to find).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
+import signal
 import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterator
+
+TEMP_MARK = ".rskeras-tmp-"
+
+PathLike = str | os.PathLike
+
+
+def is_url(path: PathLike) -> bool:
+    """True for ``scheme://...`` paths (``gs://``), which go through ``tf.io.gfile``."""
+    return "://" in os.fspath(path)
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    """``("stem", ".all.suffixes")``: Keras wants ``.weights.h5``, GDAL ``.tif``, TFRecord ``.tfrecord.gz``."""
+    suffixes = "".join(Path(name).suffixes)
+    return name[: len(name) - len(suffixes)] if suffixes else name, suffixes
+
+
+def temporary_name(dst: PathLike) -> str:
+    """A fresh temporary name beside ``dst`` that :func:`remove_stale_temporaries` recognises."""
+    dst = os.fspath(dst)
+    folder, name = os.path.split(dst)
+    stem, suffixes = _split_name(name)
+    return os.path.join(folder, f".{stem}{TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}{suffixes}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(dst: PathLike) -> list[Path]:
+    """Remove temporaries of ``dst`` left by processes that no longer run; returns what was removed."""
+    if is_url(dst):
+        return []
+    folder, name = os.path.split(os.path.abspath(os.fspath(dst)))
+    stem, suffixes = _split_name(name)
+    removed = []
+    for candidate in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(stem)}{TEMP_MARK}*")):
+        pid = os.path.basename(candidate)[len(stem) + 1 + len(TEMP_MARK):].split("-", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            _remove(candidate)
+            removed.append(Path(candidate))
+    return removed
+
+
+def _remove(path: str) -> None:
+    if is_url(path):
+        import tensorflow as tf
+
+        if tf.io.gfile.exists(path):
+            (tf.io.gfile.rmtree if tf.io.gfile.isdir(path) else tf.io.gfile.remove)(path)
+        return
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        for p in (path, f"{path}.aux.xml"):  # GDAL's side-car file
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(p)
+
+
+def _rename(tmp: str, dst: str) -> None:
+    if is_url(dst):
+        import tensorflow as tf
+
+        tf.io.gfile.rename(tmp, dst, overwrite=True)
+        return
+    os.replace(tmp, dst)
+    if os.path.exists(f"{tmp}.aux.xml"):
+        os.replace(f"{tmp}.aux.xml", f"{dst}.aux.xml")
+
+
+def _make_folder(dst: str) -> None:
+    folder = os.path.dirname(dst)
+    if not folder:
+        return
+    if is_url(dst):
+        import tensorflow as tf
+
+        tf.io.gfile.makedirs(folder)
+    else:
+        os.makedirs(folder, exist_ok=True)
 
 
 @contextlib.contextmanager
-def atomic_path(dst: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``dst``; rename it to ``dst`` when the block succeeds.
+def atomic_paths(*dsts: PathLike) -> Iterator[list[Path] | list[str]]:
+    """Temporary paths for outputs that belong together; all are renamed to ``dsts`` when the block succeeds.
 
-    The temporary name ends in all of ``dst``'s suffixes, so writers that choose a
-    format by file name (Keras, GDAL, pyogrio) write the same format.
-
-    On any exception (KeyboardInterrupt included) the temporary file or folder is
-    removed and ``dst`` is left as it was, so nothing half-written remains.
+    The renames happen only after the block returns (every file written and closed),
+    in the order given, so name the file that marks completion (a mixer, an index)
+    last. On any exception every temporary is removed and no ``dst`` is touched.
+    Local destinations yield :class:`~pathlib.Path` objects, URLs strings.
     """
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    suffixes = "".join(dst.suffixes)  # all of them: Keras wants ``.weights.h5``, GDAL ``.tif``, pyogrio ``.gpkg``
-    stem = dst.name[: len(dst.name) - len(suffixes)] if suffixes else dst.name
-    tmp = dst.with_name(f".{stem}.{uuid.uuid4().hex[:8]}.tmp{suffixes}")
+    names = [os.fspath(d) for d in dsts]
+    temps = []
+    for name in names:
+        _make_folder(name)
+        remove_stale_temporaries(name)
+        temps.append(temporary_name(name))
     try:
-        yield tmp
-        os.replace(tmp, dst)
+        yield [t if is_url(t) else Path(t) for t in temps]
+        for tmp, dst in zip(temps, names):
+            _rename(tmp, dst)
     except BaseException:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
+        for tmp in temps:
+            _remove(tmp)
         raise
 
 
-def atomic_write_text(dst: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``dst`` atomically; returns ``dst`` as a Path."""
+@contextlib.contextmanager
+def atomic_path(dst: PathLike) -> Iterator[Path | str]:
+    """A temporary path beside ``dst``, renamed to ``dst`` when the block succeeds (see the module's rules).
+
+    The temporary name keeps all of ``dst``'s suffixes, so writers that choose a format
+    by file name (Keras, GDAL, pyogrio) write the same format.
+    """
+    with atomic_paths(dst) as (tmp,):
+        yield tmp
+
+
+def atomic_write_text(dst: PathLike, text: str) -> Path:
+    """Write ``text`` to ``dst`` atomically; returns ``dst`` as a Path (or the URL string)."""
     with atomic_path(dst) as tmp:
-        tmp.write_text(text)
-    return Path(dst)
+        if is_url(tmp):
+            import tensorflow as tf
+
+            with tf.io.gfile.GFile(tmp, "w") as f:
+                f.write(text)
+        else:
+            Path(tmp).write_text(text)
+    return os.fspath(dst) if is_url(dst) else Path(dst)
+
+
+def expand_inputs(inputs: Iterable[PathLike]) -> list[str]:
+    """Input paths with glob patterns expanded (what a writer must never overwrite)."""
+    found = []
+    for item in inputs:
+        item = os.fspath(item)
+        if any(c in item for c in "*?["):
+            if is_url(item):
+                import tensorflow as tf
+
+                found += tf.io.gfile.glob(item)
+            else:
+                found += glob.glob(item)
+        else:
+            found.append(item)
+    return found
+
+
+def _same_file(a: str, b: str) -> bool:
+    if is_url(a) or is_url(b):
+        return a.rstrip("/") == b.rstrip("/")
+    if os.path.exists(a) and os.path.exists(b):
+        return os.path.samefile(a, b)
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_output(
+    dst: PathLike,
+    *,
+    suffixes: Sequence[str] = (),
+    inputs: Iterable[PathLike] = (),
+    what: str = "output",
+) -> None:
+    """Refuse ``dst`` before any work is done (rule 1 of the module).
+
+    Args:
+        dst: the output path.
+        suffixes: the file suffixes of the format written (``(".tif", ".tiff")``); a
+            name ending in none of them is refused (case-insensitive). Empty: any name.
+        inputs: paths or glob patterns the same call reads.
+        what: how the error names the output (``"--out"``, ``"dst"``).
+
+    Raises:
+        ValueError: ``dst`` is an input, an existing directory, or has the wrong suffix.
+    """
+    name = os.fspath(dst)
+    if not is_url(name) and os.path.isdir(name):
+        raise ValueError(f"{what} {name} is an existing directory; give a file name")
+    if suffixes and not name.lower().endswith(tuple(s.lower() for s in suffixes)):
+        raise ValueError(f"{what} {name} must end in {' or '.join(suffixes)} (the format written)")
+    for source in expand_inputs(inputs):
+        if _same_file(name, source):
+            raise ValueError(f"{what} {name} is also an input ({source}); write to another file")
+
+
+def check_outputs(outputs: Sequence[tuple[PathLike, Sequence[str], str]], inputs: Iterable[PathLike] = ()) -> None:
+    """:func:`check_output` for several outputs ``(dst, suffixes, what)``, which must also differ from each other."""
+    inputs = expand_inputs(inputs)
+    for i, (dst, suffixes, what) in enumerate(outputs):
+        check_output(dst, suffixes=suffixes, inputs=inputs, what=what)
+        for other, _, other_what in outputs[:i]:
+            if _same_file(os.fspath(dst), os.fspath(other)):
+                raise ValueError(f"{what} and {other_what} are the same file ({dst}); give two names")
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into ``SystemExit(143)`` in this process, so temporaries are removed as on Ctrl-C.
+
+    Only from the main thread (the CLI's ``main``); a no-op elsewhere.
+    """
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGTERM, handler)

@@ -5,6 +5,8 @@
 ``rskeras predict-ee``   predict an Earth Engine image export, writing the TFRecord Earth Engine uploads
 ``rskeras train``        train from a YAML configuration (data, model, task, training, output)
 ``rskeras evaluate``     evaluate a saved model on a dataset: metrics JSON and confusion matrix PNG
+``rskeras design-sample`` draw a stratified (or random, systematic) sample of a class map to label
+``rskeras assess``       accuracy and class areas with confidence intervals from the labelled sample
 ``rskeras models``       list the model families: kind, paper, options with defaults
 ``rskeras demo``         the main job on real data
 
@@ -22,7 +24,7 @@ from collections.abc import Sequence
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The sub-command modules, in the order ``rskeras --help`` lists them.
-COMMANDS = ("train_pixel", "predict", "predict_ee", "train", "evaluate", "models", "demo")
+COMMANDS = ("train_pixel", "predict", "predict_ee", "train", "evaluate", "design_sample", "assess", "models", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rskeras`` console script."""
     import rskeras  # noqa: F401  (environment defaults before TensorFlow loads)
+    from rskeras.io import exit_on_sigterm
 
+    exit_on_sigterm()  # a terminated command removes its temporary files, as on Ctrl-C
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -123,7 +123,7 @@ def train_eurosat(
     seed: int = 0,
     verbose: int = 1,
 ) -> dict:
-    """Train, evaluate and export a EuroSAT RGB classifier; returns the report (also in ``out/report.json``).
+    """Train, evaluate and export a EuroSAT RGB classifier; returns the report (also in ``out/evaluation/metrics.json``).
 
     Args:
         root: EuroSAT folder (None: tensorflow-datasets ``eurosat/rgb``).
@@ -141,7 +141,6 @@ def train_eurosat(
         seed: seeds weights, shuffling and augmentation.
         verbose: Keras' per-batch progress bar (1) or one line per epoch (2).
     """
-    from rskeras.data.eurosat_dataset import eurosat_files
     from rskeras.evaluation import write_report
 
     if (minutes is None) == (epochs is None):
@@ -149,36 +148,79 @@ def train_eurosat(
     start = time.perf_counter()
     model = default_model() if model == "auto" else model
     out = Path(out)
-    run_dir = out / "run"
-    if not resume and run_dir.exists():
-        shutil.rmtree(run_dir)
-    config = eurosat_recipe(root, model, epochs or 1, run_dir, limit, validation_limit, seed=seed, verbose=verbose)
-    if root is not None:
-        n_train = len(eurosat_files(root, "train").paths[:limit])
-        n_validation = len(eurosat_files(root, "validation").paths[:validation_limit])
-    else:
-        n_train, n_validation = limit or 21600, validation_limit or 5400
+    config = eurosat_recipe(root, model, epochs or 1, _run_folder(out / "run", resume), limit, validation_limit,
+                            seed=seed, verbose=verbose)
+    n_train, n_validation = _split_sizes(root, limit, validation_limit)
     throughput = None
     if epochs is None:
-        print(f"[eurosat] measuring the training speed of {model} ...")
-        throughput = calibrate(config)
-        reserve = 60 + n_validation / (2 * throughput)  # final evaluation and export
-        remaining = minutes * 60 - (time.perf_counter() - start) - reserve
-        epochs = epochs_for_budget(remaining, throughput, n_train, n_validation)
+        throughput, epochs = _plan_epochs(config, model, minutes, start, n_train, n_validation)
         config["training"]["epochs"] = epochs
-        print(f"[eurosat] {throughput:.0f} images/s -> {epochs} epoch(s) of {n_train} images in the "
-              f"{minutes:g} minute budget")
-    reserve = 60 + n_validation / (2 * throughput) if throughput else 60
-    limit_cb = TimeLimit(minutes * 60 - (time.perf_counter() - start) - reserve if minutes else float("inf"))
+    limit_cb = TimeLimit(_seconds_left(minutes, start, _reserve_seconds(n_validation, throughput)))
     result = train_config(config, callbacks=[limit_cb])
-    train_seconds = limit_cb.elapsed
     report = dict(result.evaluation or {})
-    epochs_run = len(result.run.log_rows())
-    summary = {
+    report["summary"] = summary = _summary(result, config, model, epochs, limit_cb, n_train, n_validation,
+                                           throughput)
+    if export_dir is not None:
+        summary.update(_export(result.model, Path(export_dir) / (export_name or f"eurosat_{model}"), models_config))
+    summary["wall_seconds"] = time.perf_counter() - start
+    write_report(report, out / "evaluation", title=f"EuroSAT RGB, {model}: validation accuracy "
+                 f"{100 * (summary['validation_accuracy'] or 0):.2f} %")
+    return report
+
+
+def _run_folder(run_dir: Path, resume: bool) -> Path:
+    """``run_dir``, emptied first unless the run is resumed."""
+    if not resume and run_dir.exists():
+        shutil.rmtree(run_dir)
+    return run_dir
+
+
+def _split_sizes(root: str | os.PathLike | None, limit: int | None, validation_limit: int | None) -> tuple[int, int]:
+    """Images in the training and validation splits used (tensorflow-datasets: EuroSAT's 21,600 / 5,400)."""
+    from rskeras.data.eurosat_dataset import eurosat_files
+
+    if root is None:
+        return limit or 21600, validation_limit or 5400
+    return (len(eurosat_files(root, "train").paths[:limit]),
+            len(eurosat_files(root, "validation").paths[:validation_limit]))
+
+
+def _reserve_seconds(n_validation: int, throughput: float | None) -> float:
+    """Seconds kept back from the budget for the final evaluation and export."""
+    return 60 + (n_validation / (2 * throughput) if throughput else 0)
+
+
+def _seconds_left(minutes: float | None, start: float, reserve: float) -> float:
+    """Seconds of a budget of ``minutes`` counted from ``start`` (``time.perf_counter()``), less ``reserve``;
+    infinite without a budget."""
+    if minutes is None:
+        return float("inf")
+    return minutes * 60 - (time.perf_counter() - start) - reserve
+
+
+def _plan_epochs(config: dict, model: str, minutes: float, start: float, n_train: int,
+                 n_validation: int) -> tuple[float, int]:
+    """``(training images per second, epochs)`` that fit a budget of ``minutes`` counted from ``start``
+    (a ``time.perf_counter()`` value), measured on ``config``'s model."""
+    print(f"[eurosat] measuring the training speed of {model} ...")
+    throughput = calibrate(config)
+    remaining = _seconds_left(minutes, start, _reserve_seconds(n_validation, throughput))
+    epochs = epochs_for_budget(remaining, throughput, n_train, n_validation)
+    print(f"[eurosat] {throughput:.0f} images/s -> {epochs} epoch(s) of {n_train} images in the "
+          f"{minutes:g} minute budget")
+    return throughput, epochs
+
+
+def _summary(result, config: dict, model: str, epochs: int, limit_cb: TimeLimit, n_train: int, n_validation: int,
+             throughput: float | None) -> dict:
+    """The run in numbers: model, precision, epochs, accuracy, per-class F1 and speeds."""
+    report = result.evaluation or {}
+    train_seconds = limit_cb.elapsed
+    return {
         "model": model,
         "parameters": int(result.model.count_params()),
         "precision": result.model.dtype_policy.name,
-        "epochs": epochs_run,
+        "epochs": len(result.run.log_rows()),
         "epochs_planned": epochs,
         "stopped_at_time_limit": limit_cb.stopped,
         "n_train": n_train,
@@ -192,13 +234,9 @@ def train_eurosat(
         "calibrated_images_per_second": throughput,
         "inference_images_per_second": report.get("images_per_second"),
     }
-    report["summary"] = summary
-    if export_dir is not None:
-        folder = Path(export_dir) / (export_name or f"eurosat_{model}")
-        summary["export"] = str(export_model(result.model, folder, version=1, overwrite=True,
-                                             models_config=models_config))
-        summary["keras_file"] = str(folder / f"{folder.name}.keras")
-    summary["wall_seconds"] = time.perf_counter() - start
-    write_report(report, out / "evaluation", title=f"EuroSAT RGB, {model}: validation accuracy "
-                 f"{100 * (summary['validation_accuracy'] or 0):.2f} %")
-    return report
+
+
+def _export(model, folder: Path, models_config: bool) -> dict:
+    """``.keras`` and SavedModel version 1 in ``folder``; returns their paths for the summary."""
+    version = export_model(model, folder, version=1, overwrite=True, models_config=models_config)
+    return {"export": str(version), "keras_file": str(folder / f"{folder.name}.keras")}

@@ -45,7 +45,7 @@ from rskeras.training.distribute import (
     shard_options,
     worker_index,
 )
-from rskeras.training.precision import set_precision, wrap_optimizer
+from rskeras.training.precision import set_precision
 from rskeras.training.runs import RunFolder, set_seeds
 
 
@@ -232,22 +232,15 @@ def make_optimizer(training: TrainingConfig, steps_per_epoch: int) -> keras.opti
 
 def compile_model(model: keras.Model, task: str, optimizer: keras.optimizers.Optimizer, label_smoothing: float = 0.0,
                   policy: str = "float32", jit_compile: bool = False) -> keras.Model:
-    """Compile ``model`` for ``task``: the task's loss (smoothed one-hot targets when ``label_smoothing``),
-    its metrics, and loss scaling under ``mixed_float16``.
+    """Compile ``model`` for ``task`` with :meth:`rskeras.tasks.Task.compile`: the task's loss (smoothed
+    one-hot targets when ``label_smoothing``), its metrics, and loss scaling under ``mixed_float16``.
 
     With ``label_smoothing`` a multiclass model expects one-hot targets (see :func:`prepare_dataset`).
     """
     spec = get_task(task)
-    if label_smoothing and spec.name == "multiclass":
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
-        metrics = spec.metrics(sparse_labels=False)
-    elif label_smoothing and spec.name in ("binary", "multilabel"):
-        loss = keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
-        metrics = spec.metrics()
-    else:
-        loss, metrics = spec.loss_for(sparse_labels=True), spec.metrics(sparse_labels=True)
-    model.compile(optimizer=wrap_optimizer(optimizer, policy), loss=loss, metrics=metrics, jit_compile=jit_compile)
-    return model
+    sparse_labels = not (label_smoothing and spec.name == "multiclass")
+    return spec.compile(model, optimizer, sparse_labels=sparse_labels, label_smoothing=label_smoothing,
+                        policy=policy, jit_compile=jit_compile)
 
 
 def prepare_dataset(dataset: tf.data.Dataset, task: str, n_classes: int, training: bool, augment: bool = False,

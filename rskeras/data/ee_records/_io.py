@@ -1,15 +1,13 @@
-"""File helpers shared by the Earth Engine readers and writers: globbing, compression, atomic writes.
+"""File helpers shared by the Earth Engine readers and writers: globbing and compression (atomic writes: rskeras.io).
 
 Paths go through ``tf.io.gfile``, so local paths and ``gs://`` URLs both work.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import struct
-import uuid
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import tensorflow as tf
 
@@ -74,30 +72,3 @@ def stream_size(path: str, compression: str) -> int:
     with tf.io.gfile.GFile(path, "rb") as f:
         f.seek(size - 4)
         return struct.unpack("<I", f.read(4))[0]
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary name beside ``path``; rename it to ``path`` only if the block succeeds."""
-    path = os.fspath(path)
-    folder = os.path.dirname(path)
-    if folder and not tf.io.gfile.exists(folder):
-        tf.io.gfile.makedirs(folder)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        yield tmp
-        if "://" in path:
-            tf.io.gfile.rename(tmp, path, overwrite=True)
-        else:
-            os.replace(tmp, path)
-    finally:
-        if tf.io.gfile.exists(tmp):
-            tf.io.gfile.remove(tmp)
-
-
-def write_text(path: str | os.PathLike, text: str) -> str:
-    """Write ``text`` to ``path`` atomically; returns the path."""
-    with atomic_path(path) as tmp:
-        with tf.io.gfile.GFile(tmp, "w") as f:
-            f.write(text)
-    return os.fspath(path)

@@ -20,7 +20,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from rskeras.data.ee_records._io import write_text
+from rskeras.io import atomic_write_text
 from rskeras.data.ee_records.layout import as_size, kernel_margin, write_ee_patches
 from rskeras.data.ee_records.mixer import Mixer, write_mixer
 from rskeras.data.ee_records.stats import RunningBandStats, save_band_stats
@@ -168,7 +168,7 @@ def geotiff_to_ee_patches(
                 "files": [os.path.basename(f) for f in files],
                 "origins": origins,
             }
-            meta_path = write_text(os.path.join(out_dir, f"{prefix}.json"), json.dumps(meta) + "\n")
+            meta_path = os.fspath(atomic_write_text(os.path.join(out_dir, f"{prefix}.json"), json.dumps(meta) + "\n"))
             stats_path = save_band_stats(stats.result(), out_dir)
         finally:
             if lab is not None:

@@ -20,7 +20,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-from rskeras.data.ee_records._io import atomic_path
+from rskeras.io import atomic_path
 
 Size = tuple[int, int]
 
@@ -137,7 +137,7 @@ def write_ee_patches(
     n = 0
     with atomic_path(path) as tmp:
         options = tf.io.TFRecordOptions(compression_type=compression, compression_level=compression_level) if compression else None
-        with tf.io.TFRecordWriter(tmp, options=options) as writer:
+        with tf.io.TFRecordWriter(os.fspath(tmp), options=options) as writer:
             for n, patch in enumerate(patches, start=1):
                 short = [k for k, v in props.items() if len(v) < n]
                 if short:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from rskeras.data.ee_records._io import write_text
+from rskeras.io import atomic_write_text
 
 MIXER_SUFFIX = "mixer.json"
 
@@ -101,7 +101,7 @@ def read_mixer(path: str | os.PathLike) -> Mixer:
 
 def write_mixer(path: str | os.PathLike, mixer: Mixer) -> str:
     """Write ``mixer`` as ``mixer.json`` content to ``path`` (atomically); returns the path."""
-    return write_text(path, json.dumps(mixer.to_dict(), indent=2) + "\n")
+    return os.fspath(atomic_write_text(path, json.dumps(mixer.to_dict(), indent=2) + "\n"))
 
 
 def find_mixer(paths: list[str]) -> str:

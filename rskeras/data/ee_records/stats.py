@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from rskeras.data.ee_records._io import write_text
+from rskeras.io import atomic_write_text
 
 STATS_FILENAME = "band_stats.json"
 
@@ -128,7 +128,7 @@ def _stats_path(path: str | os.PathLike) -> str:
 def save_band_stats(stats: BandStats, path: str | os.PathLike) -> str:
     """Save ``stats`` to ``path`` (a ``.json`` file, or a folder: ``<folder>/band_stats.json``)."""
     data = {"bands": list(stats.bands), "mean": list(stats.mean), "std": list(stats.std), "count": list(stats.count), "nodata": stats.nodata}
-    return write_text(_stats_path(path), json.dumps(data, indent=2) + "\n")
+    return os.fspath(atomic_write_text(_stats_path(path), json.dumps(data, indent=2) + "\n"))
 
 
 def load_band_stats(path: str | os.PathLike) -> BandStats:

@@ -101,15 +101,18 @@ def eurosat_workflow(data: str | os.PathLike | None, out: Path, quick: bool, see
     """Train, evaluate and export a EuroSAT classifier sized to the hardware; returns its summary."""
     import tensorflow as tf
 
-    from rskeras.training.recipes import train_eurosat
+    from rskeras.models import get_model_family
+    from rskeras.training.recipes import eurosat_model, train_eurosat
 
     root = find_eurosat(data)
     gpu = bool(tf.config.list_physical_devices("GPU"))
     if model == "auto":
         model = "resnet50" if gpu else "compact_resnet_small"
+    family = get_model_family(eurosat_model(model).family)
     minutes = minutes or (2.0 if quick else 11.0)
     where = root if root is not None else "tensorflow-datasets eurosat/rgb (downloaded on first use)"
-    print(f"EuroSAT: {model} on {'GPU, mixed precision' if gpu else 'CPU'}, {minutes:g} minute budget, data {where}")
+    print(f"EuroSAT: {model} ({family.description}; {family.paper}) on {'GPU, mixed precision' if gpu else 'CPU'}, "
+          f"{minutes:g} minute budget, data {where}")
     report = train_eurosat(
         root, out, model=model, minutes=minutes, export_dir=export_dir, export_name=f"eurosat_{model}_demo",
         models_config=False,  # a local demo model: saved_models/models.config lists the committed models only

@@ -1,7 +1,8 @@
-"""Problem types and what each gets: final activation, loss and metrics.
+"""Problem types and what each gets: final activation, loss and metrics (the Keras side of :mod:`rskeras.tasks`).
 
 The one table every builder and the training code share (the seed lecture's
-"problem type -> final activation -> loss" table):
+"problem type -> final activation -> loss" table; decoding and compile are
+:meth:`rskeras.tasks.Task.decode` and :meth:`rskeras.tasks.Task.compile`):
 
 ============================  ==========  ==========================================
 problem type (``task=``)      activation  loss
@@ -19,13 +20,14 @@ task name and class names in its config, so a saved model knows what it predicts
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import keras
 
 from rskeras.tasks import TASKS, Task, get_task
 
-__all__ = ["TASKS", "Task", "TaskOutput", "compile_arguments", "get_task", "output_head"]
+__all__ = ["TASKS", "MaskedSparseAccuracy", "Task", "TaskOutput", "compile_arguments", "get_task", "output_head"]
 
 
 @keras.saving.register_keras_serializable(package="rskeras")
@@ -96,7 +98,38 @@ def output_head(
     return TaskOutput(spec.name, class_names=class_names, name=name)(logits)
 
 
+@keras.saving.register_keras_serializable(package="rskeras")
+class MaskedSparseAccuracy(keras.metrics.SparseCategoricalAccuracy):
+    """Sparse categorical accuracy over the targets that are not ``ignore_class``.
+
+    ``y_true``: integer classes ``(batch, ...)`` or ``(batch, ..., 1)``; ``y_pred``: probabilities
+    ``(batch, ..., n_classes)``. Targets equal to ``ignore_class`` get weight 0 (they count neither
+    as right nor as wrong); ``ignore_class=None`` is Keras' ``SparseCategoricalAccuracy``.
+    """
+
+    def __init__(self, ignore_class: int | None = None, name: str = "accuracy", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.ignore_class = ignore_class
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if self.ignore_class is not None:
+            y_true = keras.ops.reshape(y_true, keras.ops.shape(y_pred)[:-1])
+            valid = keras.ops.cast(keras.ops.not_equal(y_true, self.ignore_class), self.dtype)
+            sample_weight = valid if sample_weight is None else valid * keras.ops.cast(sample_weight, self.dtype)
+        return super().update_state(y_true, y_pred, sample_weight=sample_weight)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "ignore_class": self.ignore_class}
+
+
 def compile_arguments(task: str | Task, sparse_labels: bool = True) -> dict:
-    """``loss`` and ``metrics`` for ``model.compile`` from the task table."""
+    """Deprecated: ``loss`` and ``metrics`` for ``model.compile``.
+
+    Use ``rskeras.training.compile_for_task(model, task)`` or ``get_task(task).compile(model, ...)``,
+    which also set the optimizer, precision and ``jit_compile``.
+    """
+    warnings.warn("rskeras.heads.compile_arguments is deprecated; compile with "
+                  "rskeras.training.compile_for_task(model, task) or rskeras.tasks.get_task(task).compile(model)",
+                  DeprecationWarning, stacklevel=2)
     spec = get_task(task)
-    return {"loss": spec.loss_for(sparse_labels), "metrics": spec.metrics(sparse_labels)}
+    return {"loss": spec.loss_object(sparse_labels), "metrics": spec.metrics(sparse_labels)}

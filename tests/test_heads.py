@@ -61,6 +61,7 @@ def test_task_output_round_trip(tmp_path):
     np.testing.assert_allclose(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
 
 
-def test_compile_arguments_give_fresh_metrics():
-    a, b = compile_arguments("binary"), compile_arguments("binary")
-    assert a["loss"] == "binary_crossentropy" and a["metrics"][0] is not b["metrics"][0]
+def test_compile_arguments_are_deprecated_and_give_fresh_metrics():
+    with pytest.warns(DeprecationWarning, match="compile_for_task"):
+        a, b = compile_arguments("binary"), compile_arguments("binary")
+    assert isinstance(a["loss"], keras.losses.BinaryCrossentropy) and a["metrics"][0] is not b["metrics"][0]

@@ -226,13 +226,7 @@ def _named_outputs(y, spec: SignatureSpec) -> dict[str, tf.Tensor]:
     y = tf.cast(y, tf.float32)
     if spec.outputs[0].name == "values":
         return {"values": y}
-    if spec.task == "multiclass":
-        classes = tf.argmax(y, axis=-1, output_type=tf.int64)
-    elif spec.task == "binary":
-        classes = tf.cast(y[..., 0] > 0.5, tf.int64)
-    else:
-        classes = tf.cast(y > 0.5, tf.int64)
-    return {"probabilities": y, "classes": classes}
+    return {"probabilities": y, "classes": get_task(spec.task).decode(y)}
 
 
 def _call_model(model: keras.Model, spec: SignatureSpec, tensors: list[tf.Tensor]):

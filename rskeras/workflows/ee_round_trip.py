@@ -11,20 +11,28 @@ import numpy as np
 from rskeras.data.ee_records.scene import check_prediction_outputs, locate_export, predict_scene, read_scene_export
 from rskeras.inference.runner import load_model, select_output
 from rskeras.models.metadata import model_metadata
+from rskeras.tasks import Task, get_task
 
 OUTPUTS = ("auto", "classes", "probabilities", "values")
 
 
 class _ScenePredictor:
-    """Adapts a Keras model to what ``predict_scene`` calls: float32 ``(n, h, w, k)`` per batch."""
+    """Adapts a Keras model to what ``predict_scene`` calls: float32 ``(n, h, w, k)`` per batch.
 
-    def __init__(self, model: keras.Model, classes: bool):
+    With ``decode`` (a task) the bands are the task's classes (:meth:`rskeras.tasks.Task.decode`):
+    one band for ``multiclass`` and ``binary``, one per label for ``multilabel``.
+    """
+
+    def __init__(self, model: keras.Model, decode: Task | None):
         self.model = model
-        self.classes = classes
+        self.decode = decode
 
     def predict_on_batch(self, x) -> np.ndarray:
         y = np.asarray(self.model.predict_on_batch(x), dtype=np.float32)
-        return y.argmax(axis=-1)[..., None].astype(np.float32) if self.classes else y
+        if self.decode is None:
+            return y
+        classes = self.decode.decode(y).astype(np.float32)
+        return classes if self.decode.name == "multilabel" else classes[..., None]
 
 
 def _inputs(model, files, paths: list[str], mixer) -> list[str]:
@@ -38,6 +46,8 @@ def output_band_names(model: keras.Model, output: str) -> list[str]:
     """Band names for the predictions of ``model``: ``class``, ``probability_<class>`` or ``value[_i]``."""
     meta = model_metadata(model)
     n = model.outputs[0].shape[-1]
+    if output == "classes" and meta.task == "multilabel":
+        return [f"class_{name}" for name in meta.class_names or range(n)]
     if output == "classes":
         return ["class"]
     if output == "probabilities":
@@ -68,7 +78,8 @@ def predict_ee_export(
         bands: the export's bands the model reads, in the model's channel order.
         kernel_size: the export's ``kernelSize`` (the buffer is cropped from the predictions).
         mixer: the export's ``mixer.json``; found beside the files when None.
-        output: ``"classes"`` (one band, class index), ``"probabilities"`` (one band per class),
+        output: ``"classes"`` (one band, class index; one 0/1 band per label for multilabel),
+            ``"probabilities"`` (one band per class),
             ``"values"`` (regression); ``"auto"``: classes for classification, else values.
         model_output: which output of a multi-output model (e.g. M3Net's ``"height"``).
         batch_size: patches per model call.
@@ -93,7 +104,10 @@ def predict_ee_export(
     task = model_metadata(model).task
     if output == "auto":
         output = "classes" if task in ("multiclass", "binary") else "values"
+    if output == "classes" and (task is None or not get_task(task).is_classification):
+        raise ValueError(f"output='classes' needs a classification model; model {model.name!r} has task {task!r} "
+                         "(use output='values')")
     scene = read_scene_export(paths, bands, mixer=mixer, kernel_size=kernel_size)
-    predictor = _ScenePredictor(model, classes=output == "classes")
+    predictor = _ScenePredictor(model, get_task(task) if output == "classes" else None)
     return predict_scene(predictor, scene, dst, bands=output_band_names(model, output), batch_size=batch_size,
                          compression=compression)

@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
-import rasterio
 from rasterio.windows import Window
 
 from rskeras.data.ee_records._io import compression_type, write_text
 from rskeras.data.ee_records.layout import Size, as_size, kernel_margin, write_patch_records
 from rskeras.data.ee_records.mixer import MIXER_SUFFIX, Mixer, mixer_json
 from rskeras.data.ee_records.stats import STATS_FILENAME, RunningBandStats, band_stats_json
+from rskeras.data.rasters import band_names as raster_band_names
+from rskeras.data.rasters import open_raster
 from rskeras.io import TEMP_MARK, atomic_path, check_outputs, remove_stale_temporaries
 
 
@@ -125,8 +126,8 @@ class _Cutter:
 
 
 def _band_names(src, image, band_names: Sequence[str] | None, label_name: str, has_label: bool) -> list[str]:
-    """A name per band: the given ones, else the raster's descriptions, else ``b1, b2, ...``."""
-    names = list(band_names) if band_names is not None else [d or f"b{i + 1}" for i, d in enumerate(src.descriptions)]
+    """A name per band: the given ones, else the raster's (:func:`rskeras.data.rasters.band_names`)."""
+    names = list(band_names) if band_names is not None else raster_band_names(src)
     if len(names) != src.count:
         raise ValueError(f"{image} has {src.count} bands but {len(names)} band names were given: {names}")
     if len(set(names)) != len(names):
@@ -254,7 +255,7 @@ def geotiff_to_ee_patches(
         stride: step between patches (default: ``patch_size``, no overlap).
         kernel_size: add Earth Engine's kernel buffer (``kernel_size // 2`` on each side), filled
             from the neighbouring pixels, or with nodata (else 0) past the raster edge.
-        band_names: a name per band (default: the raster's band descriptions, else ``b1, b2, ...``).
+        band_names: a name per band (default: the raster's band descriptions, else ``band_1, band_2, ...``).
         label_raster: a one-band raster on the same grid; written as band ``label_name``.
         max_nodata_fraction: skip patches whose core holds more nodata (or outside) pixels than this.
         patches_per_file: records per TFRecord shard.
@@ -272,7 +273,7 @@ def geotiff_to_ee_patches(
     comp = compression_type(compression)
     if patches_per_file < 1 or not 0.0 <= max_nodata_fraction <= 1.0:
         raise ValueError(f"patches_per_file must be >= 1 and max_nodata_fraction within [0, 1], got {patches_per_file}, {max_nodata_fraction}")
-    with rasterio.open(image) as src, (rasterio.open(label_raster) if label_raster is not None else contextlib.nullcontext()) as lab:
+    with open_raster(image) as src, (open_raster(label_raster) if label_raster is not None else contextlib.nullcontext()) as lab:
         names = _band_names(src, image, band_names, label_name, lab is not None)
         if lab is not None:
             _check_aligned(src, lab, image, label_raster)

@@ -517,7 +517,7 @@ def test_geotiff_to_ee_patches_refuses_bad_outputs_before_work(hls_path, tmp_pat
 def test_geotiff_to_ee_patches_not_a_raster(tmp_path):
     fake = tmp_path / "scene.tif"
     fake.write_text("this is not a GeoTIFF")
-    with pytest.raises(OSError, match="scene.tif"):
+    with pytest.raises(ValueError, match="cannot open raster .*scene.tif"):
         geotiff_to_ee_patches(fake, tmp_path / "out", 64)
     assert not (tmp_path / "out").exists()
 

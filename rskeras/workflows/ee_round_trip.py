@@ -3,36 +3,24 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import keras
-import numpy as np
 
-from rskeras.data.ee_records.scene import check_prediction_outputs, locate_export, predict_scene, read_scene_export
+from rskeras.data.ee_records.scene import (
+    OUTPUTS,  # noqa: F401  (the choices of output=, public here too)
+    check_prediction_outputs,
+    locate_export,
+    output_band_names,
+    predict_scene,
+    read_scene_export,
+    resolve_output,
+)
 from rskeras.inference.runner import load_model, select_output
 from rskeras.models.metadata import model_metadata
-from rskeras.tasks import Task, get_task
 
-OUTPUTS = ("auto", "classes", "probabilities", "values")
-
-
-class _ScenePredictor:
-    """Adapts a Keras model to what ``predict_scene`` calls: float32 ``(n, h, w, k)`` per batch.
-
-    With ``decode`` (a task) the bands are the task's classes (:meth:`rskeras.tasks.Task.decode`):
-    one band for ``multiclass`` and ``binary``, one per label for ``multilabel``.
-    """
-
-    def __init__(self, model: keras.Model, decode: Task | None):
-        self.model = model
-        self.decode = decode
-
-    def predict_on_batch(self, x) -> np.ndarray:
-        y = np.asarray(self.model.predict_on_batch(x), dtype=np.float32)
-        if self.decode is None:
-            return y
-        classes = self.decode.decode(y).astype(np.float32)
-        return classes if self.decode.name == "multilabel" else classes[..., None]
+#: How Earth Engine should build an uploaded band's pyramid: the most common class, or the mean.
+PYRAMIDING = {"classes": "MODE", "probabilities": "MEAN", "values": "MEAN"}
 
 
 def _inputs(model, files, paths: list[str], mixer) -> list[str]:
@@ -42,46 +30,59 @@ def _inputs(model, files, paths: list[str], mixer) -> list[str]:
     return [os.fspath(p) for p in sources]
 
 
-def output_band_names(model: keras.Model, output: str) -> list[str]:
-    """Band names for the predictions of ``model``: ``class``, ``probability_<class>`` or ``value[_i]``."""
-    meta = model_metadata(model)
-    n = model.outputs[0].shape[-1]
-    if output == "classes" and meta.task == "multilabel":
-        return [f"class_{name}" for name in meta.class_names or range(n)]
-    if output == "classes":
-        return ["class"]
-    if output == "probabilities":
-        names = meta.class_names or [str(i) for i in range(n)]
-        return [f"probability_{name}" for name in names]
-    return ["value"] if n == 1 else [f"value_{i}" for i in range(n)]
+def model_bands(model: keras.Model) -> list[str] | dict[str, list[str]] | None:
+    """The export bands ``model`` reads, from its normalisation layers: a list, ``{input: bands}`` for several
+    inputs, or None when the model does not name them."""
+    names = model_metadata(model).band_names
+    if not names or any(n is None for n in names):
+        return None
+    if len(names) == 1:
+        return list(names[0])
+    return {tensor.name: list(n) for tensor, n in zip(model.inputs, names)}
+
+
+def upload_settings(model: keras.Model | str | os.PathLike, output: str = "auto", model_output: str | None = None) -> dict:
+    """The ``bands`` and ``pyramiding_policy`` of ``pipelines/upload_predictions.yaml`` for what
+    :func:`predict_ee_export` writes with ``output``: class bands are whole numbers pyramided by ``MODE``,
+    probabilities and values by ``MEAN``."""
+    model = select_output(load_model(model), model_output)
+    output = resolve_output(model, output)
+    return {"bands": output_band_names(model, output), "pyramiding_policy": PYRAMIDING[output]}
 
 
 def predict_ee_export(
     model: keras.Model | str | os.PathLike,
     files,
     dst: str | os.PathLike,
-    bands: Sequence[str],
+    bands: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
     *,
     kernel_size: int | Sequence[int] = 0,
     mixer: str | os.PathLike | None = None,
     output: str = "auto",
     model_output: str | None = None,
+    overlap: int = 0,
     batch_size: int = 8,
     compression: str | None = "auto",
 ) -> tuple[str, str]:
     """Predict an Earth Engine image export and write the TFRecord + mixer.json Earth Engine uploads.
 
     Args:
-        model: a fully convolutional model (or a ``.keras`` path) taking raw values of ``bands``.
+        model: a Keras model (or a ``.keras`` path) of any kind, taking raw values of ``bands``: a pixel
+            model (every pixel of every patch), a patch classifier (cells of its patch size, see
+            ``overlap``) or a dense model (the whole buffered patch), with one or several inputs.
         files: the export's TFRecord files (pattern or list), in Earth Engine's naming order.
         dst: the prediction TFRecord (``.tfrecord`` or ``.tfrecord.gz``); its mixer is written beside it.
-        bands: the export's bands the model reads, in the model's channel order.
+        bands: the export's bands the model reads, in the model's channel order, or ``{input: bands}`` for
+            a model with several inputs; default: the band names the model holds.
         kernel_size: the export's ``kernelSize`` (the buffer is cropped from the predictions).
         mixer: the export's ``mixer.json``; found beside the files when None.
-        output: ``"classes"`` (one band, class index; one 0/1 band per label for multilabel),
-            ``"probabilities"`` (one band per class),
-            ``"values"`` (regression); ``"auto"``: classes for classification, else values.
+        output: ``"classes"`` (one band ``class`` of class indexes; one 0/1 band per label for multilabel),
+            ``"probabilities"`` (one band per class), ``"values"`` (regression); ``"auto"``: classes for
+            classification, else values. :func:`upload_settings` gives the upload's bands and pyramiding.
         model_output: which output of a multi-output model (e.g. M3Net's ``"height"``).
+        overlap: patch classifiers only: cells of ``patch side - overlap`` pixels, each predicted from the
+            window centred on it (``patch side - 1``: every pixel; needs a ``kernelSize`` of about the
+            overlap for real neighbours at the patch edges, which are mirrored otherwise).
         batch_size: patches per model call.
         compression: ``"auto"``: GZIP exactly when ``dst`` ends in ``.gz``; ``"GZIP"`` or None must agree.
 
@@ -99,15 +100,10 @@ def predict_ee_export(
     paths, mixer = locate_export(files, mixer)
     check_prediction_outputs(dst, None, _inputs(model, files, paths, mixer), compression)
     model = select_output(load_model(model), model_output)
-    if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
-        raise ValueError(f"model {model.name!r} is not a dense image model with one (height, width, bands) input")
-    task = model_metadata(model).task
-    if output == "auto":
-        output = "classes" if task in ("multiclass", "binary") else "values"
-    if output == "classes" and (task is None or not get_task(task).is_classification):
-        raise ValueError(f"output='classes' needs a classification model; model {model.name!r} has task {task!r} "
-                         "(use output='values')")
+    bands = bands if bands is not None else model_bands(model)
+    if bands is None:
+        raise ValueError(f"model {model.name!r} does not name its input bands: give bands= (the export's bands it "
+                         "reads, in its channel order)")
     scene = read_scene_export(paths, bands, mixer=mixer, kernel_size=kernel_size)
-    predictor = _ScenePredictor(model, get_task(task) if output == "classes" else None)
-    return predict_scene(predictor, scene, dst, bands=output_band_names(model, output), batch_size=batch_size,
-                         compression=compression)
+    return predict_scene(model, scene, dst, batch_size=batch_size, compression=compression, output=output,
+                         overlap=overlap)

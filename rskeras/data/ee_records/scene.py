@@ -5,6 +5,12 @@ across files named ``<prefix>-00000.tfrecord.gz``, ``<prefix>-00001...``, plus `
 Predictions go back as a TFRecord of the same patches, in the same order, *without* the kernel
 buffer, one float feature per output band, uploaded together with the mixer.json
 (``earthengine upload image --asset_id=... predictions.tfrecord mixer.json``; see pipelines/).
+
+A Keras model of any kind is applied to the stored patches by :class:`ScenePredictor`: a pixel model
+(``(bands,)`` input) to every pixel, a dense model (``(H, W, bands)`` -> ``(H, W, n)``) to the whole
+buffered patch, a patch classifier (``(P, P, bands)`` -> ``(n,)``) to cells of ``P - overlap`` pixels, each
+predicted from the ``P x P`` window centred on it (the layout of ``predict_raster``'s
+``patch_output="pixel"``, :mod:`rskeras.inference.patch`).
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ from __future__ import annotations
 import fnmatch
 import os
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -29,17 +36,27 @@ from rskeras.data.ee_records._io import (
 )
 from rskeras.data.ee_records.layout import Size, buffered_size, kernel_margin, write_patch_records
 from rskeras.data.ee_records.mixer import MIXER_SUFFIX, Mixer, find_mixer, mixer_json, read_mixer
-from rskeras.data.ee_records.patches import check_features, ee_patch_dataset
+from rskeras.data.ee_records.patches import _band_groups, check_features, ee_patch_dataset
+from rskeras.inference.patch import patch_grid
+from rskeras.inference.predict import model_kind
+from rskeras.inference.runner import ModelRunner
+from rskeras.inference.tiling import reflect_index
 from rskeras.io import PathLike, atomic_paths, check_outputs
+from rskeras.models.metadata import model_metadata
+from rskeras.tasks import get_task
+
+#: What a scene prediction writes: the task's classes, the probabilities, or the values.
+OUTPUTS = ("auto", "classes", "probabilities", "values")
 
 
 @dataclass(frozen=True)
 class SceneExport:
-    """An image export: its TFRecord files (in patch order), its mixer and the bands to read."""
+    """An image export: its TFRecord files (in patch order), its mixer and the bands to read
+    (a tuple, or ``{model input: bands}`` for a model with several inputs)."""
 
     files: tuple[str, ...]
     mixer: Mixer
-    bands: tuple[str, ...]
+    bands: tuple[str, ...] | Mapping[str, tuple[str, ...]]
     kernel_size: int | tuple[int, int]
     compression: str
 
@@ -54,9 +71,11 @@ class SceneExport:
         return buffered_size(self.patch_size, self.kernel_size)
 
     def dataset(self, batch_size: int = 8, normalize=None) -> tf.data.Dataset:
-        """Buffered patches ``(batch, stored_h, stored_w, bands)`` float32, in export order."""
+        """Buffered patches ``(batch, stored_h, stored_w, bands)`` float32 (a dict of them by input name for
+        grouped bands), in export order."""
+        bands = dict(self.bands) if isinstance(self.bands, Mapping) else self.bands
         return ee_patch_dataset(
-            list(self.files), self.bands, patch_size=self.patch_size, kernel_size=self.kernel_size,
+            list(self.files), bands, patch_size=self.patch_size, kernel_size=self.kernel_size,
             batch_size=batch_size, ordered=True, normalize=normalize, compression=self.compression,
         )
 
@@ -69,7 +88,7 @@ def locate_export(files, mixer: str | os.PathLike | Mixer | None = None) -> tupl
 
 def read_scene_export(
     files,
-    bands: Sequence[str],
+    bands: Sequence[str] | Mapping[str, Sequence[str]],
     mixer: str | os.PathLike | Mixer | None = None,
     kernel_size: int | Sequence[int] = 0,
     compression: str | None = "auto",
@@ -78,7 +97,8 @@ def read_scene_export(
 
     Args:
         files: the export's TFRecord files (pattern or list); sorted by name, which is patch order.
-        bands: input bands of the model, in its channel order.
+        bands: input bands of the model, in its channel order; or ``{input name: bands}`` for a model
+            with several inputs (as for :func:`~rskeras.data.ee_patch_dataset`).
         mixer: the ``mixer.json`` (path or :class:`Mixer`); None finds the one beside the files.
         kernel_size: the export's ``kernelSize`` as ``(rows, cols)`` or an int (0: no buffer).
 
@@ -92,11 +112,11 @@ def read_scene_export(
     mixer_obj = mixer if isinstance(mixer, Mixer) else read_mixer(mixer)
     comp = resolve_compression(paths, compression)
     path, features = first_record(paths, comp)
-    if not bands:
-        raise ValueError("bands must name at least one band")
-    check_features(path, features, bands, None, mixer_obj.patch_size, kernel_size, patch_from=mixer_obj.source or "the mixer")
+    flat, groups = _band_groups(bands)
+    check_features(path, features, flat, None, mixer_obj.patch_size, kernel_size, patch_from=mixer_obj.source or "the mixer")
     kernel = kernel_size if isinstance(kernel_size, int) else tuple(int(k) for k in kernel_size)
-    return SceneExport(tuple(paths), mixer_obj, tuple(bands), kernel, comp)
+    chosen = {name: tuple(names) for name, names in groups.items()} if groups else tuple(flat)
+    return SceneExport(tuple(paths), mixer_obj, chosen, kernel, comp)
 
 
 def crop_buffer(patches: np.ndarray, kernel_size: int | Sequence[int]) -> np.ndarray:
@@ -200,25 +220,149 @@ def write_scene_predictions(
     return os.fspath(path), mixer_out
 
 
+def output_band_names(model: keras.Model, output: str) -> list[str]:
+    """Band names of ``model``'s predictions for ``output``: ``class`` (``class_<name>`` per label of a
+    multilabel model), ``probability_<class>``, or ``value`` (``value_<i>`` for several values)."""
+    meta = model_metadata(model)
+    n = model.outputs[0].shape[-1]
+    if output == "classes" and meta.task == "multilabel":
+        return [f"class_{name}" for name in meta.class_names or range(n)]
+    if output == "classes":
+        return ["class"]
+    if output == "probabilities":
+        names = meta.class_names or [str(i) for i in range(n)]
+        return [f"probability_{name}" for name in names]
+    return ["value"] if n == 1 else [f"value_{i}" for i in range(n)]
+
+
+def resolve_output(model: keras.Model, output: str | None) -> str:
+    """``output`` checked against ``model``'s task; ``"auto"`` is ``"classes"`` for single-label
+    classification, else ``"values"``; None is the model's own output (probabilities or values)."""
+    if output is not None and output not in OUTPUTS:
+        raise ValueError(f"unknown output {output!r}; choose one of {', '.join(OUTPUTS)}")
+    task = model_metadata(model).task
+    classifier = task is not None and get_task(task).is_classification
+    if output is None:
+        return "probabilities" if classifier else "values"
+    if output == "auto":
+        return "classes" if task in ("multiclass", "binary") else "values"
+    if output in ("classes", "probabilities") and not classifier:
+        raise ValueError(f"output={output!r} needs a classification model; model {model.name!r} has task {task!r} "
+                         "(use output='values')")
+    return output
+
+
+class ScenePredictor:
+    """A Keras model of any kind applied to the stored patches of a scene export (see the module docstring).
+
+    :meth:`predict_on_batch` maps ``(n, stored_h, stored_w, bands)`` patches (a dict by input name for a
+    model with several inputs) to float32 ``(n, h, w, k)`` predictions: the stored size for pixel and
+    dense models, the unbuffered ``patch_size`` for patch classifiers. With ``output="classes"`` the
+    ``k`` bands are :meth:`rskeras.tasks.Task.decode`'s classes (one band, or one 0/1 band per label).
+
+    Args:
+        model: a Keras model with one output (:func:`rskeras.inference.runner.select_output` picks one).
+        output: ``"classes"``, ``"probabilities"`` or ``"values"`` (see :func:`resolve_output`).
+        patch_size: the export's ``(h, w)`` without buffer; kernel_size: its ``kernelSize``.
+        overlap: patch classifiers: cells of ``P - overlap`` pixels (``P`` the model's patch side),
+            each predicted from the ``P x P`` window centred on it, mirrored at the stored patch's
+            edge (0: cells of ``P x P``; ``P - 1``: a prediction for every pixel).
+        batch_size: items per model call (pixels, patches or windows).
+    """
+
+    def __init__(self, model: keras.Model, output: str, patch_size: Size, kernel_size: int | Sequence[int] = 0,
+                 overlap: int = 0, batch_size: int = 8):
+        self.runner = ModelRunner(model)
+        meta = model_metadata(model)
+        self.kind = model_kind(meta.input_shapes, self.runner.output_shape)
+        self.decode = get_task(meta.task) if output == "classes" else None
+        self.bands = output_band_names(model, output)
+        self.patch_size, self.kernel_size = patch_size, kernel_size
+        self.batch_size = batch_size
+        self.cells = self._cell_layout(meta.input_shapes[0], overlap) if self.kind == "patch" else None
+
+    def _cell_layout(self, input_shape: tuple, overlap: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """``(rows, cols, stride)``: stored-patch pixel indices ``(cells, P)`` of each cell's window."""
+        side = input_shape[0]
+        if side is None or input_shape[0] != input_shape[1]:
+            raise ValueError(f"a patch classifier needs a fixed square input, got {input_shape}")
+        stride, n_rows, n_cols = patch_grid(*self.patch_size, side, overlap)
+        stored, margin = buffered_size(self.patch_size, self.kernel_size), kernel_margin(self.kernel_size)
+        pad = overlap // 2
+        rows = [reflect_index(np.arange(side) + i * stride - pad + margin[0], stored[0]) for i in range(n_rows)]
+        cols = [reflect_index(np.arange(side) + j * stride - pad + margin[1], stored[1]) for j in range(n_cols)]
+        return np.stack(rows), np.stack(cols), stride
+
+    def _inputs(self, x) -> list[np.ndarray]:
+        """The batch as one float32 array per model input, in the model's order."""
+        if isinstance(x, Mapping):
+            missing = [name for name in self.runner.input_names if name not in x]
+            if missing:
+                raise ValueError(f"the export's bands are grouped as {sorted(x)} but the model's inputs are "
+                                 f"{self.runner.input_names}; key bands= by input name")
+            return [np.asarray(x[name], np.float32) for name in self.runner.input_names]
+        return [np.asarray(x, np.float32)]
+
+    def _raw(self, xs: list[np.ndarray]) -> np.ndarray:
+        """The model's output for the patches ``xs``, ``(n, h, w, k)``."""
+        n, height, width = xs[0].shape[:3]
+        if self.kind == "pixel":
+            vectors = [x.reshape(n * height * width, x.shape[-1]) for x in xs]
+            return self.runner(vectors, 4096).reshape(n, height, width, -1)
+        if self.kind == "dense":
+            return self.runner(xs, self.batch_size)
+        rows, cols, stride = self.cells
+        h, w = self.patch_size
+        out = []
+        for i in range(n):
+            cell_rows = [self.runner([x[i][r][:, cols].transpose(1, 0, 2, 3) for x in xs], self.batch_size) for r in rows]
+            grid = np.stack(cell_rows)  # (cell rows, cell columns, k)
+            out.append(grid.repeat(stride, axis=0).repeat(stride, axis=1)[:h, :w])
+        return np.stack(out)
+
+    def predict_on_batch(self, x) -> np.ndarray:
+        y = self._raw(self._inputs(x))
+        if self.decode is None:
+            return y
+        classes = self.decode.decode(y).astype(np.float32)
+        return classes if classes.ndim == 4 else classes[..., None]
+
+
 def predict_scene(
     model,
     scene: SceneExport,
     path: str | os.PathLike,
-    bands: Sequence[str] = ("prediction",),
+    bands: Sequence[str] | None = None,
     batch_size: int = 8,
     normalize=None,
     compression: str | None = "auto",
+    *,
+    output: str | None = None,
+    overlap: int = 0,
 ) -> tuple[str, str]:
     """Run ``model`` over a scene export and write its predictions for upload (buffer cropped).
 
-    ``model`` maps ``(batch, stored_h, stored_w, bands)`` to ``(batch, stored_h, stored_w, k)``
-    (fully convolutional) or to the unbuffered size. The outputs are checked before the first
+    ``model`` is a Keras model of any kind (see :class:`ScenePredictor`; pixel, patch, dense, one or several
+    inputs), or any object whose ``predict_on_batch`` maps ``(batch, stored_h, stored_w, bands)`` to
+    ``(batch, stored_h, stored_w, k)`` or to the unbuffered size. The outputs are checked before the first
     patch is read; a truncated or corrupt export file is named in the error, and nothing is written.
     See :func:`write_scene_predictions` for ``path`` and ``compression``.
+
+    Args:
+        bands: a name per output band; default for a Keras model: :func:`output_band_names`.
+        output: Keras models: ``"classes"``, ``"probabilities"``, ``"values"`` or ``"auto"``; None writes
+            the model's own output (probabilities or values).
+        overlap: patch classifiers: see :class:`ScenePredictor`.
     """
     check_prediction_outputs(path, None, [*scene.files, *([scene.mixer.source] if scene.mixer.source else [])], compression)
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if isinstance(model, keras.Model):
+        model = ScenePredictor(model, resolve_output(model, output), scene.patch_size, scene.kernel_size,
+                               overlap=overlap, batch_size=batch_size)
+        bands = list(bands) if bands is not None else model.bands
+    elif bands is None:
+        raise ValueError(f"bands= must name the output bands of {type(model).__name__} (only a Keras model has them)")
     ds = scene.dataset(batch_size=batch_size, normalize=normalize)
     batches = (np.asarray(model.predict_on_batch(x)) for x in ds)
     with named_read_errors(scene.files):

@@ -19,5 +19,6 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "rskeras.data.ee_records.scene": ["SceneExport", "assemble_scene", "crop_buffer", "predict_scene",
                                           "read_scene_export", "write_scene_predictions"],
         "rskeras.data.ee_records.stats": ["BandStats", "compute_band_stats", "load_band_stats", "save_band_stats"],
+        "rskeras.data.ee_records.tables": ["SampleTable", "read_sample_table", "write_sample_table"],
     },
 )

@@ -93,6 +93,25 @@ def check_stack(cfg: dict) -> None:
         raise ValueError(f"sentinel2_bands {unknown} are not Sentinel-2 L2A bands; choose from {', '.join(S2_L2A_BANDS)}")
 
 
+def cells_region(rects: list):
+    """The ``[west, south, east, north]`` rectangles (degrees) of a split's grid cells as one geometry."""
+    import ee
+
+    return ee.Geometry.MultiPolygon([[[[w, s], [e, s], [e, n], [w, n], [w, s]]] for w, s, e, n in rects], "EPSG:4326", False)
+
+
+def table_export(collection, description: str, out: dict, selectors: list[str]):
+    """``Export.table`` of ``collection`` as TFRecord to Cloud Storage or Drive, as ``output:`` says."""
+    import ee
+
+    kwargs = dict(collection=collection, description=description, fileFormat="TFRecord", selectors=selectors)
+    if out["destination"] == "gcs":
+        return ee.batch.Export.table.toCloudStorage(bucket=out["bucket"], fileNamePrefix=f"{out['folder']}/{description}", **kwargs)
+    if out["destination"] == "drive":
+        return ee.batch.Export.table.toDrive(folder=out["folder"], fileNamePrefix=description, **kwargs)
+    raise ValueError(f"output.destination must be 'gcs' or 'drive', got {out['destination']!r}")
+
+
 def run(name: str, doc: str, build: Callable[[dict, bool], tuple[list, dict]], argv: list[str] | None = None) -> int:
     """Parse arguments, build the tasks with ``build(cfg, dry_run)`` and print or start them.
 

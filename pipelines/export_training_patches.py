@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import sys
 
-from _common import check_stack, number, run
+from _common import cells_region, check_stack, number, run, table_export
 
 NAME = "export_training_patches"
 METRES_PER_DEGREE = 111_320.0
@@ -69,22 +69,14 @@ def build(cfg: dict, dry_run: bool) -> tuple[list, dict]:
         rects = [r for r in rects if r[0] < r[2] and r[1] < r[3]]
         if not rects:
             raise ValueError(f"split {split!r}: its grid cells are smaller than a patch; use a larger split.cell_deg")
-        region = ee.Geometry.MultiPolygon([[[[w, s], [e, s], [e, n], [w, n], [w, s]]] for w, s, e, n in rects], "EPSG:4326", False)
+        region = cells_region(rects)
         n_points = int(per_split[split] if isinstance(per_split, dict) else per_split)
         common = dict(region=region, scale=scale, seed=int(split_cfg.get("seed", 0)), geometries=False, tileScale=int(cfg.get("tile_scale", 8)))
         if stratified:
             samples = arrays.stratifiedSample(numPoints=n_points, classBand="class" if mode == "patch" else label_name, dropNulls=True, **common)
         else:
             samples = arrays.sample(numPixels=n_points, dropNulls=True, **common)
-        description = f"{out['prefix']}_{split}"
-        kwargs = dict(collection=samples, description=description, fileFormat="TFRecord", selectors=selectors)
-        if out["destination"] == "gcs":
-            task = ee.batch.Export.table.toCloudStorage(bucket=out["bucket"], fileNamePrefix=f"{out['folder']}/{description}", **kwargs)
-        elif out["destination"] == "drive":
-            task = ee.batch.Export.table.toDrive(folder=out["folder"], fileNamePrefix=description, **kwargs)
-        else:
-            raise ValueError(f"output.destination must be 'gcs' or 'drive', got {out['destination']!r}")
-        tasks.append(task)
+        tasks.append(table_export(samples, f"{out['prefix']}_{split}", out, selectors))
         splits[split] = {"cells": len(mine), "cell_bounds": [list(c.bounds) for c in mine], "samples_per_class" if stratified else "samples": n_points}
     summary = {
         "bands": names,

@@ -77,6 +77,29 @@ def test_training_patches_ndvi_target_is_sampled_without_classes(tmp_path):
     assert proc.returncode != 0 and "unknown label source 'landsat'" in proc.stderr and "ndvi" in proc.stderr
 
 
+def test_pixel_samples_dry_run_is_a_sample_regions_table_per_split(tmp_path):
+    cfg = yaml.safe_load((PIPELINES / "export_pixel_samples.yaml").read_text())
+    out = dry_run("export_pixel_samples", cfg, tmp_path)
+    s = out["summary"]
+    assert s["selectors"] == cfg["sentinel2_bands"] + ["landcover"] and s["points"] == cfg["points"]["asset"]
+    assert [s["splits"][k]["cells"] for k in ("train", "validation", "test")] == [21, 5, 4]  # the patch grid's cells
+    assert s["read_with"] == ("rskeras.workflows.train_pixel_model(files, label='landcover', "
+                              "bands=['B2', 'B3', 'B4', 'B8', 'B11', 'B12'])")
+    for task, split in zip(out["tasks"], ("train", "validation", "test")):
+        assert task["task_type"] == "EXPORT_FEATURES" and task["config"]["description"] == f"landcover_pixels_{split}"
+        assert task["config"]["fileExportOptions"]["fileFormat"] == "TF_RECORD_TABLE"
+        assert task["config"]["selectors"] == s["selectors"]
+        for algorithm in ("Image.sampleRegions", "Collection.loadTable", "Filter.intersects"):
+            assert algorithm in task["algorithms"]
+        assert "Image.neighborhoodToArray" not in task["algorithms"]  # one pixel per record, not a patch
+    del cfg["points"]["property"]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, str(PIPELINES / "export_pixel_samples.py"), "--dry-run", "--config", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "lacks the setting 'points.property'" in proc.stderr
+
+
 def test_scene_dry_run_format_options():
     out = dry_run("export_scene")
     s = out["summary"]

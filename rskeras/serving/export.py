@@ -6,9 +6,10 @@ Layout written (``saved_models/NAME`` is ``base_dir``)::
       models.config                 # serve every model of saved_models/ at once
       NAME/
         1/
-          saved_model.pb            # signatures: serving_default, serving_ee_examples
+          saved_model.pb            # signatures: serving_default and one per Earth Engine payload format
           variables/
           assets.extra/rskeras.json # task, class names, band names, signatures (TF Serving ignores it)
+          assets.extra/earth_engine.py, vertex_ai.sh  # with ee_payload_format: the hosting call and commands
 
 Each version is written to a hidden temporary folder inside ``base_dir`` (TF Serving
 only looks at folders named by integers) and renamed when complete.
@@ -28,14 +29,15 @@ import tensorflow as tf
 
 from rskeras.models.metadata import model_metadata
 from rskeras.serving.config import CONTAINER_ROOT, check_model_name, update_models_config
+from rskeras.serving.ee_hosting import check_payload_format, plan_ee_hosting, write_hosting_files
+from rskeras.serving.ee_payloads import ee_signatures, ee_signatures_json
 from rskeras.serving.signatures import (
     DEFAULT_SIGNATURE,
-    EE_EXAMPLES_SIGNATURE,
+    FLOAT_SIGNATURE,
     SignatureSpec,
     default_signature,
     describe_inputs,
     describe_outputs,
-    ee_examples_signature,
 )
 
 METADATA_FILE = "assets.extra/rskeras.json"
@@ -102,6 +104,8 @@ def export_saved_model(
     input_names: Sequence[str] | None = None,
     ee_signature: bool = True,
     ee_tile_size: tuple[int, int] | None = None,
+    ee_payload_format: str | None = None,
+    ee_overlap: int | None = None,
     overwrite: bool = False,
     models_config: bool = True,
     container_root: str = CONTAINER_ROOT,
@@ -121,9 +125,15 @@ def export_saved_model(
         class_names: class names; default: those of the model's ``TaskOutput``.
         input_names: ``serving_default`` input names; default ``"pixels"``/``"image"`` for
             single-input models, the Keras input names for multi-input models.
-        ee_signature: also write ``serving_ee_examples`` (Earth Engine tf.Example patches).
-        ee_tile_size: ``(H, W)`` of the Earth Engine patches for image models; default:
-            the model's input size when fixed, else square patches of any size.
+        ee_signature: also write a signature per Earth Engine payload format
+            (:mod:`rskeras.serving.ee_payloads`: ``serving_ee_serialized``, ``serving_ee_raw_json``,
+            ``serving_ee_nd_arrays``, ``serving_ee_tensors``, ``serving_ee_examples``).
+        ee_tile_size: ``(H, W)`` of the tiles Earth Engine sends (``inputTileSize``); default: the model's
+            input size when fixed, else what :func:`rskeras.serving.ee_hosting.plan_ee_hosting` chooses.
+        ee_payload_format: host the model for ``ee.Model.fromVertexAi`` with this ``payloadFormat``:
+            ``serving_default`` answers it (the float-tensor signature moves to ``serving_float``) and
+            ``assets.extra/`` gets ``earth_engine.py`` (the call) and ``vertex_ai.sh`` (the gcloud commands).
+        ee_overlap: ``inputOverlapSize`` for hosting (default: from the model's receptive field).
         overwrite: replace an existing version folder (refused otherwise).
         models_config: add the model to ``models.config`` in ``base_dir``'s parent.
         container_root: where that parent folder is mounted in the serving container.
@@ -146,14 +156,15 @@ def export_saved_model(
             "pass overwrite=True to replace it or version=None for the next one"
         )
     spec = signature_spec(model, band_names, class_names, input_names, ee_tile_size)
+    hosting = None
+    if ee_payload_format is not None:
+        hosting = plan_ee_hosting(model, spec, check_payload_format(ee_payload_format),
+                                  ee_tile_size[0] if ee_tile_size is not None else None, ee_overlap)
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    fn, input_signature = default_signature(model, spec)
-    archive.add_endpoint(DEFAULT_SIGNATURE, fn, input_signature=input_signature)
-    if ee_signature:
-        fn, input_signature = ee_examples_signature(model, spec)
-        archive.add_endpoint(EE_EXAMPLES_SIGNATURE, fn, input_signature=input_signature)
+    for name, (fn, input_signature) in _signatures(model, spec, ee_signature or hosting is not None, hosting).items():
+        archive.add_endpoint(name, fn, input_signature=input_signature)
 
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base))
@@ -167,6 +178,11 @@ def export_saved_model(
             "keras_version": keras.__version__,
             **spec.to_json(),
         }
+        if ee_signature or hosting is not None:
+            metadata["signatures"].update(ee_signatures_json(spec))
+        if hosting is not None:
+            metadata["ee_hosting"] = hosting.to_json()
+            write_hosting_files(tmp, hosting, base.name, int(version))
         (tmp / METADATA_FILE).parent.mkdir(parents=True, exist_ok=True)
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
         if target.exists():
@@ -182,6 +198,18 @@ def export_saved_model(
     if models_config:
         update_models_config(base.parent, base.name, container_root)
     return target
+
+
+def _signatures(model: keras.Model, spec: SignatureSpec, ee: bool, hosting) -> dict:
+    """``{signature name: (function, input signature)}``: float tensors as ``serving_default`` (or, when the
+    model is hosted for Earth Engine, as ``serving_float`` and the hosting format's signature as the default)."""
+    found = {DEFAULT_SIGNATURE: default_signature(model, spec)}
+    if ee:
+        found.update(ee_signatures(model, spec))
+    if hosting is not None:
+        found[FLOAT_SIGNATURE] = found[DEFAULT_SIGNATURE]
+        found[DEFAULT_SIGNATURE] = found[hosting.signature]
+    return found
 
 
 def read_export_metadata(version_dir: str | os.PathLike) -> dict:

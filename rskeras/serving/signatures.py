@@ -1,6 +1,4 @@
-"""Serving signatures of an exported model: float tensors, and Earth Engine's tf.Example patches.
-
-Two signatures are built for every model (see :func:`build_signatures`):
+"""Serving signatures of an exported model: what they take and return, and the float-tensor signature.
 
 ``serving_default``
     Float32 tensors in, named after what they are: ``"pixels"`` ``(batch, bands)``,
@@ -9,19 +7,8 @@ Two signatures are built for every model (see :func:`build_signatures`):
     classification, ``"values"`` for regression, the model's own output names for
     multi-output models.
 
-``serving_ee_examples``
-    Earth Engine's ``GRPC_SERIALIZED_TF_EXAMPLES`` exchange: one DT_STRING input named
-    ``"input"``, ``(batch,)`` serialized ``tf.train.Example`` records in Earth Engine's
-    patch layout (one ``float_list`` feature per band, named after the band, ``H*W``
-    values in row-major order), and one DT_STRING output ``"output_bytes"``, the
-    predictions as serialized Examples in the same layout (one float feature per output
-    band, listed in the export's metadata). The ``_bytes`` suffix makes TF Serving's REST API
-    return the records as ``{"b64": ...}``.
-
-Only core TensorFlow ops are used (ParseExampleV2, SerializeTensor, Substr, string
-joins, Gather), so the signatures should run in the stock ``tensorflow/serving`` image.
-The float bytes are written in the host's byte order, little-endian on x86-64 and
-ARM64 as protobuf requires.
+The Earth Engine payload signatures (``serving_ee_*``) are built from the same
+:class:`SignatureSpec` in :mod:`rskeras.serving.ee_payloads`.
 """
 
 from __future__ import annotations
@@ -33,18 +20,16 @@ from typing import Callable, Sequence
 import keras
 import tensorflow as tf
 
-from rskeras.data.ee_records.example_codec import (  # noqa: F401  (float_examples, parse_float_examples: public here too)
+from rskeras.data.ee_records.example_codec import (  # noqa: F401  (public here too)
     float_examples,
     parse_float_examples,
-    patch_feature_spec,
-    serialize_float_examples,
 )
 from rskeras.heads import get_task
 
 DEFAULT_SIGNATURE = "serving_default"
+#: The float-tensor signature when ``serving_default`` answers an Earth Engine payload format.
+FLOAT_SIGNATURE = "serving_float"
 EE_EXAMPLES_SIGNATURE = "serving_ee_examples"
-EE_INPUT_NAME = "input"
-EE_OUTPUT_NAME = "output_bytes"
 
 # input name by rank of a single-input model, batch axis included
 _INPUT_NAME_BY_RANK = {2: "pixels", 3: "series", 4: "image", 5: "image_series"}
@@ -119,6 +104,7 @@ class SignatureSpec:
         return any(o.source is not None for o in self.outputs)
 
     def to_json(self) -> dict:
+        """The task, class names and the ``serving_default`` inputs and outputs (export metadata)."""
         return {
             "task": self.task,
             "class_names": self.class_names,
@@ -131,14 +117,6 @@ class SignatureSpec:
                     "outputs": {
                         o.name: {"shape": _json_shape(o.shape), "dtype": o.dtype} for o in self.outputs
                     },
-                },
-                EE_EXAMPLES_SIGNATURE: {
-                    "inputs": {EE_INPUT_NAME: {"shape": [None], "dtype": "string"}},
-                    "outputs": {EE_OUTPUT_NAME: {"shape": [None], "dtype": "string"}},
-                    "payload_format": "GRPC_SERIALIZED_TF_EXAMPLES",
-                    "input_bands": [b for i in self.inputs for b in i.band_names],
-                    "output_bands": [b for o in self.outputs for b in o.band_names],
-                    "tile_size": list(self.ee_tile_size) if self.ee_tile_size else None,
                 },
             },
         }
@@ -218,7 +196,7 @@ def describe_outputs(model: keras.Model, task: str | None, class_names: list[str
     return [probabilities, classes]
 
 
-def _named_outputs(y, spec: SignatureSpec) -> dict[str, tf.Tensor]:
+def named_outputs(y, spec: SignatureSpec) -> dict[str, tf.Tensor]:
     """Model output(s) -> the signature's named outputs."""
     if spec.multi_output:
         ys = [y[o.source] for o in spec.outputs] if isinstance(y, dict) else list(y)
@@ -229,7 +207,7 @@ def _named_outputs(y, spec: SignatureSpec) -> dict[str, tf.Tensor]:
     return {"probabilities": y, "classes": get_task(spec.task).decode(y)}
 
 
-def _call_model(model: keras.Model, spec: SignatureSpec, tensors: list[tf.Tensor]):
+def call_model(model: keras.Model, spec: SignatureSpec, tensors: list[tf.Tensor]):
     xs = [tf.cast(t, i.dtype) for t, i in zip(tensors, spec.inputs)]
     if isinstance(model.input, dict):
         return model({i.keras_name: x for i, x in zip(spec.inputs, xs)}, training=False)
@@ -241,60 +219,6 @@ def default_signature(model: keras.Model, spec: SignatureSpec) -> tuple[Callable
     input_signature = [{i.name: tf.TensorSpec(i.shape, tf.float32, name=i.name) for i in spec.inputs}]
 
     def serve(inputs):
-        return _named_outputs(_call_model(model, spec, [inputs[i.name] for i in spec.inputs]), spec)
+        return named_outputs(call_model(model, spec, [inputs[i.name] for i in spec.inputs]), spec)
 
     return serve, input_signature
-
-
-def ee_examples_signature(model: keras.Model, spec: SignatureSpec) -> tuple[Callable, list]:
-    """``serving_ee_examples``: serialized Examples in -> serialized Examples out.
-
-    Pixel models (``(batch, bands)`` inputs) take patches of any size, every pixel
-    predicted on its own. Image models take ``spec.ee_tile_size`` patches when it is
-    set, else square patches whose side is read from the number of values.
-    """
-    for info in spec.inputs:
-        if len(info.shape) not in (2, 4):
-            raise ValueError(
-                f"the Earth Engine signature takes pixel (batch, bands) or image (batch, H, W, bands) inputs; "
-                f"input {info.name!r} has shape {info.shape}; export with ee_signature=False"
-            )
-    tile = spec.ee_tile_size
-    all_bands = [band for info in spec.inputs for band in info.band_names]
-    feature_spec = patch_feature_spec(all_bands, tile) if tile else {b: tf.io.RaggedFeature(tf.float32) for b in all_bands}
-
-    def serve(input):  # noqa: A002  (the name Earth Engine sends)
-        parsed = tf.io.parse_example(input, feature_spec)
-        parsed = {k: v.to_tensor() if isinstance(v, tf.RaggedTensor) else v for k, v in parsed.items()}
-        batch = tf.shape(input)[0]
-        tensors = []
-        for info in spec.inputs:
-            x = tf.stack([parsed[b] for b in info.band_names], axis=-1)  # (batch, L, bands)
-            n_bands = len(info.band_names)
-            if info.spatial:
-                if tile:
-                    height, width = tile
-                else:
-                    length = tf.shape(x)[1]
-                    side = tf.cast(tf.round(tf.sqrt(tf.cast(length, tf.float32))), tf.int32)
-                    check = tf.debugging.assert_equal(
-                        side * side, length,
-                        message="Earth Engine patches are not square; export with ee_tile_size=(H, W)",
-                    )
-                    with tf.control_dependencies([check]):
-                        height = width = tf.identity(side)
-                tensors.append(tf.reshape(x, tf.stack([batch, height, width, n_bands])))
-            else:
-                tensors.append(tf.reshape(x, [-1, n_bands]))
-        outputs = _named_outputs(_call_model(model, spec, tensors), spec)
-        bands = {}
-        for info in spec.outputs:
-            y = tf.cast(outputs[info.name], tf.float32)
-            if not info.channel_axis:
-                y = y[..., None]
-            y = tf.reshape(y, tf.stack([batch, -1, len(info.band_names)]))  # (batch, L_out, bands)
-            for k, band in enumerate(info.band_names):
-                bands[band] = y[:, :, k]
-        return {EE_OUTPUT_NAME: serialize_float_examples(bands)}
-
-    return serve, [tf.TensorSpec((None,), tf.string, name=EE_INPUT_NAME)]

@@ -48,16 +48,18 @@ def _to_json(name: str, array):
     if name.endswith("_bytes"):
         encoded = np.vectorize(lambda v: {"b64": base64.b64encode(v).decode()}, otypes=[object])(array)
         return encoded.tolist() if array.ndim else encoded.item()
-    if array.dtype == object:
-        return np.vectorize(lambda v: v.decode("utf-8", "replace"), otypes=[object])(array).tolist()
+    if array.dtype.kind in "OS":  # strings, also one row's scalar string
+        decoded = np.vectorize(lambda v: v.decode("utf-8", "replace"), otypes=[object])(array)
+        return decoded.tolist() if array.ndim else decoded.item()
     return array.tolist()
 
 
 def _tensor_info(spec: tf.TensorSpec, key: str, prefix: str) -> dict:
-    dims = [{"size": str(-1 if d is None else d), "name": ""} for d in spec.shape]
+    unknown = spec.shape.rank is None  # a signature input of any rank, as TF Serving reports it
+    dims = [] if unknown else [{"size": str(-1 if d is None else d), "name": ""} for d in spec.shape]
     return {
         "dtype": types_pb2.DataType.Name(spec.dtype.as_datatype_enum),
-        "tensor_shape": {"dim": dims, "unknown_rank": False},
+        "tensor_shape": {"dim": dims, "unknown_rank": unknown},
         "name": f"{prefix}_{key}:0",
     }
 

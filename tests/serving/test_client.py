@@ -14,7 +14,6 @@ import pytest
 from rskeras.heads import output_head
 from rskeras.layers import BandNormalization
 from rskeras.serving import Client, ServingError, ServingTimeoutError, export_saved_model, float_examples
-from rskeras.serving.signatures import parse_float_examples
 
 BANDS = ["blue", "green", "red", "nir"]
 CLASSES = ["water", "forest", "urban"]
@@ -84,14 +83,14 @@ def test_predict_columnar_format_and_version(server, served, pixels):
 
 def test_earth_engine_records_travel_as_b64(server, served, pixels):
     client = Client(server.url, "landcover")
-    records = float_examples({band: pixels[:, i].reshape(1, 5) for i, band in enumerate(BANDS)})
+    tile = pixels[:4].reshape(2, 2, len(BANDS))  # one 2 x 2 tile, as Earth Engine sends it
+    records = float_examples({band: tile[None, ..., i] for i, band in enumerate(BANDS)})
     out = client.predict(records, signature_name="serving_ee_examples")
-    assert out.dtype == object and isinstance(out[0], bytes)
-    bands = parse_float_examples(list(out), ["probability_water", "probability_forest", "probability_urban", "class"])
-    expected = served["pixel"].predict(pixels, verbose=0)
-    assert np.allclose(np.stack([bands[f"probability_{c}"][0] for c in CLASSES], -1), expected, atol=1e-5)
+    expected = served["pixel"].predict(pixels[:4], verbose=0).reshape(1, 2, 2, len(CLASSES))
+    assert np.allclose(out["probabilities"], expected, atol=1e-5)
+    assert np.array_equal(out["classes"], expected.argmax(-1))
     columnar = client.predict(inputs={"input": records}, signature_name="serving_ee_examples")
-    assert list(columnar) == list(out)
+    assert np.array_equal(columnar["classes"], out["classes"])
 
 
 def test_status_and_metadata(server):
@@ -103,7 +102,8 @@ def test_status_and_metadata(server):
     meta = client.metadata()
     assert meta["model_spec"]["version"] == "2"
     signatures = meta["metadata"]["signature_def"]["signature_def"]
-    assert set(signatures) == {"serving_default", "serving_ee_examples"}
+    assert set(signatures) == {"serving_default", "serving_ee_examples", "serving_ee_serialized", "serving_ee_raw_json",
+                               "serving_ee_nd_arrays", "serving_ee_tensors"}
     default = signatures["serving_default"]
     assert default["inputs"]["pixels"]["dtype"] == "DT_FLOAT"
     assert [d["size"] for d in default["inputs"]["pixels"]["tensor_shape"]["dim"]] == ["-1", "4"]

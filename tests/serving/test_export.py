@@ -20,7 +20,6 @@ from rskeras.serving import (
     export_saved_model,
     float_examples,
     model_names,
-    parse_float_examples,
     read_export_metadata,
 )
 
@@ -175,11 +174,15 @@ def test_metadata_records_task_classes_and_bands(exported):
         "probabilities": {"shape": [None, 3], "dtype": "float32"},
         "classes": {"shape": [None], "dtype": "int64"},
     }
-    ee = meta["signatures"]["serving_ee_examples"]
-    assert ee["input_bands"] == HLS_BANDS
-    assert ee["output_bands"] == ["probability_water", "probability_forest", "probability_crop_land", "class"]
+    ee = meta["signatures"]["serving_ee_serialized"]
+    assert list(ee["inputs"]) == HLS_BANDS  # one input per band, named after it
+    assert ee["outputs"] == {"probabilities": {"dimensions": 1, "length": 3, "dtype": "float32"},
+                             "classes": {"dimensions": 0, "length": 3, "dtype": "float32"}}
+    assert ee["payload_formats"] == ["SERIALIZED_TF_TENSORS", "GRPC_SERIALIZED_TF_TENSORS"]
+    assert meta["signatures"]["serving_ee_examples"]["payload_formats"] == ["GRPC_SERIALIZED_TF_EXAMPLES"]
     conv = read_export_metadata(exported["dirs"]["conv"])
-    assert conv["signatures"]["serving_ee_examples"]["output_bands"] == ["value_0", "value_1"]
+    assert conv["signatures"]["serving_ee_examples"]["outputs"] == {"values": {"dimensions": 1, "length": 2,
+                                                                              "dtype": "float32"}}
     assert conv["signatures"]["serving_ee_examples"]["tile_size"] is None
     two = read_export_metadata(exported["dirs"]["two_input"])
     assert two["signatures"]["serving_ee_examples"]["tile_size"] == [8, 8]
@@ -204,24 +207,18 @@ def test_serving_default_matches_keras_in_fresh_process(exported):
     assert np.allclose(got["height"], expected["height"], atol=1e-4)
 
 
-def test_ee_examples_round_trip_on_real_patches(exported, hls_patches):
-    """Earth Engine layout in (one float feature per band), same layout out, pixels in place."""
-    records = exported["outputs"][("conv", "serving_ee_examples")]["output_bytes"]
-    assert records.shape == (2,)
-    values = parse_float_examples(list(records), ["value_0", "value_1"])
+def test_ee_examples_answer_tensors_on_real_patches(exported, hls_patches):
+    """Earth Engine's Examples in (one float feature per band), float tensors per output band out."""
+    got = exported["outputs"][("conv", "serving_ee_examples")]
     expected = exported["models"]["conv"].predict(hls_patches, verbose=0)
-    for k in range(2):
-        assert values[f"value_{k}"].shape == (2, PATCH * PATCH)
-        assert np.allclose(values[f"value_{k}"].reshape(2, PATCH, PATCH), expected[..., k], atol=1e-4)
+    assert set(got) == {"values"} and got["values"].shape == (2, PATCH, PATCH, 2)
+    assert np.allclose(got["values"], expected, atol=1e-4)
 
-    # a pixel model answers patches of any size, every pixel on its own
-    records = exported["outputs"][("pixel", "serving_ee_examples")]["output_bytes"]
-    bands = ["probability_water", "probability_forest", "probability_crop_land", "class"]
-    out = parse_float_examples(list(records), bands)
-    expected = exported["models"]["pixel"].predict(hls_patches.reshape(-1, 10), verbose=0).reshape(2, -1, 3)
-    probabilities = np.stack([out[b] for b in bands[:3]], axis=-1)
-    assert np.allclose(probabilities, expected, atol=1e-5)
-    assert np.array_equal(out["class"], expected.argmax(-1).astype("float32"))
+    # a pixel model answers every pixel of the tile on its own
+    got = exported["outputs"][("pixel", "serving_ee_examples")]
+    expected = exported["models"]["pixel"].predict(hls_patches.reshape(-1, 10), verbose=0).reshape(2, PATCH, PATCH, 3)
+    assert np.allclose(got["probabilities"], expected, atol=1e-5)
+    assert np.array_equal(got["classes"], expected.argmax(-1).astype("float32"))
 
 
 def test_records_follow_the_earth_engine_layout_module(hls_patches):
@@ -236,11 +233,10 @@ def test_records_follow_the_earth_engine_layout_module(hls_patches):
 
 
 def test_ee_examples_two_inputs(exported):
-    records = exported["outputs"][("two_input", "serving_ee_examples")]["output_bytes"]
-    out = parse_float_examples(list(records), ["building", "height"])
+    got = exported["outputs"][("two_input", "serving_ee_examples")]
     expected = exported["models"]["two_input"].predict(exported["two_inputs"], verbose=0)
-    assert np.allclose(out["building"].reshape(3, 8, 8), expected["building"][..., 0], atol=1e-5)
-    assert np.allclose(out["height"].reshape(3, 8, 8), expected["height"][..., 0], atol=1e-4)
+    assert np.allclose(got["building"], expected["building"][..., 0], atol=1e-5)
+    assert np.allclose(got["height"], expected["height"][..., 0], atol=1e-4)
 
 
 def test_unet_both_signatures(exported, hls_patches):
@@ -250,10 +246,9 @@ def test_unet_both_signatures(exported, hls_patches):
     got = exported["outputs"][("unet", "serving_default")]
     assert np.allclose(got["probabilities"], expected, atol=1e-4)
     assert np.array_equal(got["classes"], expected.argmax(-1))
-    records = exported["outputs"][("unet", "serving_ee_examples")]["output_bytes"]
-    out = parse_float_examples(list(records), ["probability_water", "probability_forest", "probability_crop_land", "class"])
-    assert np.allclose(out["probability_forest"].reshape(2, PATCH, PATCH), expected[..., 1], atol=1e-4)
-    assert np.array_equal(out["class"].reshape(2, PATCH, PATCH), expected.argmax(-1).astype("float32"))
+    out = exported["outputs"][("unet", "serving_ee_examples")]
+    assert np.allclose(out["probabilities"], expected, atol=1e-4)
+    assert np.array_equal(out["classes"], expected.argmax(-1).astype("float32"))
     assert read_export_metadata(exported["dirs"]["unet"])["signatures"]["serving_ee_examples"]["tile_size"] == [16, 16]
 
 
@@ -291,7 +286,8 @@ def test_saved_model_cli_shows_signatures(exported, name):
         assert "outputs['building'] tensor_info:\n        dtype: DT_FLOAT\n        shape: (-1, 8, 8, 1)" in default
         assert "outputs['height'] tensor_info:" in default
     assert "inputs['input'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1)" in ee
-    assert "outputs['output_bytes'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1)" in ee
+    first = "probabilities" if name == "pixel" else "building"
+    assert f"outputs['{first}'] tensor_info:\n        dtype: DT_FLOAT" in ee
 
 
 def test_versions_next_refuse_and_overwrite(tmp_path):
@@ -309,7 +305,7 @@ def test_versions_next_refuse_and_overwrite(tmp_path):
     (base / "5" / "stale.txt").write_text("old")
     export_saved_model(model, base, version=5, overwrite=True)
     assert not (base / "5" / "stale.txt").exists() and (base / "5" / "saved_model.pb").stat().st_mtime_ns >= stamp
-    assert read_export_metadata(base / "5")["signatures"]["serving_ee_examples"]["input_bands"] == HLS_BANDS
+    assert list(read_export_metadata(base / "5")["signatures"]["serving_ee_tensors"]["inputs"]) == HLS_BANDS
     assert sorted(p.name for p in base.iterdir()) == ["1", "5", "6"]
     assert model_names(tmp_path / "saved_models" / "models.config") == ["other", "landcover"]
 
@@ -334,7 +330,7 @@ def test_errors_name_what_is_wrong(tmp_path):
     with pytest.raises(ValueError, match="model name 'bad name'"):
         export_saved_model(model, tmp_path / "bad name")
     series = keras.Model(inp := keras.Input((5, 3)), output_head(keras.layers.Flatten()(inp), "regression", 1))
-    with pytest.raises(ValueError, match=r"input 'series' has shape \(None, 5, 3\); export with ee_signature=False"):
+    with pytest.raises(ValueError, match=r"input layer '.*' \(series\) has shape \(None, 5, 3\); export with ee_signature=False"):
         export_saved_model(series, tmp_path / "series")
     path = export_saved_model(series, tmp_path / "series", ee_signature=False, models_config=False)
     assert read_export_metadata(path)["signatures"]["serving_default"]["inputs"]["series"]["band_names"] == [

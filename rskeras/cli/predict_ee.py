@@ -42,7 +42,7 @@ def band_groups(values: list[str] | None) -> list[str] | dict[str, list[str]] | 
     for item in values:
         name, sep, bands = item.partition("=")
         if not sep or not name or not bands:
-            raise SystemExit(f"--bands: give every input as INPUT=B1,B2 when one is given so, got {item!r}")
+            raise ValueError(f"--bands: give every input as INPUT=B1,B2 when one is given so, got {item!r}")
         groups[name] = bands.split(",")
     return groups
 

@@ -47,6 +47,7 @@ import tensorflow as tf
 
 from rskeras.inference.model_probe import probe_model
 from rskeras.inference.runner import output_names
+from rskeras.models.metadata import _all_layers
 from rskeras.serving.signatures import (
     EE_EXAMPLES_SIGNATURE,
     SignatureSpec,
@@ -123,13 +124,32 @@ def check_ee_model(model: keras.Model, spec: SignatureSpec) -> None:
         if bad:
             raise ValueError(f"band names {bad} of input {info.keras_name!r} cannot name signature inputs; Earth Engine "
                              "band names are letters, digits and _ (give band_names=)")
-    size = tuple(model.inputs[0].shape[1:3]) if spec.inputs[0].spatial else None
-    for tensor, name in zip(model.outputs, output_names(model)):
-        ranks = {2: "one value per tile", 4: "a tile"}
-        if len(tensor.shape) not in ranks or (size and len(tensor.shape) == 4 and None not in size
-                                               and tuple(tensor.shape[1:3]) != size):
-            raise ValueError(f"Earth Engine takes back a tile of the input's size or one value per tile; output layer "
-                             f"{name!r} of model {model.name!r} gives {tuple(tensor.shape)} for inputs {size or ''}")
+    if spec.inputs[0].spatial:
+        _check_answer_size(model)
+
+
+def _check_answer_size(model: keras.Model) -> None:
+    """A dense output must be the size of the tile, a patch output one value per tile; else the layer is named."""
+    fixed = tuple(model.inputs[0].shape[1:3])
+    probe = 64 * probe_model(model).multiple  # a tile size the model takes when its size is free
+    size = fixed if None not in fixed else (probe, probe)
+    shapes = model.compute_output_shape(tuple((1, *size, t.shape[-1]) for t in model.inputs) if len(model.inputs) > 1
+                                        else (1, *size, model.inputs[0].shape[-1]))
+    shapes = list(shapes.values()) if isinstance(shapes, dict) else shapes if isinstance(shapes, list) else [shapes]
+    for shape, name in zip(shapes, output_names(model)):
+        if len(shape) == 2 or (len(shape) == 4 and tuple(shape[1:3]) == size):
+            continue
+        strided = [layer.name for layer in _all_layers(model)
+                   if max(_as_tuple(layer.get_config().get("strides") or layer.get_config().get("pool_size") or 1)) > 1
+                   and "Transpose" not in type(layer).__name__]
+        raise ValueError(f"Earth Engine takes back a tile of the input's size or one value per tile; output layer "
+                         f"{name!r} of model {model.name!r} answers a {size[0]} x {size[1]} tile with shape "
+                         f"{tuple(shape)} (downsampling layers: {strided}); export with ee_signature=False to serve it "
+                         "to TF Serving only")
+
+
+def _as_tuple(value) -> tuple:
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
 
 # ----- decoding what Earth Engine sends into (batch, H, W) float32 per band -----------------------------------
@@ -177,15 +197,15 @@ def tile_function(model: keras.Model, spec: SignatureSpec) -> Callable[[dict], d
 
     def tiles(values: dict) -> dict:
         size = tf.shape(values[first])
-        checks = [_assert(tf.reduce_all(tf.equal(tf.shape(values[b]), size)), f"band {b!r} must be tiles of the size of "
-                          f"band {first!r}: expected [batch, H, W] =", size, "received", tf.shape(values[b]))
+        checks = [_assert(tf.reduce_all(tf.equal(tf.shape(values[b]), size)), f"band {b} must be tiles of the size of "
+                          f"band {first}: expected [batch, H, W] =", size, "received", tf.shape(values[b]))
                   for b in bands[1:]]
         if kind != "pixel" and None not in fixed:
             checks.append(_assert(tf.reduce_all(tf.equal(size[1:3], fixed)), f"the model takes {fixed[0]} x {fixed[1]} "
                                   "tiles (inputTileSize): expected H, W =", tf.constant(fixed), "received", size[1:3]))
         elif kind == "dense" and multiple > 1:
             checks.append(_assert(tf.reduce_all(tf.equal(size[1:3] % multiple, 0)), f"tiles must be a multiple of "
-                                  f"{multiple} (the model's downsampling): received H, W =", size[1:3]))
+                                  f"{multiple} (the downsampling of the model): received H, W =", size[1:3]))
         with tf.control_dependencies(checks):
             batch, height, width = size[0], size[1], size[2]
             xs = []

@@ -286,6 +286,9 @@ class ScenePredictor:
         side = input_shape[0]
         if side is None or input_shape[0] != input_shape[1]:
             raise ValueError(f"a patch classifier needs a fixed square input, got {input_shape}")
+        if not 0 <= overlap < side:
+            raise ValueError(f"overlap must be 0 to {side - 1} for a patch classifier of {side} x {side} px "
+                             f"(cells of {side} - overlap px), got {overlap}")
         stride, n_rows, n_cols = patch_grid(*self.patch_size, side, overlap)
         stored, margin = buffered_size(self.patch_size, self.kernel_size), kernel_margin(self.kernel_size)
         pad = overlap // 2

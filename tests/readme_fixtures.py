@@ -12,6 +12,8 @@ in ``../shared/data``:
 - ``gs/<bucket>/...``: the Cloud Storage exports the blocks read (``gs://`` is rewritten to ``gs/`` before a block
   runs), written from the real HLS chip by :func:`rskeras.data.geotiff_to_ee_patches` in Earth Engine's layout and
   holding only what Earth Engine writes (TFRecord files, and ``mixer.json`` for image exports).
+- ``gs/bucket/samples/landcover_pixels_train.tfrecord.gz``: the table export of pixel samples at the field points
+  (:data:`SAMPLE_TABLE`), written as ``sampleRegions`` + ``Export.table`` write it, bands named as in the exports.
 - ``unet.keras``, ``unet_landcover64.keras``: small untrained U-Nets standing in for the reader's trained models.
 - ``pipelines``: a link to the repository's ``pipelines/``, so ``python pipelines/<script>.py`` works as written.
 """
@@ -28,7 +30,7 @@ import numpy as np
 import rasterio
 import yaml
 
-from rskeras.data import SENSORS, geotiff_to_ee_patches
+from rskeras.data import SENSORS, geotiff_to_ee_patches, write_sample_table
 from rskeras.data.sensors import ndvi
 from rskeras.demo import LAND_COVER, make_field_points
 
@@ -77,6 +79,9 @@ EE_EXPORTS = (
     EeExport("gs://my-bucket/rskeras/patches/", "landcover64_train", label="label"),
     EeExport("gs://my-bucket/rskeras/scenes/", "scene_2023", kernel_size=32),
 )
+#: The table export of pixel samples a block trains the ANN on, and the bands it holds.
+SAMPLE_TABLE = "gs://bucket/samples/landcover_pixels_train.tfrecord.gz"
+SAMPLE_BANDS = ["B2", "B3", "B4", "B8", "B11", "B12"]
 #: model file -> the export bands it reads (the models a reader would have trained).
 MODELS = {"unet.keras": ["B2", "B3", "B4", "B8"],
           "unet_landcover64.keras": ["B2", "B3", "B4", "B8", "B11", "B12", "VV", "VH", "elevation"]}
@@ -112,6 +117,16 @@ def write_ee_export(scene: Path, labels: Path, folder: Path, export: EeExport) -
                               max_nodata_fraction=1.0, prefix=export.prefix)
     for name in NOT_WRITTEN_BY_EARTH_ENGINE:
         (out / name.format(prefix=export.prefix)).unlink()
+
+
+def write_sample_export(scene: Path, points: Path, folder: Path, root: Path) -> None:
+    """:data:`SAMPLE_TABLE`: ``scene`` sampled at ``points``, its bands named as the exports name them."""
+    named = root / "scene_export_bands.tif"
+    shutil.copy(scene, named)
+    with rasterio.open(named, "r+") as ds:
+        ds.descriptions = tuple(EXPORT_BAND_NAMES[band] for band in SENSORS["hls_l30"].bands)
+    write_sample_table(named, points, folder / substitute(SAMPLE_TABLE), "land_cover", bands=SAMPLE_BANDS,
+                       class_names=LAND_COVER["names"])
 
 
 def write_models(folder: Path) -> None:
@@ -156,6 +171,7 @@ def prepare_folder(root: Path, shared_data: Path, training_block: str) -> Path:
     labels = land_cover_raster(scene, root / "land_cover_labels.tif")
     for export in EE_EXPORTS:
         write_ee_export(scene, labels, work, export)
+    write_sample_export(scene, work / "field.csv", work, root)
     write_models(work)
     return work
 

@@ -142,6 +142,10 @@ def _tiles(model: keras.Model, spec: SignatureSpec, kind: str, tile_size: int | 
         needed = round_up(max((tile_size or fixed or DEFAULT_TILE) // 4, 1), 2 * multiple)
         notes.append(f"model {model.name!r} sees the whole tile (global pooling): its answers depend on the tile, "
                      "and no overlap makes the mosaic equal a whole-image prediction")
+    if overlap is None and fixed is not None and needed > fixed - multiple:
+        overlap = (fixed - multiple) // (2 * multiple) * 2 * multiple
+        notes.append(f"model {model.name!r} takes {fixed} px tiles only, too small for the overlap of {needed} px its "
+                     "receptive field needs: rebuild it with a free input size (None, None, bands) for seamless maps")
     overlap = needed if overlap is None else overlap
     if overlap % 2:
         raise ValueError(f"inputOverlapSize {overlap} must be even: Earth Engine drops half of it at each edge")

@@ -97,6 +97,10 @@ def test_hosting_plan_follows_the_model(models):
     assert (plans["dense"].tile_size, plans["dense"].overlap) == ((128, 128), (48, 48))  # radius 23 -> 24 on the grid of 4
     assert [(b.name, b.dimensions, b.pixel_type) for b in plans["pixel"].output_bands] == [
         ("probabilities", 1, "ee.PixelType.float()"), ("classes", 0, "ee.PixelType.uint8()")]
+    fixed = unet((32, 32, 4), task="regression", depth=2, filters=4, band_names=BANDS)
+    plan = plan_ee_hosting(fixed, signature_spec(fixed))
+    assert (plan.tile_size, plan.overlap) == ((32, 32), (24, 24))  # as much as 32 px tiles allow, and said so
+    assert "takes 32 px tiles only, too small for the overlap of 48 px" in plan.notes[0]
     with pytest.raises(ValueError, match="inputTileSize 30 is not a multiple of 4, the model's downsampling; use 32"):
         plan_ee_hosting(models["dense"], signature_spec(models["dense"]), tile_size=30)
     with pytest.raises(ValueError, match="inputTileSize 32 but the model takes 16 x 16 tiles only"):

@@ -352,7 +352,8 @@ def predict_scene(
     See :func:`write_scene_predictions` for ``path`` and ``compression``.
 
     Args:
-        bands: a name per output band; default for a Keras model: :func:`output_band_names`.
+        bands: a name per output band; default: :func:`output_band_names` for a Keras model, else one band
+            ``prediction``.
         output: Keras models: ``"classes"``, ``"probabilities"``, ``"values"`` or ``"auto"``; None writes
             the model's own output (probabilities or values).
         overlap: patch classifiers: see :class:`ScenePredictor`.
@@ -365,7 +366,7 @@ def predict_scene(
                                overlap=overlap, batch_size=batch_size)
         bands = list(bands) if bands is not None else model.bands
     elif bands is None:
-        raise ValueError(f"bands= must name the output bands of {type(model).__name__} (only a Keras model has them)")
+        bands = ["prediction"]  # one band; name the bands of any other output
     ds = scene.dataset(batch_size=batch_size, normalize=normalize)
     batches = (np.asarray(model.predict_on_batch(x)) for x in ds)
     with named_read_errors(scene.files):

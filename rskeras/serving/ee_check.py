@@ -42,7 +42,7 @@ from rskeras.inference.predict import predict_raster
 from rskeras.inference.runner import load_model
 from rskeras.serving.client import Client
 from rskeras.serving.ee_hosting import EeHosting, check_payload_format, plan_ee_hosting
-from rskeras.serving.ee_payloads import EE_PAYLOAD_FORMATS, EXAMPLES_INPUT, HTTP_FORMATS, ND_ARRAYS_INPUT
+from rskeras.serving.ee_payloads import EE_PAYLOAD_FORMATS, EXAMPLES_INPUT, HTTP_FORMATS
 from rskeras.serving.export import read_export_metadata, signature_spec
 
 NODATA = -9999.0
@@ -183,7 +183,7 @@ def check_ee_hosting(
 def _read_window(raster, model, model_bands, bands, sensor, window, masked_fraction, seed, folder: Path) -> _Window:
     """The model's bands of ``raster`` in ``window`` with extra masked pixels, also written as a GeoTIFF."""
     with open_raster(raster) as ds:
-        indexes, names = match_model_bands(ds, model_bands, len(model_bands), bands, sensor)
+        indexes, _ = match_model_bands(ds, model_bands, len(model_bands), bands, sensor)
         row, col, height, width = window or (0, 0, ds.height, ds.width)
         if row < 0 or col < 0 or row + height > ds.height or col + width > ds.width:
             raise ValueError(f"window {window} reaches outside {raster} ({ds.height} x {ds.width} px)")
@@ -226,7 +226,7 @@ def _margin(model: keras.Model, tiles: EeHosting) -> int:
     if tiles.kind != "dense":
         return 0
     radius = probe_model(model).receptive_radius
-    return int(math.ceil(radius)) if math.isfinite(radius) else 0
+    return math.ceil(radius) if math.isfinite(radius) else 0
 
 
 # ----- tiling and the requests ------------------------------------------------------------------------------------
@@ -248,7 +248,7 @@ def _cut(filled: np.ndarray, top: int, left: int, tile: int, fill: np.ndarray) -
     return out
 
 
-def _replay(win: _Window, tiles: EeHosting, sender: "_Sender", per_request: int) -> tuple[dict, int]:
+def _replay(win: _Window, tiles: EeHosting, sender: _Sender, per_request: int) -> tuple[dict, int]:
     """Send every tile of the window and mosaic the kept part of each answer: ``({band: array}, n_tiles)``."""
     fill = np.asarray(tiles.band_means, np.float32)
     filled = np.where(win.masked[None], fill[:, None, None], win.values)

@@ -85,7 +85,7 @@ class EeHosting:
         return {**asdict(self), "signature": self.signature}
 
     @classmethod
-    def from_json(cls, data: dict) -> "EeHosting":
+    def from_json(cls, data: dict) -> EeHosting:
         data = {k: v for k, v in data.items() if k != "signature"}
         data["output_bands"] = [EeBand(**b) for b in data["output_bands"]]
         for key in ("tile_size", "overlap", "output_tile_size"):

@@ -77,32 +77,26 @@ class EeBand:
 
     Attributes:
         name: the band (and signature output) name.
-        length: values per pixel (``dimensions: 1`` when > 1 or when the output has a channel axis).
+        length: values per pixel: 1, or the length of an array pixel (``dimensions: 1``).
         dimensions: 0 for one value per pixel, 1 for an array pixel.
-        integer: class indexes (an integer band) rather than probabilities or values.
+        pixel_type: its ``ee.PixelType`` expression: float for probabilities and values, ``uint8`` for the class
+            indexes of up to 256 classes (``int32`` beyond).
     """
 
     name: str
     length: int
     dimensions: int
-    integer: bool
-
-    @property
-    def pixel_type(self) -> str:
-        """The ``ee.PixelType`` expression of the band (class indexes of up to 256 classes fit ``uint8``)."""
-        if not self.integer:
-            return "ee.PixelType.float()"
-        return "ee.PixelType.uint8()" if self.length <= 256 else "ee.PixelType.int32()"
+    pixel_type: str
 
 
 def ee_output_bands(spec: SignatureSpec) -> list[EeBand]:
     """The Earth Engine output bands of a model: one per signature output (:mod:`rskeras.serving.signatures`)."""
     bands = []
     for out in spec.outputs:
-        n = len(out.band_names)
-        array = out.channel_axis and n > 1
-        length = len(spec.class_names or []) if out.dtype == "int64" and not out.channel_axis else n
-        bands.append(EeBand(out.name, max(length, 1) if not array else n, 1 if array else 0, out.dtype == "int64"))
+        n = len(out.band_names) if out.channel_axis else 1
+        classes = len(spec.class_names or out.band_names)
+        kind = "float()" if out.dtype != "int64" else "uint8()" if classes <= 256 else "int32()"
+        bands.append(EeBand(out.name, n, int(n > 1), f"ee.PixelType.{kind}"))
     return bands
 
 
@@ -254,7 +248,7 @@ def ee_signatures(model: keras.Model, spec: SignatureSpec) -> dict[str, tuple[Ca
     tile = spec.ee_tile_size
     features = {b: tf.io.RaggedFeature(tf.float32) for b in bands}
 
-    def examples(input):  # noqa: A002  (the name Earth Engine sends)
+    def examples(input):
         parsed = tf.io.parse_example(input, features)
         flat = {b: parsed[b].to_tensor() for b in bands}  # (b, L)
         length = tf.shape(flat[bands[0]])[1]
@@ -285,7 +279,8 @@ def ee_signatures(model: keras.Model, spec: SignatureSpec) -> dict[str, tuple[Ca
 def ee_signatures_json(spec: SignatureSpec) -> dict:
     """What each Earth Engine signature takes and answers (export metadata)."""
     bands = [b for info in spec.inputs for b in info.band_names]
-    outputs = {b.name: {"dimensions": b.dimensions, "length": b.length, "dtype": "float32"} for b in ee_output_bands(spec)}
+    outputs = {b.name: {"dimensions": b.dimensions, "length": b.length, "dtype": "float32", "ee_type": b.pixel_type}
+               for b in ee_output_bands(spec)}
     by_band = {"inputs": {b: "one tile per instance" for b in bands}, "outputs": outputs}
     described = {
         EE_PAYLOAD_FORMATS["SERIALIZED_TF_TENSORS"]: dict(by_band),

@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 import keras
 
 from rskeras.data.ee_records.scene import (
-    OUTPUTS,  # noqa: F401  (the choices of output=, public here too)
+    OUTPUTS,
     check_prediction_outputs,
     locate_export,
     output_band_names,

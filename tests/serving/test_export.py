@@ -176,13 +176,14 @@ def test_metadata_records_task_classes_and_bands(exported):
     }
     ee = meta["signatures"]["serving_ee_serialized"]
     assert list(ee["inputs"]) == HLS_BANDS  # one input per band, named after it
-    assert ee["outputs"] == {"probabilities": {"dimensions": 1, "length": 3, "dtype": "float32"},
-                             "classes": {"dimensions": 0, "length": 3, "dtype": "float32"}}
+    assert ee["outputs"] == {
+        "probabilities": {"dimensions": 1, "length": 3, "dtype": "float32", "ee_type": "ee.PixelType.float()"},
+        "classes": {"dimensions": 0, "length": 1, "dtype": "float32", "ee_type": "ee.PixelType.uint8()"}}
     assert ee["payload_formats"] == ["SERIALIZED_TF_TENSORS", "GRPC_SERIALIZED_TF_TENSORS"]
     assert meta["signatures"]["serving_ee_examples"]["payload_formats"] == ["GRPC_SERIALIZED_TF_EXAMPLES"]
     conv = read_export_metadata(exported["dirs"]["conv"])
-    assert conv["signatures"]["serving_ee_examples"]["outputs"] == {"values": {"dimensions": 1, "length": 2,
-                                                                              "dtype": "float32"}}
+    assert conv["signatures"]["serving_ee_examples"]["outputs"] == {
+        "values": {"dimensions": 1, "length": 2, "dtype": "float32", "ee_type": "ee.PixelType.float()"}}
     assert conv["signatures"]["serving_ee_examples"]["tile_size"] is None
     two = read_export_metadata(exported["dirs"]["two_input"])
     assert two["signatures"]["serving_ee_examples"]["tile_size"] == [8, 8]

@@ -15,7 +15,7 @@ import rasterio
 from rasterio.transform import Affine
 
 from rskeras.inference.dense import predict_dense
-from rskeras.inference.outputs import plan_outputs
+from rskeras.inference.outputs import check_prediction_outputs, plan_outputs
 from rskeras.inference.patch import LAYOUTS, patch_grid, predict_patches
 from rskeras.inference.pixel import predict_pixels
 from rskeras.inference.runner import ModelRunner, load_model, select_output
@@ -194,6 +194,7 @@ def predict_raster(
         A :class:`PredictionResult`.
     """
     start = time.perf_counter()
+    check_prediction_outputs(dst, probabilities, src)
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
     if patch_output not in LAYOUTS:
@@ -210,10 +211,6 @@ def predict_raster(
             f"{[str(p) for p in paths]}; give one aligned raster per model input"
         )
     dst = Path(dst)
-    for path in paths:
-        for out in (dst, probabilities):
-            if isinstance(out, (str, os.PathLike)) and path.exists() and Path(out).exists() and os.path.samefile(path, out):
-                raise ValueError(f"the output {out} is also an input raster; write to another file")
     detected = model_kind(meta.input_shapes, runner.output_shape)
     if kind not in ("auto", detected):
         raise ValueError(

@@ -16,6 +16,7 @@ folder).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,9 +25,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-import yaml
 
-from rskeras.io import atomic_path, atomic_write_text
+from rskeras.io import atomic_path, check_output, check_outputs
 from rskeras.layers.normalization import band_statistics
 from rskeras.tasks import get_task
 from rskeras.data.augment import dihedral
@@ -45,7 +45,7 @@ from rskeras.training.distribute import (
     worker_index,
 )
 from rskeras.training.precision import set_precision, wrap_optimizer
-from rskeras.training.runs import RunFolder, set_seeds
+from rskeras.training.runs import RunChangedError, RunFolder, check_resume, set_seeds
 
 
 @dataclass
@@ -248,19 +248,29 @@ def fit(model: keras.Model, train: tf.data.Dataset, validation: tf.data.Dataset 
 def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainResult:
     """Train, evaluate and export as ``config`` says (a YAML path, a dict or a :class:`Config`).
 
-    The configuration is validated before any data is read. The run folder gets
-    ``config.yaml``, checkpoints, ``best.keras``, ``log.csv``, TensorBoard logs, the final
-    ``model.keras`` and (``output.evaluate``) ``evaluation/metrics.json`` with the confusion
-    matrix figure; ``output.export`` receives the SavedModel and a ``.keras`` copy. Started
-    again, a killed run continues from its last finished epoch.
+    Everything that can be checked before data is read is checked first: the configuration
+    (bands against the data folder included), the output folders, and a run folder's recorded
+    configuration. The run folder gets ``config.yaml`` (once, when training starts),
+    checkpoints, ``best.keras``, ``log.csv``, TensorBoard logs, the final ``model.keras`` and
+    (``output.evaluate``) ``evaluation/metrics.json`` with the confusion matrix figure;
+    ``output.export`` receives the SavedModel and a ``.keras`` copy.
+
+    Started again, a killed run continues from its last finished epoch (the first line printed
+    says so); a changed configuration is refused, naming what changed (only
+    :data:`~rskeras.training.runs.RESUMABLE_KEYS` may change); a finished run is neither
+    trained nor exported again.
     """
     config = load_config(config)
     t = config.training
+    done = _check_run(config)
+    if done >= t.epochs:
+        finished = _finished_run(config, done)
+        if finished is not None:
+            return finished
+    if done:
+        print(f"rskeras train: resuming run {config.output.run_dir} after epoch {min(done, t.epochs)} of {t.epochs}")
     set_seeds(t.seed, deterministic=t.deterministic)
     strategy = get_strategy(t.strategy)
-    run = RunFolder(Path(config.output.run_dir), chief=is_chief(strategy), worker=worker_index(strategy))
-    if run.chief:
-        atomic_write_text(run.path / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     data = load_data(config, drop_remainder=strategy.num_replicas_in_sync > 1)
     steps = t.steps_per_epoch or data.steps_per_epoch
     previous_policy = keras.mixed_precision.dtype_policy()
@@ -277,6 +287,9 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
     val_ds = None
     if data.validation is not None:
         val_ds = prepare_dataset(data.validation, config.task.type, n_classes, False, label_smoothing=t.label_smoothing)
+    run = RunFolder(Path(config.output.run_dir), chief=is_chief(strategy), worker=worker_index(strategy))
+    if run.chief:
+        run.record_config(config.to_dict())
     print(f"rskeras train: {config.model.name} ({model.count_params():,} parameters, {policy}, "
           f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)) on {data.input_shape} patches, "
           f"{steps} steps per epoch, run folder {run.path}")
@@ -294,10 +307,60 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
         report = evaluate_model(model, data.validation, class_names=data.class_names)
         result.evaluation = report
         result.files.update(write_report(report, run.path / "evaluation"))
-    if config.output.export:
-        result.export = export_model(model, config.output.export)
-        result.files["export"] = result.export
+    _export(result)
     return result
+
+
+def _check_run(config: Config) -> int:
+    """Check the output folders and a run folder's recorded configuration; returns the epochs it has saved."""
+    output = config.output
+    inputs = [p for p in (config.data.root,) if p]
+    check_outputs([(output.run_dir, (), "output.run_dir"), *([(output.export, (), "output.export")] if output.export
+                                                              else [])], inputs=inputs, folder=True)
+    try:
+        return check_resume(output.run_dir, config.to_dict())
+    except RunChangedError as err:
+        raise RunChangedError(f"{config.origin.where(err.key)}: {err}", err.key) from None
+
+
+def _finished_run(config: Config, done: int) -> TrainResult | None:
+    """The result of a run that trained all its epochs and wrote everything asked for, read from its folder.
+
+    None when something is missing (``model.keras``, the evaluation, the export of the last epoch):
+    then :func:`train` restores the last checkpoint and writes it.
+    """
+    from rskeras.saving import load_model
+
+    run = RunFolder(Path(config.output.run_dir))
+    metrics = run.path / "evaluation" / "metrics.json"
+    exported = run.exported(config.output.export)
+    wanted_evaluation = config.output.evaluate and (config.data.validation_split or config.data.validation_files)
+    if not (run.path / "model.keras").exists() or (wanted_evaluation and not metrics.exists()) or (
+            config.output.export and exported is None):
+        return None
+    print(f"rskeras train: run {run.path} has finished {done} epoch(s) (training.epochs: {config.training.epochs}); "
+          "nothing to train or export (raise training.epochs to continue it)")
+    result = TrainResult(model=load_model(run.path / "model.keras"), history={}, run=run, config=config,
+                         export=exported, files={"model": run.path / "model.keras"})
+    if wanted_evaluation:
+        result.evaluation = json.loads(metrics.read_text())
+        result.files.update(metrics=metrics, **({"confusion_matrix": run.path / "evaluation" / "confusion_matrix.png"}
+                                                if "confusion_matrix" in result.evaluation else {}))
+    if exported is not None:
+        result.files["export"] = exported
+    return result
+
+
+def _export(result: TrainResult) -> None:
+    """Export the model of ``result`` to ``output.export``, unless this run already exported this epoch."""
+    export, run = result.config.output.export, result.run
+    if not export:
+        return
+    result.export = run.exported(export)
+    if result.export is None:
+        result.export = export_model(result.model, export)
+        run.record_export(export, result.export)
+    result.files["export"] = result.export
 
 
 def export_model(model: keras.Model, folder: str | Path, version: int | None = None, overwrite: bool = False,
@@ -314,9 +377,9 @@ def export_model(model: keras.Model, folder: str | Path, version: int | None = N
     from rskeras.serving import export_saved_model
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    check_output(folder, what="folder", folder=True)
     # the same layers in an uncompiled model: no optimizer state in the exported files
     served = keras.Model(model.inputs, model.outputs, name=model.name)
-    with atomic_path(folder / f"{folder.name}.keras") as tmp:
+    with atomic_path(folder / f"{folder.name}.keras") as tmp:  # appears once the SavedModel version exists
         served.save(tmp)
-    return export_saved_model(served, folder, version=version, overwrite=overwrite, models_config=models_config)
+        return export_saved_model(served, folder, version=version, overwrite=overwrite, models_config=models_config)

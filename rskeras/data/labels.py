@@ -44,7 +44,7 @@ def encode_labels(values: np.ndarray, task: str, class_names: list[str] | None =
     if task == "multilabel":
         raise ValueError("multilabel targets are one column per class; encode them as an (n, classes) array")
     labels = np.array([str(v) for v in values])
-    names = list(class_names) if class_names is not None else sorted(set(labels.tolist()), key=_natural_key)
+    names = [str(c) for c in class_names] if class_names is not None else sorted(set(labels.tolist()), key=_natural_key)
     unknown = sorted(set(labels.tolist()) - set(names))
     if unknown:
         raise ValueError(f"column {field!r} has labels {unknown} not in class_names {names}")

@@ -27,16 +27,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rskeras._checks import check_integer
     from rskeras.evaluation import evaluate_model, write_report
+    from rskeras.io import check_output
     from rskeras.saving import load_model
 
-    if not Path(args.model).exists():
+    if not Path(args.model).is_file():
         raise FileNotFoundError(f"model file {args.model} does not exist")
+    check_integer("batch_size", args.batch_size)
+    check_integer("limit", args.limit, allow_none=True)
+    check_output(args.out, what="--out", folder=True, inputs=[args.model, *([args.data] if args.data else [])])
     if args.config:
         from rskeras.training import load_config, load_data
 
         config = load_config(args.config)
-        config.data.validation_limit = args.limit or config.data.validation_limit
+        if args.limit is not None:
+            config.data.validation_limit = args.limit
         config.data.stats_samples = 1
         dataset = load_data(config).validation
         if dataset is None:

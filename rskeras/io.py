@@ -238,14 +238,26 @@ def check_output(
         raise ValueError(f"{what} {name} must end in {' or '.join(suffixes)} (the format written)")
     for source in expand_inputs(inputs):
         if _same_file(name, source):
-            raise ValueError(f"{what} {name} is also an input ({source}); write to another file")
+            raise ValueError(f"{what} {name} is also an input ({source}); write to another "
+                             f"{'folder' if folder else 'file'}")
+        if folder and not is_url(name) and (_inside(name, source) or _inside(source, name)):
+            raise ValueError(f"{what} {name} and the input {source} would be inside each other; "
+                             "write to a folder outside the input data")
 
 
-def check_outputs(outputs: Sequence[tuple[PathLike, Sequence[str], str]], inputs: Iterable[PathLike] = ()) -> None:
+def _inside(path: str, folder: str) -> bool:
+    """Whether ``path`` lies below the existing folder ``folder`` (paths resolved)."""
+    if is_url(folder) or not os.path.isdir(folder):
+        return False
+    return os.path.realpath(path).startswith(os.path.join(os.path.realpath(folder), ""))
+
+
+def check_outputs(outputs: Sequence[tuple[PathLike, Sequence[str], str]], inputs: Iterable[PathLike] = (),
+                  folder: bool = False) -> None:
     """:func:`check_output` for several outputs ``(dst, suffixes, what)``, which must also differ from each other."""
     inputs = expand_inputs(inputs)
     for i, (dst, suffixes, what) in enumerate(outputs):
-        check_output(dst, suffixes=suffixes, inputs=inputs, what=what)
+        check_output(dst, suffixes=suffixes, inputs=inputs, what=what, folder=folder)
         for other, _, other_what in outputs[:i]:
             if _same_file(os.fspath(dst), os.fspath(other)):
                 raise ValueError(f"{what} and {other_what} are the same file ({dst}); give two names")

@@ -3,8 +3,8 @@
 The rules every rskeras writer follows (no TensorFlow here unless a path is a URL):
 
 1. Before any work, :func:`check_output` refuses an output that is one of the inputs
-   (paths resolved, glob patterns expanded), an existing directory, or a name whose
-   suffix is not the format written.
+   (paths resolved, glob patterns expanded), an existing directory, a name whose
+   suffix is not the format written, or a path that cannot be created.
 2. Files are written under a temporary name in the destination's folder,
    ``.<stem>.rskeras-tmp-<pid>-<random><suffixes>``, and renamed when complete
    (:func:`atomic_path`; :func:`atomic_paths` for outputs that belong together, such
@@ -227,7 +227,8 @@ def check_output(
 
     Raises:
         ValueError: ``dst`` is an input, an existing directory (an existing file for a
-            folder output), or has the wrong suffix.
+            folder output), has the wrong suffix, or cannot be created (a parent is a file,
+            or a folder without write permission).
     """
     name = os.fspath(dst)
     if not is_url(name) and not folder and os.path.isdir(name):
@@ -236,6 +237,8 @@ def check_output(
         raise ValueError(f"{what} {name} is an existing file; give a folder")
     if suffixes and not name.lower().endswith(tuple(s.lower() for s in suffixes)):
         raise ValueError(f"{what} {name} must end in {' or '.join(suffixes)} (the format written)")
+    if not is_url(name):
+        _check_folder_writable(name, what)
     for source in expand_inputs(inputs):
         if _same_file(name, source):
             raise ValueError(f"{what} {name} is also an input ({source}); write to another "
@@ -243,6 +246,17 @@ def check_output(
         if folder and not is_url(name) and (_inside(name, source) or _inside(source, name)):
             raise ValueError(f"{what} {name} and the input {source} would be inside each other; "
                              "write to a folder outside the input data")
+
+
+def _check_folder_writable(name: str, what: str) -> None:
+    """Refuse ``name`` when its nearest existing parent is a file or a folder this process cannot write into."""
+    parent = os.path.dirname(os.path.abspath(name))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(f"{what} {name} cannot be created: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {name} cannot be created: no permission to write into {parent}")
 
 
 def _inside(path: str, folder: str) -> bool:

@@ -35,7 +35,9 @@ class Samples:
         index: (n,) int64 positions of the kept points in the original :class:`Points`.
         xy: (n, 2) float64 point coordinates in the raster CRS.
         rowcol: (n, 2) int64 row and column of the pixel holding each point.
-        labels: (n,) values of the ``label`` column for the kept points, or None.
+        labels: (n,) str: the ``label`` column's values at the kept points as the points file spells
+            them (an integer class stays ``"2"``; numbers for regression convert with
+            ``labels.astype(float)``), or None.
         n_total: number of input points.
         n_outside: labelled points outside the raster extent (dropped).
         n_nodata: labelled points inside the raster on nodata, NaN or masked pixels in any sampled
@@ -108,7 +110,7 @@ def sample_raster(
         points = read_points(points)
     if len(points) == 0:
         raise ValueError(f"{points.source} holds no points")
-    all_labels = points.column(label) if label is not None else None
+    all_labels = points.text_column(label) if label is not None else None
     unlabelled = points.missing(label) if label is not None else np.zeros(len(points), bool)
     if unlabelled.all():
         raise ValueError(f"column {label!r} of {points.source} has no labels: all {len(points)} values are blank "

@@ -82,14 +82,12 @@ def train_pixel_model(
         ValueError: an argument out of range (``epochs=0``, ``test_fraction=1.5``; checked before
             anything is read), or a fault of the data naming the file, column or band.
     """
-    _check_arguments(task, hidden, dropout, epochs, batch_size, learning_rate, test_fraction)
+    check_training_arguments(task, hidden, dropout, epochs, batch_size, learning_rate, test_fraction)
     if not isinstance(points, Points):
         points = read_points(points)
     points.column(label)  # fails early, naming the file and listing the columns
     samples = sample_raster(raster, points, bands=bands, label=label, sensor=sensor)
-    # class names as the file spells them: an integer column with gaps (float, NaN) stays "0", "1", "2"
-    labels = samples.labels if task == "regression" else points.text_column(label)[samples.index]
-    targets = encode_labels(labels, task, class_names=class_names, field=label)
+    targets = encode_labels(samples.labels, task, class_names=class_names, field=label)
     stratify = targets.y if targets.class_names is not None else None
     train, test = split_indices(len(samples.values), test_fraction, stratify=stratify, seed=seed)
     keras.utils.set_random_seed(seed)
@@ -127,9 +125,9 @@ def train_pixel_model(
 PIXEL_TASKS = ("multiclass", "binary", "regression")
 
 
-def _check_arguments(task: str, hidden: Sequence[int], dropout: float, epochs: int, batch_size: int,
+def check_training_arguments(task: str, hidden: Sequence[int], dropout: float, epochs: int, batch_size: int,
                      learning_rate: float, test_fraction: float) -> None:
-    """Refuse settings that cannot train a useful model, before any data is read."""
+    """Refuse settings of :func:`train_pixel_model` that cannot train a model, before any data is read."""
     if task not in PIXEL_TASKS:
         raise ValueError(f"task={task!r} must be one of {', '.join(PIXEL_TASKS)}")
     for units in hidden:

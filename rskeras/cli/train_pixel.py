@@ -48,7 +48,10 @@ def run(args: argparse.Namespace) -> int:
     from rskeras.data import read_points
     from rskeras.io import atomic_paths, check_outputs
     from rskeras.workflows import train_pixel_model
+    from rskeras.workflows.pixel import check_training_arguments
 
+    check_training_arguments(args.task, args.hidden, args.dropout, args.epochs, args.batch_size, args.learning_rate,
+                             args.test_fraction)
     out = Path(args.out)
     metrics_path = Path(args.metrics) if args.metrics else out.with_suffix(".metrics.json")
     check_outputs([(out, (".keras",), "--out"), (metrics_path, (".json",), "--metrics")],

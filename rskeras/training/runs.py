@@ -40,9 +40,9 @@ from rskeras.io import atomic_path, atomic_write_text
 STATE_FILE = "state.json"
 CONFIG_FILE = "config.yaml"
 EXPORT_FILE = "export.json"
-#: Configuration keys that may differ when a run resumes: more epochs extend a run; the output
-#: section (except the run folder) says what is written after training, not how it trains.
-RESUMABLE_KEYS = ("training.epochs", "training.verbose", "output.export", "output.evaluate", "output.tensorboard")
+#: Configuration keys (or sections) that may differ when a run resumes: more epochs extend a run;
+#: the output section says where the run lives and what is written after training, not how it trains.
+RESUMABLE_KEYS = ("training.epochs", "training.verbose", "output")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -165,7 +165,8 @@ def _flatten(config: dict, prefix: str = "") -> dict[str, object]:
 def config_changes(recorded: dict, config: dict, allowed: tuple[str, ...] = RESUMABLE_KEYS) -> list[tuple[str, str]]:
     """``[(dotted key, "old -> new")]`` for every value that differs between two configurations.
 
-    Values are written as YAML flow text (``[32, 64] -> [16, 32]``); keys in ``allowed`` are skipped.
+    Values are written as YAML flow text (``[32, 64] -> [16, 32]``); keys in ``allowed`` (or below a
+    section named there) are skipped.
     """
     old, new = _flatten(recorded), _flatten(config)
 
@@ -173,7 +174,8 @@ def config_changes(recorded: dict, config: dict, allowed: tuple[str, ...] = RESU
         return yaml.safe_dump(flat[key], default_flow_style=True, width=10**6).strip().removesuffix("\n...") \
             if key in flat else "(unset)"
 
-    keys = [k for k in dict.fromkeys([*old, *new]) if k not in allowed and old.get(k, ...) != new.get(k, ...)]
+    keys = [k for k in dict.fromkeys([*old, *new])
+            if not any(k == a or k.startswith(f"{a}.") for a in allowed) and old.get(k, ...) != new.get(k, ...)]
     return [(key, f"{text(old, key)} -> {text(new, key)}") for key in keys]
 
 

@@ -11,9 +11,9 @@ One module per sub-command (``rskeras/cli/<command>.py`` with ``add_parser`` and
 happen inside ``run``, so ``--help`` answers at once.
 
 Errors speak CLI: one line on stderr, ``rskeras COMMAND: error: ...``, exit status 2, no traceback
-unless ``--debug``. Library messages name arguments as Python keywords (``crs=``, ``bands=[2, 3]``);
-:func:`cli_message` rewrites them as the sub-command's options (``--crs``, ``--bands 2 3``), so each
-message is written once, in the library. A module may add names its parser does not use as
+unless ``--debug``. Library messages name arguments as Python keywords (``crs=``, ``bands=[2, 3]``)
+or start with the argument's name (``dst out.png must end in .tif``); :func:`cli_message` rewrites them
+as the sub-command's options (``--crs``, ``--bands 2 3``), so each message is written once, in the library. A module may add names its parser does not use as
 ``ARGUMENT_NAMES = {"library name": "--option"}``.
 """
 
@@ -76,7 +76,9 @@ def _cli_value(value: str) -> str:
 
 
 def cli_message(message: str, options: dict[str, str]) -> str:
-    """``message`` with every ``name=value`` of a library argument written as its option ``--name value``."""
+    """``message`` with every ``name=value`` of a library argument written as its option ``--name value``,
+    and a message that starts with an argument's name (``"probabilities out.png must end in .tif"``, the
+    form of :func:`rskeras.io.check_output`) starting with the option instead."""
 
     def option(match: re.Match) -> str:
         name, value = match["name"], match["value"]
@@ -84,6 +86,9 @@ def cli_message(message: str, options: dict[str, str]) -> str:
             return match[0]
         return options[name] + (f" {_cli_value(value)}" if value else "")
 
+    subject = re.match(r"([a-z_]+) ", message)
+    if subject and subject[1] in options:
+        message = options[subject[1]] + message[len(subject[1]):]
     return _KEYWORD.sub(option, message)
 
 

@@ -198,8 +198,14 @@ def check_resume(folder: str | os.PathLike, config: dict) -> int:
         raise RunChangedError(
             f"run folder {folder} was trained {epoch} epoch(s) with another configuration ({recorded}): {shown}{more}; "
             "restore those values to resume, or set another output.run_dir for a new run (only "
-            f"{', '.join(RESUMABLE_KEYS)} may change on resume)", key=changes[0][0])
+            f"{_in_words(RESUMABLE_KEYS)} may change on resume)", key=changes[0][0])
     return epoch
+
+
+def _in_words(keys: tuple[str, ...]) -> str:
+    """``("training.epochs", "output")`` -> ``"training.epochs and the output section"``."""
+    words = [key if "." in key else f"the {key} section" for key in keys]
+    return ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else words[0]
 
 
 class RunChangedError(ValueError):

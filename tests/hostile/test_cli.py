@@ -29,9 +29,12 @@ def test_usage_errors_are_one_line(cli):
     ("tile_size=30 is not a multiple of 4", "--tile-size 30 is not a multiple of 4"),
     ("pass x= and y= to choose", "pass --x and --y to choose"),
     ("data.bands=all and model=unet stay", "data.bands=all and model=unet stay"),  # config keys; no option model
+    ("probabilities p.png must end in .tif", "--probabilities p.png must end in .tif"),  # check_output's subject
+    ("raster a.tif has no band 'nir'", "raster a.tif has no band 'nir'"),
 ])
 def test_library_keywords_become_the_commands_options(message, expected):
-    options = {"crs": "--crs", "bands": "--bands", "tile_size": "--tile-size", "x": "--x", "y": "--y"}
+    options = {"crs": "--crs", "bands": "--bands", "tile_size": "--tile-size", "x": "--x", "y": "--y",
+               "probabilities": "--probabilities"}
     assert cli_message(message, options) == expected
 
 

@@ -71,7 +71,7 @@ def test_an_out_folder_that_is_a_file_or_the_model(cli, eurosat_dir, tmp_path, u
 
 def test_bands_the_folder_lacks(cli, eurosat_dir, tmp_path):
     result = _evaluate(cli, eurosat_dir, tmp_path / "e", "--bands", "all", "--limit", "4")
-    assert_cli_error(result, "bands 'all' need the 13-band archive (.tif)", f"{eurosat_dir} holds the RGB archive")
+    assert_cli_error(result, "--bands 'all' need the 13-band archive (.tif)", f"{eurosat_dir} holds the RGB archive")
     assert list(tmp_path.iterdir()) == []
 
 

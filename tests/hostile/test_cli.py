@@ -102,3 +102,14 @@ def test_a_corrupt_image_in_a_13_band_folder_ends_the_command_with_its_name(hls_
     result = run_cli("train", config, timeout=180)
     assert_cli_error(result, f"cannot read EuroSAT image {broken}")
     assert time.perf_counter() - start < 120 and not (tmp_path / "run").exists()
+
+
+def test_demo_refuses_its_outputs_over_files_or_inside_the_data(cli, shared_data, tmp_path, unchanged):
+    assert_cli_error(cli("demo", "--eurosat-minutes", "0", "--out", tmp_path / "demo"),
+                     "--eurosat-minutes 0.0 must be a number in (0, inf)")
+    (tmp_path / "demo").write_text("a file")
+    assert_cli_error(cli("demo", "--out", tmp_path / "demo"), f"--out {tmp_path / 'demo'} is an existing file")
+    with unchanged(shared_data / "README.md"):
+        result = cli("demo", "--data", shared_data, "--out", shared_data / "demo", "--export-dir", tmp_path / "m")
+    assert_cli_error(result, f"--out {shared_data / 'demo'} and the input {shared_data} would be inside each other")
+    assert not (shared_data / "demo").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["demo"]

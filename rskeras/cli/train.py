@@ -12,7 +12,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Train as CONFIG says (sections data, model, task, training, output; see "
         "rskeras.training.config). The configuration is validated before any data is read. Checkpoints, the best "
         "model, a CSV log and TensorBoard logs go to output.run_dir; run the same command again to resume a "
-        "killed run after its last finished epoch.",
+        "killed run after its last finished epoch (with the same configuration; a higher training.epochs extends "
+        "a run, and a finished run is neither trained nor exported again).",
     )
     p.add_argument("config", help="the YAML configuration file")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", dest="overrides",

@@ -23,7 +23,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
                                  "learning_rate_schedule", "load_data", "make_optimizer", "prepare_dataset", "train"],
         "rskeras.training.precision": ["PRECISIONS", "resolve_precision", "set_precision", "wrap_optimizer"],
         "rskeras.training.progress": ["EpochProgress"],
-        "rskeras.training.runs": ["AtomicBackupAndRestore", "NonFiniteLossError", "NonFiniteLossGuard", "RunFolder",
-                                  "set_seeds", "truncate_log"],
+        "rskeras.training.runs": ["AtomicBackupAndRestore", "NonFiniteLossError", "NonFiniteLossGuard", "RunChangedError",
+                                  "RunFolder", "set_seeds", "truncate_log"],
     },
 )

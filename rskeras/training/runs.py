@@ -36,6 +36,7 @@ import keras
 import yaml
 
 from rskeras.io import atomic_path, atomic_write_text
+from rskeras.training.config import ConfigError
 
 STATE_FILE = "state.json"
 CONFIG_FILE = "config.yaml"
@@ -208,12 +209,8 @@ def _in_words(keys: tuple[str, ...]) -> str:
     return ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else words[0]
 
 
-class RunChangedError(ValueError):
+class RunChangedError(ConfigError):
     """A run folder was started with another configuration; ``key`` is the first changed key."""
-
-    def __init__(self, message: str, key: str):
-        super().__init__(message)
-        self.key = key
 
 
 def truncate_log(path: Path, epochs: int) -> list[dict]:

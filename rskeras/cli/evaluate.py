@@ -43,11 +43,10 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config)
         if args.limit is not None:
             config.data.validation_limit = args.limit
-        data = config.data
-        if not (data.validation_files if data.source == "earthengine" else data.validation_split):
+        if not config.data.has_validation:
             raise ValueError(f"{args.config} has no validation data (data.validation_split or "
                              "data.validation_files)")
-        data.stats_samples = 1
+        config.data.stats_samples = 1
         dataset = load_data(config).validation
     else:
         from rskeras.data.eurosat_dataset import eurosat

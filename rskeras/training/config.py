@@ -150,6 +150,11 @@ class DataConfig:
     cache: bool = True
     stats_samples: int = 2048
 
+    @property
+    def has_validation(self) -> bool:
+        """Whether validation data is configured (a EuroSAT split, or Earth Engine files)."""
+        return bool(self.validation_files if self.source == "earthengine" else self.validation_split)
+
 
 @dataclass
 class ModelConfig:

@@ -314,9 +314,10 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
 def _check_run(config: Config) -> int:
     """Check the output folders and a run folder's recorded configuration; returns the epochs it has saved."""
     output = config.output
-    inputs = [p for p in (config.data.root,) if p]
-    check_outputs([(output.run_dir, (), "output.run_dir"), *([(output.export, (), "output.export")] if output.export
-                                                              else [])], inputs=inputs, folder=True)
+    outputs = [(output.run_dir, (), "output.run_dir")]
+    if output.export:
+        outputs.append((output.export, (), "output.export"))
+    check_outputs(outputs, inputs=[config.data.root] if config.data.root else [], folder=True)
     try:
         return check_resume(output.run_dir, config.to_dict())
     except RunChangedError as err:
@@ -332,20 +333,20 @@ def _finished_run(config: Config, done: int) -> TrainResult | None:
     from rskeras.saving import load_model
 
     run = RunFolder(Path(config.output.run_dir))
-    metrics = run.path / "evaluation" / "metrics.json"
+    model, metrics = run.path / "model.keras", run.path / "evaluation" / "metrics.json"
+    evaluated = config.output.evaluate and config.data.has_validation
     exported = run.exported(config.output.export)
-    wanted_evaluation = config.output.evaluate and (config.data.validation_split or config.data.validation_files)
-    if not (run.path / "model.keras").exists() or (wanted_evaluation and not metrics.exists()) or (
-            config.output.export and exported is None):
+    if not model.exists() or (evaluated and not metrics.exists()) or (config.output.export and exported is None):
         return None
     print(f"rskeras train: run {run.path} has finished {done} epoch(s) (training.epochs: {config.training.epochs}); "
           "nothing to train or export (raise training.epochs to continue it)")
-    result = TrainResult(model=load_model(run.path / "model.keras"), history={}, run=run, config=config,
-                         export=exported, files={"model": run.path / "model.keras"})
-    if wanted_evaluation:
+    result = TrainResult(model=load_model(model), history={}, run=run, config=config, export=exported,
+                         files={"model": model})
+    if evaluated:
         result.evaluation = json.loads(metrics.read_text())
-        result.files.update(metrics=metrics, **({"confusion_matrix": run.path / "evaluation" / "confusion_matrix.png"}
-                                                if "confusion_matrix" in result.evaluation else {}))
+        result.files["metrics"] = metrics
+        if "confusion_matrix" in result.evaluation:
+            result.files["confusion_matrix"] = metrics.with_name("confusion_matrix.png")
     if exported is not None:
         result.files["export"] = exported
     return result

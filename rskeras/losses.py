@@ -265,7 +265,7 @@ class _FixedTversky(SoftTversky):
 
 @keras.saving.register_keras_serializable(package="rskeras")
 class SoftDice(_FixedTversky):
-    """Dice loss per class over the batch: ``1 - 2 TP / (2 TP + FP + FN)`` (:class:`SoftTversky`, alpha = beta = 0.5)."""
+    """Dice loss per class over the batch, ``1 - 2 TP / (2 TP + FP + FN)``: :class:`SoftTversky`, alpha = beta = 0.5."""
 
     ALPHA_BETA = (0.5, 0.5)
     NAME = "dice"
@@ -273,7 +273,7 @@ class SoftDice(_FixedTversky):
 
 @keras.saving.register_keras_serializable(package="rskeras")
 class SoftJaccard(_FixedTversky):
-    """Jaccard (IoU) loss per class over the batch: ``1 - TP / (TP + FP + FN)`` (:class:`SoftTversky`, alpha = beta = 1)."""
+    """Jaccard (IoU) loss per class over the batch, ``1 - TP / (TP + FP + FN)``: :class:`SoftTversky`, alpha = beta = 1."""
 
     ALPHA_BETA = (1.0, 1.0)
     NAME = "jaccard"

@@ -7,6 +7,7 @@
 ``rskeras evaluate``     evaluate a saved model on a dataset: metrics JSON and confusion matrix PNG
 ``rskeras design-sample`` draw a stratified (or random, systematic) sample of a class map to label
 ``rskeras assess``       accuracy and class areas with confidence intervals from the labelled sample
+``rskeras vectorize``    polygons per class of a class map (GeoPackage, GeoJSON) and its per-class area table
 ``rskeras demo``         the main job on real data
 
 One module per sub-command (``rskeras/cli/<command>.py`` with ``add_parser`` and ``run``); heavy imports
@@ -23,7 +24,8 @@ from collections.abc import Sequence
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The sub-command modules, in the order ``rskeras --help`` lists them.
-COMMANDS = ("train_pixel", "predict", "predict_ee", "train", "evaluate", "design_sample", "assess", "demo")
+COMMANDS = ("train_pixel", "predict", "predict_ee", "train", "evaluate", "design_sample", "assess", "vectorize",
+            "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -240,3 +240,26 @@ def test_every_loss_serves_its_tasks():
     assert losses_for("multiclass") == ["crossentropy", "focal", "dice", "jaccard", "tversky", "crossentropy_dice"]
     assert losses_for("regression") == ["mean_squared_error"]
     assert set(LOSSES) == {"mean_squared_error", *losses_for("binary")}
+
+
+def test_training_config_loss_class_weights_and_augmentation(eurosat_dir, tmp_path):
+    """``training.loss``, ``class_weights: balanced`` (written to the run folder) and ``augment`` steps, on EuroSAT."""
+    import json
+
+    from rskeras.training import train
+
+    config = {
+        "data": {"root": str(eurosat_dir), "limit": 64, "validation_limit": 32, "batch_size": 16, "stats_samples": 64},
+        "model": {"name": "cnn", "options": {"filters": [8], "dense_units": [16]}},
+        "task": "multiclass",
+        "training": {"epochs": 1, "verbose": 0, "loss": {"name": "focal", "gamma": 1.0}, "class_weights": "balanced",
+                     "augment": ["flip", {"crop": {"min_scale": 0.8}}, {"brightness": {"gain": 0.05}}, "mixup"]},
+        "output": {"run_dir": str(tmp_path / "run"), "evaluate": False, "tensorboard": False},
+    }
+    result = train(config)
+    saved = json.loads((result.run.path / "class_weights.json").read_text())
+    assert saved["source"] == "balanced" and sum(saved["counts"]) == 64 and saved["class_names"][0] == "AnnualCrop"
+    assert saved["weights"] == pytest.approx(balanced_class_weights(saved["counts"]))
+    loss = result.model.loss
+    assert type(loss).__name__ == "FocalCrossentropy" and loss.gamma == 1.0 and not loss.sparse  # one-hot for mixup
+    assert loss.class_weights == pytest.approx(saved["weights"]) and np.isfinite(result.history["loss"][0])

@@ -273,7 +273,8 @@ class SoftDice(_FixedTversky):
 
 @keras.saving.register_keras_serializable(package="rskeras")
 class SoftJaccard(_FixedTversky):
-    """Jaccard (IoU) loss per class over the batch, ``1 - TP / (TP + FP + FN)``: :class:`SoftTversky`, alpha = beta = 1."""
+    """Jaccard (IoU) loss per class over the batch, ``1 - TP / (TP + FP + FN)``: :class:`SoftTversky`, alpha = beta = 1.
+    """
 
     ALPHA_BETA = (1.0, 1.0)
     NAME = "jaccard"

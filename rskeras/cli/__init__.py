@@ -8,6 +8,7 @@
 ``rskeras design-sample`` draw a stratified (or random, systematic) sample of a class map to label
 ``rskeras assess``       accuracy and class areas with confidence intervals from the labelled sample
 ``rskeras vectorize``    polygons per class of a class map (GeoPackage, GeoJSON) and its per-class area table
+``rskeras models``       list the model families: kind, paper, options with defaults
 ``rskeras demo``         the main job on real data
 
 One module per sub-command (``rskeras/cli/<command>.py`` with ``add_parser`` and ``run``); heavy imports
@@ -25,7 +26,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The sub-command modules, in the order ``rskeras --help`` lists them.
 COMMANDS = ("train_pixel", "predict", "predict_ee", "train", "evaluate", "design_sample", "assess", "vectorize",
-            "demo")
+            "models", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -142,9 +142,9 @@ def eurosat_files(root: str | os.PathLike, split: str = "train", kind: str = "rg
 
 
 def _read_multiband(path: bytes) -> np.ndarray:
-    import rasterio
+    from rskeras.data.rasters import open_raster
 
-    with rasterio.open(path.decode()) as ds:
+    with open_raster(path.decode()) as ds:
         return ds.read().transpose(1, 2, 0).astype(np.float32)
 
 

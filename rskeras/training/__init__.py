@@ -17,7 +17,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "rskeras.data.augment": ["dihedral"],
         "rskeras.training.budget": ["TimeLimit", "epochs_for_budget", "measure_throughput"],
         "rskeras.training.compile": ["compile_for_task"],
-        "rskeras.training.config": ["Config", "ConfigError", "MODELS", "load_config"],
+        "rskeras.training.config": ["Config", "ConfigError", "load_config"],
         "rskeras.training.distribute": ["STRATEGIES", "get_strategy", "shard_options"],
         "rskeras.training.trainer": ["TrainResult", "TrainingData", "build_model", "compile_model", "export_model", "fit",
                                  "learning_rate_schedule", "load_data", "make_optimizer", "one_hot_targets",
@@ -27,4 +27,5 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "rskeras.training.runs": ["AtomicBackupAndRestore", "NonFiniteLossError", "NonFiniteLossGuard", "RunFolder",
                                   "set_seeds", "truncate_log"],
     },
+    deprecated={"MODELS": "rskeras.models.registry:MODELS"},  # the registry of model families
 )

@@ -29,6 +29,8 @@ import yaml
 
 from rskeras.io import atomic_path, atomic_write_text
 from rskeras.layers.normalization import band_statistics
+from rskeras.models.contract import default_outputs
+from rskeras.models.registry import get_model_family
 from rskeras.tasks import get_task
 from rskeras.data.augment import MIXING, batch_augmenter, parse_augment
 from rskeras.training.config import (
@@ -36,7 +38,6 @@ from rskeras.training.config import (
     TaskConfig,
     TrainingConfig,
     load_config,
-    model_builder,
 )
 from rskeras.training.distribute import (
     build_for_multi_worker,
@@ -55,19 +56,21 @@ class TrainingData:
 
     Attributes:
         train, validation: ``(image, target)`` datasets, batched (validation may be None).
-        input_shape: ``(H, W, bands)`` of one patch.
-        band_names: the bands, in channel order.
+        input_shape: ``(H, W, bands)`` of one patch, ``(bands,)`` of one pixel (pixel models), or
+            ``{input: (H, W, bands)}`` (multi-input models).
+        band_names: the bands, in channel order (per input for multi-input models).
         class_names: class names in label order (classification), else None.
-        band_stats: ``(mean, std)`` per band of raw training values, for the model's normalisation.
+        band_stats: ``(mean, std)`` per band of raw training values, for the model's normalisation
+            (per input for multi-input models).
         steps_per_epoch: batches in one pass over ``train``.
     """
 
     train: tf.data.Dataset
     validation: tf.data.Dataset | None
-    input_shape: tuple[int, int, int]
-    band_names: list[str]
+    input_shape: tuple[int, ...] | dict[str, tuple[int, ...]]
+    band_names: list[str] | dict[str, list[str]]
     class_names: list[str] | None
-    band_stats: tuple[list[float], list[float]]
+    band_stats: tuple[list[float], list[float]] | dict[str, tuple[list[float], list[float]]]
     steps_per_epoch: int
 
 
@@ -84,10 +87,22 @@ class TrainResult:
     files: dict = field(default_factory=dict)
 
 
-def _stats(dataset: tf.data.Dataset, samples: int) -> tuple[list[float], list[float]]:
-    images = [x.numpy() for x, _ in dataset.unbatch().take(samples).batch(256)]
-    mean, std = band_statistics(np.concatenate(images).reshape(-1, images[0].shape[-1]))
-    return [float(v) for v in mean], [float(v) for v in std]
+def _stats(dataset: tf.data.Dataset, samples: int):
+    """``(mean, std)`` per band of the first ``samples`` inputs (a dict of them for dict inputs)."""
+    batches = [x for x, _ in dataset.unbatch().take(samples).batch(256)]
+
+    def mean_std(arrays: list[np.ndarray]) -> tuple[list[float], list[float]]:
+        mean, std = band_statistics(np.concatenate(arrays))
+        return [float(v) for v in mean], [float(v) for v in std]
+
+    if isinstance(batches[0], Mapping):
+        return {key: mean_std([b[key].numpy() for b in batches]) for key in batches[0]}
+    return mean_std([b.numpy() for b in batches])
+
+
+def _pixel_vectors(images: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """``(batch, 1, 1, bands)`` patches of a table export -> ``(batch, bands)`` vectors for pixel models."""
+    return tf.reshape(images, (-1, images.shape[-1])), targets
 
 
 def _count_batches(dataset: tf.data.Dataset) -> int:
@@ -98,9 +113,14 @@ def _count_batches(dataset: tf.data.Dataset) -> int:
 
 
 def load_data(config: Config | Mapping, drop_remainder: bool = False) -> TrainingData:
-    """The training and validation datasets of ``config.data`` (raw values; no augmentation yet)."""
+    """The training and validation datasets of ``config.data`` (raw values; no augmentation yet).
+
+    Pixel models (``ann``) get ``(batch, bands)`` vectors from 1x1 Earth Engine patches (a table
+    export); multi-input models (``m3net``) get dict images from ``data.bands`` given per input.
+    """
     config = load_config(config)
     data, seed = config.data, config.training.seed
+    family = get_model_family(config.model.name)
     if data.source == "eurosat":
         from rskeras.data.eurosat_dataset import eurosat, eurosat_class_names, resolve_bands
 
@@ -117,10 +137,11 @@ def load_data(config: Config | Mapping, drop_remainder: bool = False) -> Trainin
     else:
         from rskeras.data.ee_records import ee_patch_dataset
 
-        band_names = list(data.bands)
-        label_dtype = "int32" if config.task.type == "multiclass" else "float32"
-        common = {"bands": band_names, "label": data.label, "patch_size": data.patch_size,
-                  "batch_size": data.batch_size, "label_dtype": label_dtype, "seed": seed}
+        band_names = data.bands if isinstance(data.bands, Mapping) else list(data.bands)
+        integer_labels = config.task.type == "multiclass" and family.target_output is None
+        common = {"bands": band_names, "label": data.label, "batch_size": data.batch_size, "seed": seed,
+                  "patch_size": 1 if family.kind == "pixel" else data.patch_size,
+                  "label_dtype": "int32" if integer_labels else "float32"}
         train = ee_patch_dataset(data.train_files, shuffle=2048, cache="memory" if data.cache else None,
                                  drop_remainder=drop_remainder, **common)
         validation = ee_patch_dataset(data.validation_files, **common) if data.validation_files else None
@@ -130,8 +151,11 @@ def load_data(config: Config | Mapping, drop_remainder: bool = False) -> Trainin
             validation = validation.take(math.ceil(data.validation_limit / data.batch_size))
         class_names = config.task.class_names
         stats_source = ee_patch_dataset(data.train_files, **common)
+        if family.kind == "pixel":
+            train, stats_source = train.map(_pixel_vectors), stats_source.map(_pixel_vectors)
+            validation = validation.map(_pixel_vectors) if validation is not None else None
     first = next(iter(train.take(1)))[0]
-    input_shape = tuple(int(d) for d in first.shape[1:])
+    input_shape = tf.nest.map_structure(lambda t: tuple(int(d) for d in t.shape[1:]), first)
     return TrainingData(
         train=train, validation=validation, input_shape=input_shape, band_names=band_names, class_names=class_names,
         band_stats=_stats(stats_source, data.stats_samples), steps_per_epoch=_count_batches(train),
@@ -139,23 +163,41 @@ def load_data(config: Config | Mapping, drop_remainder: bool = False) -> Trainin
 
 
 def n_outputs(task: TaskConfig, class_names: Sequence[str] | None) -> int:
-    """Outputs of the model: ``task.n_outputs``, else the number of classes, else 1."""
-    if task.n_outputs is not None:
-        return task.n_outputs
-    if task.type == "binary":
-        return 1
-    return len(class_names) if class_names else 1
+    """Outputs of the model (:func:`rskeras.models.default_outputs` for ``task.n_outputs`` and the classes)."""
+    return default_outputs(task.type, task.n_outputs, _model_class_names(task, class_names))
+
+
+def _model_class_names(task: TaskConfig, class_names: Sequence[str] | None) -> list[str] | None:
+    """The class names a model of ``task`` stores: those of multiclass and multilabel tasks."""
+    return list(class_names) if class_names and task.type in ("multiclass", "multilabel") else None
 
 
 def build_model(config: Config | Mapping, data: TrainingData) -> keras.Model:
-    """The model ``config.model`` describes, for ``data``'s patches, with their band statistics inside."""
+    """The model ``config.model`` describes, for ``data``'s inputs, with their band statistics inside.
+
+    The family comes from :data:`rskeras.models.MODELS`; a family with a training wrapper
+    (M3Net: :class:`rskeras.models.UncertaintyWeightedModel`) is returned wrapped, ready for
+    ``compile`` and ``fit`` (:func:`trained_network` gives the network inside).
+    """
     config = load_config(config)
-    builder = model_builder(config.model.name)
-    class_names = data.class_names if config.task.type in ("multiclass", "multilabel") else None
-    return builder(
-        data.input_shape, task=config.task.type, n_outputs=n_outputs(config.task, data.class_names),
-        class_names=class_names, band_names=data.band_names, band_stats=data.band_stats, **config.model.options,
+    family = get_model_family(config.model.name)
+    network = family.build(
+        data.input_shape, task=config.task.type, n_outputs=config.task.n_outputs,
+        class_names=_model_class_names(config.task, data.class_names), band_names=data.band_names,
+        band_stats=data.band_stats, **config.model.options,
     )
+    return family.for_training(network)
+
+
+def trained_network(config: Config | Mapping, model: keras.Model) -> keras.Model:
+    """The network of a model from :func:`build_model`, for saving, evaluation and export (unwrapped)."""
+    return get_model_family(load_config(config).model.name).network_of(model)
+
+
+def evaluated_model(config: Config | Mapping, network: keras.Model) -> keras.Model:
+    """The part of ``network`` that :func:`train` evaluates: the family's target output, else all of it."""
+    target = get_model_family(load_config(config).model.name).target_output
+    return network if target is None else keras.Model(network.inputs, network.output[target], name=network.name)
 
 
 def learning_rate_schedule(training: TrainingConfig, steps_per_epoch: int):
@@ -325,20 +367,21 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
           f"{steps} steps per epoch, run folder {run.path}")
     history = fit(model, train_ds, val_ds, run, t.epochs, t.steps_per_epoch, t.monitor, config.output.tensorboard,
                   callbacks, verbose=t.verbose)
-    result = TrainResult(model=model, history=history, run=run, config=config)
+    network = trained_network(config, model)
+    result = TrainResult(model=network, history=history, run=run, config=config)
     if not run.chief:
         return result
     with atomic_path(run.path / "model.keras") as tmp:
-        model.save(tmp)
+        network.save(tmp)
     result.files["model"] = run.path / "model.keras"
     if config.output.evaluate and data.validation is not None:
         from rskeras.evaluation import evaluate_model, write_report
 
-        report = evaluate_model(model, data.validation, class_names=data.class_names)
+        report = evaluate_model(evaluated_model(config, network), data.validation, class_names=data.class_names)
         result.evaluation = report
         result.files.update(write_report(report, run.path / "evaluation"))
     if config.output.export:
-        result.export = export_model(model, config.output.export)
+        result.export = export_model(network, config.output.export)
         result.files["export"] = result.export
     return result
 

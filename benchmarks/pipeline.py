@@ -125,12 +125,10 @@ class _StepTimer(keras.callbacks.Callback):
 
 
 def _small_unet(size: int) -> keras.Model:
-    from rskeras.heads import compile_arguments
     from rskeras.models import unet
+    from rskeras.training import compile_for_task
 
-    model = unet((size, size, len(BANDS)), task="binary", depth=3, filters=8)
-    model.compile(optimizer="adam", **compile_arguments("binary"))
-    return model
+    return compile_for_task(unet((size, size, len(BANDS)), task="binary", depth=3, filters=8), optimizer="adam")
 
 
 def fit_throughput(files: list[str], size: int, batch: int, steps: int, patches: int, rounds: int, cache_file: Path) -> dict:

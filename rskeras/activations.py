@@ -29,6 +29,8 @@ from typing import Callable
 import keras
 from keras import ops
 
+from rskeras._compat import register_activation_name
+
 _PACKAGE = "rskeras"
 
 
@@ -93,12 +95,8 @@ def _register_names() -> None:
     Keras resolves activation strings from its own table only; adding ours there
     is what lets ``Dense(..., activation="unit_step")`` work in any layer.
     """
-    try:
-        from keras.src.activations import ALL_OBJECTS_DICT
-    except ImportError:  # a Keras without that table: pass the functions instead
-        return
     for fn_name in ("unit_step", "sign", "piecewise_linear", "logistic"):
-        ALL_OBJECTS_DICT.setdefault(fn_name, ACTIVATIONS[fn_name])
+        register_activation_name(fn_name, ACTIVATIONS[fn_name])
 
 
 _register_names()

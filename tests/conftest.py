@@ -44,3 +44,9 @@ def landsat_path() -> Path:
 def eurosat_dir() -> Path:
     """Real EuroSAT RGB folder with train.csv, validation.csv and label_map.json."""
     return _require(SHARED_DATA / "eurosat_rgb")
+
+
+@pytest.fixture(scope="session")
+def labels_dir() -> Path:
+    """Real Landsat 7 stacks with a training-label raster (uint8, nodata 0, classes 1-5) on one 250x250 px grid."""
+    return _require(SHARED_DATA / "labels")

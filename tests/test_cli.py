@@ -11,7 +11,7 @@ from rskeras.data import Points
 from rskeras.data.reference import random_points, threshold_classes
 
 
-@pytest.mark.parametrize("command", ["train-pixel", "predict", "predict-ee", "demo"])
+@pytest.mark.parametrize("command", ["train-pixel", "predict", "predict-ee", "demo", "design-sample", "assess"])
 def test_help_explains_every_option(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([command, "--help"])

@@ -8,12 +8,10 @@ from rskeras.heads import TASKS, TaskOutput, compile_arguments, get_task, output
 def test_task_table_matches_the_lecture():
     assert {t: (TASKS[t].activation, TASKS[t].loss) for t in TASKS} == {
         "regression": ("linear", "mean_squared_error"),
-        "binary": ("sigmoid", "binary_crossentropy"),
-        "multiclass": ("softmax", "categorical_crossentropy"),
-        "multilabel": ("sigmoid", "binary_crossentropy"),
+        "binary": ("sigmoid", "crossentropy"),
+        "multiclass": ("softmax", "crossentropy"),
+        "multilabel": ("sigmoid", "crossentropy"),
     }
-    assert TASKS["multiclass"].loss_for(sparse_labels=True) == "sparse_categorical_crossentropy"
-    assert TASKS["multiclass"].loss_for(sparse_labels=False) == "categorical_crossentropy"
     assert [m.name for m in TASKS["regression"].metrics()] == ["mae", "rmse"]
 
 
@@ -61,6 +59,7 @@ def test_task_output_round_trip(tmp_path):
     np.testing.assert_allclose(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
 
 
-def test_compile_arguments_give_fresh_metrics():
-    a, b = compile_arguments("binary"), compile_arguments("binary")
-    assert a["loss"] == "binary_crossentropy" and a["metrics"][0] is not b["metrics"][0]
+def test_compile_arguments_are_deprecated_and_give_fresh_metrics():
+    with pytest.warns(DeprecationWarning, match="compile_for_task"):
+        a, b = compile_arguments("binary"), compile_arguments("binary")
+    assert isinstance(a["loss"], keras.losses.BinaryCrossentropy) and a["metrics"][0] is not b["metrics"][0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from pathlib import Path
 
 from rskeras.cli.arguments import band_argument
@@ -71,5 +72,16 @@ def run(args: argparse.Namespace) -> int:
     headline = (f"held-out accuracy {result.metrics['overall_accuracy']:.3f}" if "overall_accuracy" in result.metrics
                 else f"held-out MAE {result.metrics['mae']:.4g}, RMSE {result.metrics['rmse']:.4g}, R² {result.metrics['r2']:.3f}")
     print(f"{headline} on {result.metrics['n_test']} points; model saved to {out}, metrics to {metrics_path}")
-    print(f"predict with: rskeras predict {out} {args.raster} OUT.tif --bands {' '.join(map(str, result.bands))}")
+    print(f"predict with: {_predict_hint(out, args.raster, args.sensor)}")
     return 0
+
+
+def _predict_hint(model: Path, raster: str, sensor: str | None) -> str:
+    """The ``rskeras predict`` command for the saved model: its band names select the raster's bands,
+    through the raster's band descriptions or, on a raster without them, the same ``--sensor``."""
+    from rskeras.data.rasters import is_described, open_raster
+
+    command = f"rskeras predict {shlex.quote(str(model))} {shlex.quote(raster)} OUT.tif"
+    with open_raster(raster) as ds:
+        described = is_described(ds)
+    return command if sensor is None or described else f"{command} --sensor {shlex.quote(sensor)}"

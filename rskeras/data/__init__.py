@@ -1,6 +1,6 @@
 """Readers and tf.data pipelines: field data, rasters, Earth Engine exports, datasets.
 
-The pure-geo readers (points, sampling, sensors, rasters) never load TensorFlow; the
+The pure-geo readers (points, rasters, sampling, sensors, class schemes) never load TensorFlow; the
 Earth Engine record readers (:mod:`rskeras.data.ee_records`) and EuroSAT
 (:mod:`rskeras.data.eurosat_dataset`) do, when one of their names is first used.
 """
@@ -10,8 +10,10 @@ from rskeras._lazy import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
+        "rskeras.data.class_schemes": ["ClassScheme", "WORLDCOVER_CLASSES"],
         "rskeras.data.locate": ["find_data"],
         "rskeras.data.points": ["Points", "read_points"],
+        "rskeras.data.rasters": ["BandError", "band_names", "open_raster", "resolve_bands"],
         "rskeras.data.sampling": ["Samples", "sample_raster"],
         "rskeras.data.sensors": ["SENSORS", "SensorSpec", "get_sensor"],
         "rskeras.data.ee_records.chips": ["ChipSummary", "geotiff_to_ee_patches"],

@@ -186,15 +186,16 @@ def eurosat_files(root: str | os.PathLike, split: str = "train", kind: str = "rg
 
 def _read_multiband(path: bytes) -> np.ndarray:
     """A 13-band EuroSAT image as (64, 64, 13) float32; an unreadable file raises a ValueError naming it."""
-    import rasterio
     from rasterio.errors import RasterioError
 
+    from rskeras.data.rasters import open_raster
+
     name = path.decode()
-    try:
-        with rasterio.open(name) as ds:
+    with open_raster(name) as ds:
+        try:
             return ds.read().transpose(1, 2, 0).astype(np.float32)
-    except RasterioError as err:
-        raise ValueError(f"cannot read EuroSAT image {name} ({err}); replace or remove the file") from None
+        except RasterioError as err:
+            raise ValueError(f"cannot read EuroSAT image {name} ({err}); replace or remove the file") from None
 
 
 def _tfds_dataset(name: str, split: str, data_dir: str | None, download: bool) -> tf.data.Dataset:

@@ -116,19 +116,8 @@ def sample_raster(
         raise ValueError(f"column {label!r} of {points.source} has no labels: all {len(points)} values are blank "
                          "or missing (NA, n/a, null, None, NaN)")
     with open_raster(raster) as ds:
-        if ds.crs is None:
-            raise ValueError(f"raster {ds.name} has no CRS, so points cannot be placed on it")
         indexes, names = resolve_bands(ds, bands, sensor)
-        local = points.to_crs(ds.crs)
-        inv = ~ds.transform
-        col = inv.a * local.x + inv.b * local.y + inv.c
-        row = inv.d * local.x + inv.e * local.y + inv.f
-        with np.errstate(invalid="ignore"):
-            inside = (col >= 0) & (col < ds.width) & (row >= 0) & (row < ds.height) & ~unlabelled
-        if not inside.any():
-            raise ValueError(_outside_message(ds, points, local))
-        inside_at = np.flatnonzero(inside)
-        rows, cols = np.floor(row[inside]).astype(np.int64), np.floor(col[inside]).astype(np.int64)
+        local, inside, rows, cols = _locate(ds, points, skip=unlabelled)
         values, bad = _read_pixels(ds, indexes, rows, cols, max_window_bytes)
         crs, source, nodata = ds.crs, ds.name, ds.nodata
     if bad.all():
@@ -137,7 +126,7 @@ def sample_raster(
             f"(nodata={nodata}) in bands {', '.join(names)}"
         )
     keep = ~bad
-    index = inside_at[keep]
+    index = np.flatnonzero(inside)[keep]
     return Samples(
         values=values[keep],
         band_names=names,
@@ -153,6 +142,23 @@ def sample_raster(
         source=source,
         n_unlabelled=int(unlabelled.sum()),
     )
+
+
+def _locate(ds: DatasetReaderBase, points: Points, skip: np.ndarray) -> tuple[Points, np.ndarray, np.ndarray, np.ndarray]:
+    """The points in the raster's CRS, a (n,) mask of those inside it (leaving out ``skip``, e.g. the
+    unlabelled), and the (m,) rows and columns of the pixels holding the m points inside. Raises
+    ValueError when none is inside."""
+    if ds.crs is None:
+        raise ValueError(f"raster {ds.name} has no CRS, so points cannot be placed on it")
+    local = points.to_crs(ds.crs)
+    inv = ~ds.transform
+    col = inv.a * local.x + inv.b * local.y + inv.c
+    row = inv.d * local.x + inv.e * local.y + inv.f
+    with np.errstate(invalid="ignore"):
+        inside = (col >= 0) & (col < ds.width) & (row >= 0) & (row < ds.height) & ~skip
+    if not inside.any():
+        raise ValueError(_outside_message(ds, points, local))
+    return local, inside, np.floor(row[inside]).astype(np.int64), np.floor(col[inside]).astype(np.int64)
 
 
 def _tile_shape(ds: DatasetReaderBase, pixel_bytes: int, max_bytes: int) -> tuple[int, int]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
+from rskeras._compat import ee_initialize_offline
+
 
 def offline_session(project: str = "dry-run") -> None:
     """Initialise ``ee`` without credentials or network, to build and print export requests.
@@ -12,13 +14,7 @@ def offline_session(project: str = "dry-run") -> None:
     Uses the algorithm signatures that earthengine-api ships for its own tests (``ee/apitestcase.py``),
     the way those tests initialise the library. Tasks built this way can be described, not started.
     """
-    import ee
-    from ee import apitestcase
-
-    ee.Reset()
-    ee.data._install_cloud_api_resource = lambda: None  # noqa: SLF001 (what ee's own ApiTestCase does)
-    ee.data.getAlgorithms = apitestcase.GetAlgorithms
-    ee.Initialize(None, "", project=project)
+    ee_initialize_offline(project)
 
 
 def initialize(project: str | None) -> None:

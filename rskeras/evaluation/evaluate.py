@@ -18,6 +18,7 @@ from rskeras.evaluation.metrics import (
 )
 from rskeras.evaluation.segmentation import iou_from_confusion
 from rskeras.io import atomic_paths, check_output
+from rskeras.tasks import get_task
 
 
 def _class_indices(y: np.ndarray, n_classes: int, like: np.ndarray) -> np.ndarray:
@@ -83,13 +84,12 @@ def evaluate_model(
             values.append((np.asarray(y, dtype=np.float64).reshape(p.shape), p))
             continue
         dense = p.ndim == 4
+        y_pred = get_task(task).decode(p)
         if task == "binary":
             n = 2
-            y_pred = (p[..., 0] > 0.5).astype(np.int64)
             y_true = np.asarray(y).reshape(y_pred.shape).astype(np.int64)
         else:
             n = p.shape[-1]
-            y_pred = p.argmax(axis=-1)
             y_true = _class_indices(np.asarray(y), n, p).reshape(y_pred.shape)
         if ignore_index is not None:
             keep = y_true != ignore_index

@@ -4,10 +4,12 @@
 task            main output (``dst``)             probabilities (optional)
 ==============  ================================  ==========================================
 multiclass      uint8 class map (argmax), 1 band  float32, one band per class
-binary          uint8 0/1 map (p >= 0.5), 1 band  float32, 1 band: p(positive)
+binary          uint8 0/1 map (p > 0.5), 1 band   float32, 1 band: p(positive)
 multilabel      uint8 0/1, one band per label     float32, one band per label
 regression      float32, one band per output      (none)
 ==============  ================================  ==========================================
+
+Classes come from :meth:`rskeras.tasks.Task.decode` (p = 0.5 is class 0; ties go to the lowest class).
 
 Nodata: class maps use 255 (:data:`CLASS_NODATA`); float32 outputs (values and
 probabilities) use -9999 (:data:`FLOAT_NODATA`) unless ``nodata=`` is given.
@@ -32,6 +34,7 @@ import numpy as np
 
 from rskeras.inference.writer import OutputSpec
 from rskeras.io import check_outputs
+from rskeras.tasks import get_task
 
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
 CLASS_NODATA = 255
@@ -95,12 +98,11 @@ class OutputPlan:
         are ignored.
         """
         main, *rest = self.specs
-        if self.task == "multiclass":
-            labels = np.argmax(pred, axis=0).astype(np.uint8)[None]
-        elif self.task in ("binary", "multilabel"):
-            labels = (pred >= 0.5).astype(np.uint8)
-        else:
+        if self.task == "regression":
             labels = pred.astype(np.float32, copy=False)
+        else:
+            labels = get_task(self.task).decode(pred, axis=0).astype(np.uint8)
+            labels = labels if self.task == "multilabel" else labels[None]
         out = [np.where(invalid[None], np.asarray(main.nodata, labels.dtype), labels)]
         if rest:
             out.append(np.where(invalid[None], np.float32(rest[0].nodata), pred.astype(np.float32, copy=False)))

@@ -14,6 +14,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from rskeras._compat import producing_layer
+
 
 def load_model(model: keras.Model | str | os.PathLike) -> keras.Model:
     """``model`` itself, or the ``.keras`` file it names loaded without its optimizer."""
@@ -34,7 +36,7 @@ def output_names(model: keras.Model) -> list[str]:
     """Names of the model's outputs: the keys of a dict output, else the output layers' names."""
     if isinstance(model.output, dict):
         return list(model.output)
-    return [t._keras_history.operation.name for t in model.outputs]
+    return [producing_layer(t).name for t in model.outputs]
 
 
 def select_output(model: keras.Model, output: str | None = None) -> keras.Model:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import keras
 
+from rskeras._compat import producing_layer
 from rskeras.heads import TaskOutput
 from rskeras.layers.normalization import BandNormalization
 
@@ -48,7 +49,7 @@ def model_metadata(model: keras.Model) -> ModelMetadata:
     named = model.output.items() if isinstance(model.output, dict) else ((None, t) for t in model.outputs)
     heads = []
     for name, tensor in named:
-        layer = getattr(getattr(tensor, "_keras_history", None), "operation", None)
+        layer = producing_layer(tensor)
         if isinstance(layer, TaskOutput):
             heads.append(layer)
             meta.outputs[name or layer.name] = layer.task
@@ -82,7 +83,7 @@ def input_normalizations(model: keras.Model) -> list[BandNormalization | None]:
     rest = []
     for norm in norms:
         try:
-            source = norm.input._keras_history.operation.name
+            source = getattr(producing_layer(norm.input), "name", None)
         except (AttributeError, ValueError):  # shared or nested layers have no single input
             source = None
         if source in names and paired[names.index(source)] is None:

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import keras
 
-from rskeras.heads import compile_arguments
+from rskeras.tasks import get_task
 from rskeras.models.backbones import BACKBONES, get_backbone_spec
 
 
@@ -70,14 +70,8 @@ class FineTuneHistories(NamedTuple):
 
 def _compile(model: keras.Model, optimizer: str, learning_rate: float, task: str, sparse_labels: bool,
              loss_weights: Sequence[float] | None, compile_kwargs: Mapping[str, Any]) -> None:
-    optimizer = keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": learning_rate}})
-    n = len(model.outputs)
-    if n == 1:
-        arguments = compile_arguments(task, sparse_labels)
-    else:
-        per_output = [compile_arguments(task, sparse_labels) for _ in range(n)]
-        arguments = {"loss": [a["loss"] for a in per_output], "metrics": [a["metrics"] for a in per_output]}
-    model.compile(optimizer=optimizer, loss_weights=loss_weights, **arguments, **compile_kwargs)
+    get_task(task).compile(model, optimizer, learning_rate=learning_rate, sparse_labels=sparse_labels,
+                           loss_weights=loss_weights, **compile_kwargs)
 
 
 def fine_tune(
@@ -107,8 +101,8 @@ def fine_tune(
        pre-training data, are not wrecked by small batches; the model is
        recompiled and trains for ``full_epochs`` more at the lower ``full_lr``.
 
-    Loss and metrics come from :func:`rskeras.heads.compile_arguments` for
-    ``task`` (one set per output for multi-output models such as GoogLeNet with
+    Both stages compile with :meth:`rskeras.tasks.Task.compile` for ``task`` (one
+    loss and metric set per output for multi-output models such as GoogLeNet with
     auxiliary classifiers; pass ``loss_weights=[1.0, 0.3, 0.3]`` there). The model
     is left compiled for stage 2, with BatchNormalization frozen.
 
@@ -124,8 +118,9 @@ def fine_tune(
         loss_weights: per-output loss weights, for multi-output models.
         optimizer: a Keras optimizer name.
         backbone: which backbone to freeze in stage 1 (default: every registered one found).
-        compile_kwargs: further ``model.compile`` arguments for both stages
-            (e.g. ``jit_compile=True``, ``run_eagerly=True``).
+        compile_kwargs: further :meth:`rskeras.tasks.Task.compile` options for both stages
+            (e.g. ``loss="dice"``, ``class_weights=[...]``, ``ignore_class=255``, ``label_smoothing=0.1``,
+            ``jit_compile=True``, ``run_eagerly=True``).
         verbose: as ``model.fit``.
 
     Returns:

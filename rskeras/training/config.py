@@ -5,11 +5,11 @@ A YAML file (or a dict of the same shape)::
     data:
       source: eurosat               # eurosat | earthengine
       root: ../shared/data/eurosat_rgb   # omit to read eurosat/rgb through tensorflow-datasets
-      bands: rgb                    # rgb | all | a list of band names
+      bands: rgb                    # rgb | all | a list of band names | {input: [bands]} (multi-input models)
       batch_size: 64
     model:
-      name: compact_resnet          # see MODELS
-      options: {widths: [32, 64, 128, 256]}   # keyword arguments of the builder
+      name: compact_resnet          # a family of rskeras.models.MODELS (`rskeras models` lists them)
+      options: {widths: [32, 64, 128, 256]}   # the family's options (keyword arguments of its builder)
     task: multiclass                # or {type: multiclass, class_names: [...]}
     training:
       epochs: 30
@@ -17,7 +17,10 @@ A YAML file (or a dict of the same shape)::
       learning_rate: 0.002
       schedule: onecycle
       label_smoothing: 0.1
-      augment: true                 # random flips and 90-degree rotations
+      loss: crossentropy            # or focal, dice, jaccard, tversky, crossentropy_dice; {name: tversky, beta: 0.7}
+      class_weights: balanced       # or one weight per class, or {class name: weight}
+      ignore_class: 255             # target value that counts nowhere (unlabelled pixels, nodata)
+      augment: true                 # flips and 90-degree rotations; or [flip, crop, {noise: {std: 50}}, mixup]
       precision: auto
       strategy: auto
     output:
@@ -32,13 +35,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib
-import inspect
 import os
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,18 +48,7 @@ import yaml
 
 from rskeras.tasks import TASKS
 
-# model name -> (module, builder); every builder takes input_shape, task, n_outputs, class_names,
-# band_names and band_stats
-MODELS: dict[str, tuple[str, str]] = {
-    "cnn": ("rskeras.models.cnn", "cnn"),
-    "compact_resnet": ("rskeras.models.compact_resnet", "compact_resnet"),
-    "resnet50": ("rskeras.models.resnet", "resnet50"),
-    "googlenet": ("rskeras.models.googlenet", "googlenet"),
-    "unet": ("rskeras.models.unet", "unet"),
-    "pspnet": ("rskeras.models.pspnet", "pspnet"),
-    "deeplabv3": ("rskeras.models.deeplabv3", "deeplabv3"),
-}
-# arguments the training fills from the data and the task section
+# builder arguments the training fills from the data and the task section
 FILLED_ARGUMENTS = ("input_shape", "task", "n_outputs", "class_names", "band_names", "band_stats")
 SOURCES = ("eurosat", "earthengine")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -124,12 +114,14 @@ class DataConfig:
         source: ``"eurosat"`` (:func:`rskeras.data.eurosat_dataset`) or ``"earthengine"`` (TFRecord
             patches in Earth Engine's layout, :func:`rskeras.data.ee_patch_dataset`).
         root: EuroSAT folder (None: tensorflow-datasets).
-        bands: ``"rgb"``, ``"all"`` or band names (EuroSAT); band names (Earth Engine).
+        bands: ``"rgb"``, ``"all"`` or band names (EuroSAT); band names, or ``{input: band names}``
+            for a model with several inputs (Earth Engine; M3Net's ``multispectral`` and ``multiview``).
         batch_size: global batch size (split over the replicas of a distribution strategy).
         train_split, validation_split: EuroSAT splits.
         train_files, validation_files: Earth Engine TFRecord files or glob patterns.
         label: Earth Engine property or band holding the target.
-        patch_size: Earth Engine patch side in pixels (None: read from the first record).
+        patch_size: Earth Engine patch side in pixels (None: read from the first record; 1 for
+            pixel models, which take the band vectors of table exports).
         limit, validation_limit: use only that many training / validation patches.
         cache: keep decoded patches in memory after the first epoch.
         stats_samples: patches used to compute the band statistics of the model's normalisation.
@@ -137,7 +129,7 @@ class DataConfig:
 
     source: str = "eurosat"
     root: str | None = None
-    bands: str | list[str] = "rgb"
+    bands: str | list[str] | dict[str, list[str]] = "rgb"
     batch_size: int = 64
     train_split: str = "train"
     validation_split: str | None = "validation"
@@ -158,7 +150,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """``model:`` the builder (a name of :data:`MODELS`) and its keyword arguments."""
+    """``model:`` a family of :data:`rskeras.models.MODELS` and its options (keyword arguments of its builder)."""
 
     name: str = "compact_resnet"
     options: dict = field(default_factory=dict)
@@ -188,7 +180,16 @@ class TrainingConfig:
             30 % of the steps, then cosine decay to 0).
         warmup_epochs: warm-up of the cosine schedule.
         label_smoothing: smoothing of one-hot targets (classification).
-        augment: random flips and 90-degree rotations of patches (and of dense targets).
+        loss: a loss of the task (:func:`rskeras.tasks.losses_for`), or ``{name: ..., <setting>: ...}``
+            (``gamma`` of focal, ``alpha``/``beta`` of tversky); None: the task's default.
+        class_weights: ``"balanced"`` (counted from the training labels; the weights used are
+            written to the run folder's ``class_weights.json``), one weight per class, or a mapping
+            of class name -> weight.
+        ignore_class: a target value left out of the loss and the metrics (unlabelled pixels,
+            nodata; for regression the targets' nodata value).
+        augment: True (random flips and 90-degree rotations of patches and of dense targets), False,
+            or the steps of :func:`rskeras.data.augment.parse_augment` (flip, crop, brightness, noise,
+            mixup, cutmix), as a list or a mapping of step -> settings.
         precision: ``"auto"``, ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``.
         strategy: ``"auto"``, ``"default"``, ``"mirrored"``, ``"multi_worker"`` or ``"tpu"``.
         seed: seeds weights, shuffling and augmentation.
@@ -206,7 +207,10 @@ class TrainingConfig:
     schedule: str = "cosine"
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.0
-    augment: bool = True
+    loss: str | dict | None = None
+    class_weights: str | list[float] | dict[str, float] | None = None
+    ignore_class: int | float | None = None
+    augment: bool | list | dict = True
     precision: str = "auto"
     strategy: str = "auto"
     seed: int = 0
@@ -256,14 +260,6 @@ class Config:
 SECTIONS: dict[str, type] = {
     "data": DataConfig, "model": ModelConfig, "task": TaskConfig, "training": TrainingConfig, "output": OutputConfig,
 }
-
-
-def model_builder(name: str) -> Callable:
-    """The builder function of model ``name``; the error lists :data:`MODELS`."""
-    if name not in MODELS:
-        raise ConfigError(f"model.name: unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    module, attr = MODELS[name]
-    return getattr(importlib.import_module(module), attr)
 
 
 def _section(raw: Any, cls: type, where: str, section: str):
@@ -353,28 +349,67 @@ def _check_data(data: DataConfig, where: str) -> None:
         if not data.train_files:
             raise ConfigError(f"{where}: data.train_files is required for source 'earthengine' "
                               "(TFRecord files or glob patterns, e.g. gs://bucket/train*.tfrecord.gz)")
-        if isinstance(data.bands, str) or not data.bands:
-            raise ConfigError(f"{where}: data.bands must list the band names to read for source 'earthengine', "
-                              f"got {data.bands!r}")
+        groups = data.bands.values() if isinstance(data.bands, Mapping) else [data.bands]
+        if not data.bands or any(isinstance(g, str) or not g for g in groups):
+            raise ConfigError(f"{where}: data.bands must list the band names to read for source 'earthengine' "
+                              f"(or give {{input: [band names]}} for a model with several inputs), got {data.bands!r}")
         if not data.label:
             raise ConfigError(f"{where}: data.label is required for source 'earthengine' (a property or a band)")
 
 
 def _check_model(model: ModelConfig, where: str) -> None:
+    from rskeras.models.registry import MODELS
+
     if model.name not in MODELS:
         raise ConfigError(f"{where}: model.name: unknown model {model.name!r}; choose one of {', '.join(MODELS)}")
     if not isinstance(model.options, Mapping):
         raise ConfigError(f"{where}: model.options must be a mapping of builder arguments, got {model.options!r}")
-    params = inspect.signature(model_builder(model.name)).parameters
-    valid = [p for p in params if p not in FILLED_ARGUMENTS]
-    unknown = sorted(set(model.options) - set(valid))
-    filled = sorted(set(model.options) & set(FILLED_ARGUMENTS))
+    family = MODELS[model.name]
+    valid = [*family.options(), "weights", "name"]
+    renamed = family.renamed_options  # old names still accepted (the builder warns)
+    filled = sorted(o for o in model.options if renamed.get(o, o) in FILLED_ARGUMENTS)
+    unknown = sorted(o for o in model.options if renamed.get(o, o) not in (*valid, *FILLED_ARGUMENTS))
     if filled:
         raise ConfigError(f"{where}: model.options {', '.join(map(repr, filled))} come from the data and task "
                           "sections; remove them from model.options")
     if unknown:
         raise ConfigError(f"{where}: unknown option(s) {', '.join(map(repr, unknown))} for model {model.name!r}; "
                           f"valid options: {', '.join(valid)}")
+
+
+def _check_model_fits(config: Config, where: str) -> None:
+    """The model family against the data, task and training sections (what its inputs and loss need)."""
+    from rskeras.models.registry import MODELS
+
+    family, task = MODELS[config.model.name], config.task
+    _choice(task.type, family.tasks, f"task.type (model {family.name!r})", where)
+    if task.type in ("multiclass", "multilabel") and config.data.source != "eurosat" and not (task.class_names
+                                                                                              or task.n_outputs):
+        raise ConfigError(f"{where}: task {task.type!r} needs the classes: give task.class_names or task.n_outputs")
+    _check_model_inputs(family, config.data, where)
+    if family.kind in ("pixel", "multi-input") and config.training.augment:
+        raise ConfigError(f"{where}: training.augment flips and rotates image patches; model {family.name!r} "
+                          f"({family.kind}) is not augmented by rskeras train: set training.augment: false")
+    if family.training_wrapper and config.training.label_smoothing:
+        raise ConfigError(f"{where}: model {family.name!r} brings its own loss; training.label_smoothing must be 0")
+
+
+def _check_model_inputs(family, data: DataConfig, where: str) -> None:
+    """Pixel models read 1x1 Earth Engine patches, multi-input models one band list per input."""
+    grouped = isinstance(data.bands, Mapping)
+    if family.kind in ("pixel", "multi-input") and data.source != "earthengine":
+        what = "1x1 patches of a table export" if family.kind == "pixel" else "one band list per input"
+        raise ConfigError(f"{where}: model {family.name!r} ({family.kind}) reads Earth Engine exports ({what}): "
+                          "set data.source: earthengine")
+    if family.kind == "pixel" and data.patch_size not in (None, 1):
+        raise ConfigError(f"{where}: model {family.name!r} takes one pixel's band vector: data.patch_size must be 1 "
+                          f"(or omitted), got {data.patch_size!r}")
+    if family.inputs and (not grouped or set(data.bands) != set(family.inputs)):
+        raise ConfigError(f"{where}: model {family.name!r} has the inputs {', '.join(family.inputs)}: give data.bands "
+                          f"as {{input: [band names]}} for each, got {data.bands!r}")
+    if grouped and not family.inputs:
+        raise ConfigError(f"{where}: data.bands names inputs ({', '.join(data.bands)}) but model {family.name!r} has "
+                          "one input: give a list of band names")
 
 
 def _check_task(task: TaskConfig, where: str) -> None:
@@ -403,6 +438,47 @@ def _check_training(training: TrainingConfig, task: TaskConfig, where: str) -> N
         raise ConfigError(f"{where}: training.label_smoothing must be in [0, 1), got {training.label_smoothing!r}")
     if training.label_smoothing and task.type == "regression":
         raise ConfigError(f"{where}: training.label_smoothing applies to classification, not task 'regression'")
+    _check_loss(training, task, where)
+
+
+def _n_classes(task: TaskConfig) -> int | None:
+    """Classes of the task when the configuration knows them (``binary``: 2)."""
+    if task.type == "binary":
+        return 2
+    return task.n_outputs or (len(task.class_names) if task.class_names else None)
+
+
+def _check_loss(training: TrainingConfig, task: TaskConfig, where: str) -> None:
+    """``training.loss``, ``class_weights``, ``ignore_class`` and ``augment`` against the task."""
+    from rskeras.data.augment import MIXING, parse_augment
+    from rskeras.tasks import get_task
+
+    spec = get_task(task.type)
+    n_classes, weights = _n_classes(task), training.class_weights
+    if isinstance(weights, Mapping):
+        unknown = sorted(set(weights) - set(task.class_names or weights))
+        if unknown:
+            raise ConfigError(f"{where}: training.class_weights names unknown class(es) {', '.join(map(repr, unknown))}"
+                              f"; task.class_names: {', '.join(task.class_names or [])}")
+        weights = [weights.get(name, 1.0) for name in task.class_names or weights]
+    if weights == "balanced":
+        weights = None
+        if not spec.is_classification:
+            raise ConfigError(f"{where}: training.class_weights 'balanced' applies to classification, not task "
+                              f"{task.type!r}")
+    elif isinstance(weights, str):
+        raise ConfigError(f"{where}: training.class_weights must be 'balanced', a list of weights or a mapping of "
+                          f"class name -> weight, got {weights!r}")
+    try:
+        spec.loss_object(training.loss, sparse_labels=True, class_weights=weights, n_classes=n_classes,
+                         ignore_class=training.ignore_class)
+        steps = parse_augment(training.augment)
+    except ValueError as err:
+        raise ConfigError(f"{where}: training: {err}") from None
+    mixing = [name for name in steps if name in MIXING]
+    if mixing and not spec.is_classification:
+        raise ConfigError(f"{where}: training.augment {', '.join(mixing)} mix class labels; task {task.type!r} "
+                          "has none")
 
 
 def read_yaml(path: str | os.PathLike) -> tuple[Any, dict[str, int]]:
@@ -525,4 +601,5 @@ def _validate(raw: dict, origin: ConfigOrigin) -> Config:
     _check_model(result.model, where)
     _check_task(result.task, where)
     _check_training(result.training, result.task, where)
+    _check_model_fits(result, where)
     return result

@@ -25,6 +25,8 @@ import os
 
 import tensorflow as tf
 
+from rskeras._compat import build_from_local_batch, patch_multi_worker_logs
+
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 
 
@@ -106,47 +108,16 @@ def shard_options(
 def build_for_multi_worker(model, dataset: tf.data.Dataset) -> None:
     """Build ``model``'s state from one local batch so that ``fit`` works under ``MultiWorkerMirroredStrategy``.
 
-    Keras 3 (up to 3.15 at least) builds a model before ``fit`` by averaging a distributed batch
-    with ``strategy.reduce``, which ``MultiWorkerMirroredStrategy`` cannot do for per-replica
-    tensors ("Attempt to convert a value (PerReplica...)", keras-team/keras#20585). This builds
-    the model, its compiled loss and metrics from a local batch instead and turns that step off
-    for this model; it also applies :func:`_patch_multi_worker_log_reduction`. Call it after
-    ``compile``, outside of ``fit``; other strategies need nothing.
+    Keras 3 (up to 3.15 at least) cannot build a model or reduce its scalar logs under
+    ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585); this applies the two workarounds of
+    :mod:`rskeras._compat` (:func:`~rskeras._compat.build_from_local_batch` and
+    :func:`~rskeras._compat.patch_multi_worker_logs`). Call it after ``compile``, outside of
+    ``fit``; other strategies need nothing.
     """
     strategy = model.distribute_strategy
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return
-    _patch_multi_worker_log_reduction()
+    patch_multi_worker_logs()
     x, y = next(iter(dataset.take(1)))[:2]
     with strategy.scope():
-        model._symbolic_build(data_batch=(x, y, None))
-    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
-
-
-def _patch_multi_worker_log_reduction() -> None:
-    """Average scalar logs over workers with ``axis=None`` in Keras' TensorFlow trainer.
-
-    Keras 3 (up to 3.15 at least) averages the per-replica losses and metrics of a multi-worker
-    step with ``strategy.reduce("MEAN", v, axis=0)``, which fails on scalars ("Invalid reduction
-    dimension 0 for input with 0 dimensions"). Scalars are averaged over the replicas instead,
-    as Keras does on one worker; everything else goes to Keras' own function. Applied once.
-    """
-    from keras.src.backend.tensorflow import trainer
-
-    original = trainer.reduce_per_replica
-    if getattr(original, "_rskeras_patched", False):
-        return
-
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction in ("auto", "mean") and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            def reduce(v):
-                if not isinstance(v, tf.distribute.DistributedValues):
-                    return v
-                rank = strategy.experimental_local_results(v)[0].shape.rank
-                return strategy.reduce("MEAN", v, axis=None if rank == 0 else 0)
-
-            return tf.nest.map_structure(reduce, values)
-        return original(values, strategy, reduction)
-
-    reduce_per_replica._rskeras_patched = True
-    trainer.reduce_per_replica = reduce_per_replica
+        build_from_local_batch(model, x, y)

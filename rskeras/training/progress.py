@@ -1,26 +1,19 @@
-"""A tqdm progress bar over epochs for ``model.fit`` (Keras' own bar is per batch)."""
+"""Deprecated: ``EpochProgress``, a tqdm bar over epochs; use ``tqdm.keras.TqdmCallback(verbose=0)``."""
 
 from __future__ import annotations
 
-import keras
-from tqdm.auto import tqdm
+import warnings
+
+from tqdm.keras import TqdmCallback
 
 
-class EpochProgress(keras.callbacks.Callback):
-    """Shows one tqdm bar over all epochs with the latest loss and metrics."""
+class EpochProgress(TqdmCallback):
+    """Deprecated alias: ``tqdm.keras.TqdmCallback(verbose=0, desc=description)``.
+
+    One tqdm bar over all epochs (unit ``epoch``) with the latest loss and metrics, as before.
+    """
 
     def __init__(self, description: str = "training"):
-        super().__init__()
-        self.description = description
-        self._bar = None
-
-    def on_train_begin(self, logs=None):
-        self._bar = tqdm(total=self.params.get("epochs"), desc=self.description, unit="epoch")
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._bar.set_postfix({k: f"{v:.4g}" for k, v in (logs or {}).items()})
-        self._bar.update(1)
-
-    def on_train_end(self, logs=None):
-        if self._bar is not None:
-            self._bar.close()
+        warnings.warn("rskeras.training.EpochProgress is deprecated; use "
+                      "tqdm.keras.TqdmCallback(verbose=0, desc=...)", DeprecationWarning, stacklevel=2)
+        super().__init__(verbose=0, desc=description)

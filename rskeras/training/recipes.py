@@ -2,7 +2,7 @@
 
 :func:`eurosat_recipe` is the configuration (a dict for :func:`rskeras.training.train`) of the best
 recipe rskeras offers for EuroSAT RGB without pretrained weights: a compact residual network
-(:func:`rskeras.models.compact_resnet.compact_resnet_classifier`) with its normalisation inside, the eight
+(:func:`rskeras.models.compact_resnet`) with its normalisation inside, the eight
 flips and rotations of each patch, label smoothing 0.1, AdamW with a one-cycle schedule.
 On a GPU the same recipe trains ResNet-50 or GoogLeNet in mixed precision.
 :func:`train_eurosat` measures the throughput, picks the epochs that fit a time budget, trains,
@@ -15,6 +15,7 @@ import copy
 import os
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import tensorflow as tf
@@ -30,15 +31,40 @@ from rskeras.training.trainer import (
 )
 from rskeras.training.trainer import train as train_config
 
-# model -> (builder options, batch size, peak learning rate)
-EUROSAT_MODELS: dict[str, tuple[dict, int, float]] = {
-    "compact_resnet": ({"widths": [32, 64, 128, 256], "blocks": [1, 1, 1, 1], "stem_filters": 32, "dropout": 0.1},
-                       64, 2e-3),
-    "compact_resnet_small": ({"widths": [24, 48, 96, 192], "blocks": [1, 1, 1, 1], "stem_filters": 16,
-                              "dropout": 0.1}, 64, 2e-3),
-    "resnet50": ({"dropout": 0.2}, 128, 1e-3),
-    "googlenet": ({"dropout": 0.4}, 128, 1e-3),
+
+@dataclass(frozen=True)
+class EurosatModel:
+    """One model of the EuroSAT recipe.
+
+    Attributes:
+        family: its family in :data:`rskeras.models.MODELS`.
+        options: the family's options (builder keyword arguments).
+        batch_size: the batch size it trains with.
+        learning_rate: the peak learning rate of its one-cycle schedule.
+    """
+
+    family: str
+    options: dict = field(default_factory=dict)
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+
+
+#: recipe model name -> its family, options, batch size and learning rate
+EUROSAT_MODELS: dict[str, EurosatModel] = {
+    "compact_resnet": EurosatModel("compact_resnet", {"widths": [32, 64, 128, 256], "blocks": [1, 1, 1, 1],
+                                                      "stem_filters": 32, "dropout": 0.1}),
+    "compact_resnet_small": EurosatModel("compact_resnet", {"widths": [24, 48, 96, 192], "blocks": [1, 1, 1, 1],
+                                                            "stem_filters": 16, "dropout": 0.1}),
+    "resnet50": EurosatModel("resnet50", {"dropout": 0.2}, batch_size=128, learning_rate=1e-3),
+    "googlenet": EurosatModel("googlenet", {"dropout": 0.4}, batch_size=128, learning_rate=1e-3),
 }
+
+
+def eurosat_model(name: str) -> EurosatModel:
+    """The recipe model ``name`` (a key of :data:`EUROSAT_MODELS`); the error lists them."""
+    if name not in EUROSAT_MODELS:
+        raise ValueError(f"no EuroSAT recipe for model {name!r}; recipes: {', '.join(EUROSAT_MODELS)}")
+    return EUROSAT_MODELS[name]
 
 
 def default_model() -> str:
@@ -51,18 +77,15 @@ def eurosat_recipe(root: str | os.PathLike | None, model: str = "compact_resnet"
                    validation_limit: int | None = None, precision: str = "auto", seed: int = 0,
                    verbose: int = 1) -> dict:
     """The training configuration of the EuroSAT RGB recipe for ``model`` (a key of :data:`EUROSAT_MODELS`)."""
-    if model not in EUROSAT_MODELS:
-        raise ValueError(f"no EuroSAT recipe for model {model!r}; recipes: {', '.join(EUROSAT_MODELS)}")
-    options, batch_size, learning_rate = EUROSAT_MODELS[model]
+    recipe = eurosat_model(model)
     return {
         "data": {"source": "eurosat", "root": None if root is None else str(root), "bands": "rgb",
-                 "batch_size": batch_size, "limit": limit, "validation_limit": validation_limit, "cache": True},
-        "model": {"name": "compact_resnet" if model.startswith("compact_resnet") else model,
-                  "options": copy.deepcopy(options)},
+                 "batch_size": recipe.batch_size, "limit": limit, "validation_limit": validation_limit, "cache": True},
+        "model": {"name": recipe.family, "options": copy.deepcopy(recipe.options)},
         "task": {"type": "multiclass"},
-        "training": {"epochs": epochs, "optimizer": "adamw", "learning_rate": learning_rate, "weight_decay": 0.05,
-                     "schedule": "onecycle", "label_smoothing": 0.1, "augment": True, "precision": precision,
-                     "strategy": "auto", "seed": seed, "monitor": "val_accuracy", "verbose": verbose},
+        "training": {"epochs": epochs, "optimizer": "adamw", "learning_rate": recipe.learning_rate,
+                     "weight_decay": 0.05, "schedule": "onecycle", "label_smoothing": 0.1, "augment": True,
+                     "precision": precision, "strategy": "auto", "seed": seed, "monitor": "val_accuracy", "verbose": verbose},
         "output": {"run_dir": str(run_dir), "export": None, "evaluate": True, "tensorboard": True},
     }
 
@@ -100,7 +123,7 @@ def train_eurosat(
     seed: int = 0,
     verbose: int = 1,
 ) -> dict:
-    """Train, evaluate and export a EuroSAT RGB classifier; returns the report (also in ``out/report.json``).
+    """Train, evaluate and export a EuroSAT RGB classifier; returns the report (also in ``out/evaluation/metrics.json``).
 
     Args:
         root: EuroSAT folder (None: tensorflow-datasets ``eurosat/rgb``).
@@ -118,7 +141,6 @@ def train_eurosat(
         seed: seeds weights, shuffling and augmentation.
         verbose: Keras' per-batch progress bar (1) or one line per epoch (2).
     """
-    from rskeras.data.eurosat_dataset import eurosat_files
     from rskeras.evaluation import write_report
 
     if (minutes is None) == (epochs is None):
@@ -126,36 +148,79 @@ def train_eurosat(
     start = time.perf_counter()
     model = default_model() if model == "auto" else model
     out = Path(out)
-    run_dir = out / "run"
-    if not resume and run_dir.exists():
-        shutil.rmtree(run_dir)
-    config = eurosat_recipe(root, model, epochs or 1, run_dir, limit, validation_limit, seed=seed, verbose=verbose)
-    if root is not None:
-        n_train = len(eurosat_files(root, "train").paths[:limit])
-        n_validation = len(eurosat_files(root, "validation").paths[:validation_limit])
-    else:
-        n_train, n_validation = limit or 21600, validation_limit or 5400
+    config = eurosat_recipe(root, model, epochs or 1, _run_folder(out / "run", resume), limit, validation_limit,
+                            seed=seed, verbose=verbose)
+    n_train, n_validation = _split_sizes(root, limit, validation_limit)
     throughput = None
     if epochs is None:
-        print(f"[eurosat] measuring the training speed of {model} ...")
-        throughput = calibrate(config)
-        reserve = 60 + n_validation / (2 * throughput)  # final evaluation and export
-        remaining = minutes * 60 - (time.perf_counter() - start) - reserve
-        epochs = epochs_for_budget(remaining, throughput, n_train, n_validation)
+        throughput, epochs = _plan_epochs(config, model, minutes, start, n_train, n_validation)
         config["training"]["epochs"] = epochs
-        print(f"[eurosat] {throughput:.0f} images/s -> {epochs} epoch(s) of {n_train} images in the "
-              f"{minutes:g} minute budget")
-    reserve = 60 + n_validation / (2 * throughput) if throughput else 60
-    limit_cb = TimeLimit(minutes * 60 - (time.perf_counter() - start) - reserve if minutes else float("inf"))
+    limit_cb = TimeLimit(_seconds_left(minutes, start, _reserve_seconds(n_validation, throughput)))
     result = train_config(config, callbacks=[limit_cb])
-    train_seconds = limit_cb.elapsed
     report = dict(result.evaluation or {})
-    epochs_run = len(result.run.log_rows())
-    summary = {
+    report["summary"] = summary = _summary(result, config, model, epochs, limit_cb, n_train, n_validation,
+                                           throughput)
+    if export_dir is not None:
+        summary.update(_export(result.model, Path(export_dir) / (export_name or f"eurosat_{model}"), models_config))
+    summary["wall_seconds"] = time.perf_counter() - start
+    write_report(report, out / "evaluation", title=f"EuroSAT RGB, {model}: validation accuracy "
+                 f"{100 * (summary['validation_accuracy'] or 0):.2f} %")
+    return report
+
+
+def _run_folder(run_dir: Path, resume: bool) -> Path:
+    """``run_dir``, emptied first unless the run is resumed."""
+    if not resume and run_dir.exists():
+        shutil.rmtree(run_dir)
+    return run_dir
+
+
+def _split_sizes(root: str | os.PathLike | None, limit: int | None, validation_limit: int | None) -> tuple[int, int]:
+    """Images in the training and validation splits used (tensorflow-datasets: EuroSAT's 21,600 / 5,400)."""
+    from rskeras.data.eurosat_dataset import eurosat_files
+
+    if root is None:
+        return limit or 21600, validation_limit or 5400
+    return (len(eurosat_files(root, "train").paths[:limit]),
+            len(eurosat_files(root, "validation").paths[:validation_limit]))
+
+
+def _reserve_seconds(n_validation: int, throughput: float | None) -> float:
+    """Seconds kept back from the budget for the final evaluation and export."""
+    return 60 + (n_validation / (2 * throughput) if throughput else 0)
+
+
+def _seconds_left(minutes: float | None, start: float, reserve: float) -> float:
+    """Seconds of a budget of ``minutes`` counted from ``start`` (``time.perf_counter()``), less ``reserve``;
+    infinite without a budget."""
+    if minutes is None:
+        return float("inf")
+    return minutes * 60 - (time.perf_counter() - start) - reserve
+
+
+def _plan_epochs(config: dict, model: str, minutes: float, start: float, n_train: int,
+                 n_validation: int) -> tuple[float, int]:
+    """``(training images per second, epochs)`` that fit a budget of ``minutes`` counted from ``start``
+    (a ``time.perf_counter()`` value), measured on ``config``'s model."""
+    print(f"[eurosat] measuring the training speed of {model} ...")
+    throughput = calibrate(config)
+    remaining = _seconds_left(minutes, start, _reserve_seconds(n_validation, throughput))
+    epochs = epochs_for_budget(remaining, throughput, n_train, n_validation)
+    print(f"[eurosat] {throughput:.0f} images/s -> {epochs} epoch(s) of {n_train} images in the "
+          f"{minutes:g} minute budget")
+    return throughput, epochs
+
+
+def _summary(result, config: dict, model: str, epochs: int, limit_cb: TimeLimit, n_train: int, n_validation: int,
+             throughput: float | None) -> dict:
+    """The run in numbers: model, precision, epochs, accuracy, per-class F1 and speeds."""
+    report = result.evaluation or {}
+    train_seconds = limit_cb.elapsed
+    return {
         "model": model,
         "parameters": int(result.model.count_params()),
         "precision": result.model.dtype_policy.name,
-        "epochs": epochs_run,
+        "epochs": len(result.run.log_rows()),
         "epochs_planned": epochs,
         "stopped_at_time_limit": limit_cb.stopped,
         "n_train": n_train,
@@ -169,13 +234,9 @@ def train_eurosat(
         "calibrated_images_per_second": throughput,
         "inference_images_per_second": report.get("images_per_second"),
     }
-    report["summary"] = summary
-    if export_dir is not None:
-        folder = Path(export_dir) / (export_name or f"eurosat_{model}")
-        summary["export"] = str(export_model(result.model, folder, version=1, overwrite=True,
-                                             models_config=models_config))
-        summary["keras_file"] = str(folder / f"{folder.name}.keras")
-    summary["wall_seconds"] = time.perf_counter() - start
-    write_report(report, out / "evaluation", title=f"EuroSAT RGB, {model}: validation accuracy "
-                 f"{100 * (summary['validation_accuracy'] or 0):.2f} %")
-    return report
+
+
+def _export(model, folder: Path, models_config: bool) -> dict:
+    """``.keras`` and SavedModel version 1 in ``folder``; returns their paths for the summary."""
+    version = export_model(model, folder, version=1, overwrite=True, models_config=models_config)
+    return {"export": str(version), "keras_file": str(folder / f"{folder.name}.keras")}

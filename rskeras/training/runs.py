@@ -35,6 +35,7 @@ from pathlib import Path
 import keras
 import yaml
 
+from rskeras._compat import BackupAndRestoreHooks, ModelCheckpointHooks, set_resume_epoch
 from rskeras.io import atomic_path, atomic_write_text
 from rskeras.training.config import ConfigError
 
@@ -84,7 +85,7 @@ def _save_atomically(model: keras.Model, dst: Path, weights_only: bool) -> None:
             model.save(str(tmp), overwrite=True)
 
 
-class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+class AtomicBackupAndRestore(BackupAndRestoreHooks):
     """``keras.callbacks.BackupAndRestore`` whose checkpoints survive SIGKILL at any moment.
 
     Each save writes ``epoch-NNNN[-batch-NNNNNN].weights.h5`` (model and optimizer variables)
@@ -101,7 +102,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         """The saved ``{"epoch", "batch", "weights"}``, or None before the first save."""
         return read_checkpoint_state(Path(self.backup_dir))
 
-    def _load_model(self):
+    def load_backup(self):
         state = self.saved_state()
         if state is None:
             return
@@ -110,29 +111,28 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(str(Path(self.backup_dir) / state["weights"]))
-        self.model._initial_epoch = state["epoch"]
+        set_resume_epoch(self.model, state["epoch"])
 
-    def _save_model(self):
+    def save_backup(self, epoch: int, batch: int):
         folder = Path(self.backup_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        suffix = f"-batch-{self._last_batch_seen:06d}" if self.save_freq != "epoch" else ""
-        name = f"epoch-{self._current_epoch:04d}{suffix}.weights.h5"
+        suffix = f"-batch-{batch:06d}" if self.save_freq != "epoch" else ""
+        name = f"epoch-{epoch:04d}{suffix}.weights.h5"
         _save_atomically(self.model, folder / name, weights_only=True)
-        state = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
+        state = {"epoch": epoch, "batch": batch, "weights": name}
         atomic_write_text(self._state_path, json.dumps(state))
         for old in folder.glob("*.weights.h5"):
             if old.name != name:
                 old.unlink(missing_ok=True)
 
 
-class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+class AtomicModelCheckpoint(ModelCheckpointHooks):
     """``keras.callbacks.ModelCheckpoint`` writing under a temporary name, then renaming."""
 
-    def _save_model(self, epoch, batch, logs):
-        filepath = Path(self._get_file_path(epoch, batch, logs))
-        if self._should_save_model(epoch, batch, logs, str(filepath)):
-            filepath.parent.mkdir(parents=True, exist_ok=True)
-            _save_atomically(self.model, filepath, weights_only=self.save_weights_only)
+    def write_checkpoint(self, filepath: str):
+        filepath = Path(filepath)
+        filepath.parent.mkdir(parents=True, exist_ok=True)
+        _save_atomically(self.model, filepath, weights_only=self.save_weights_only)
 
 
 def read_checkpoint_state(folder: Path) -> dict | None:

@@ -8,6 +8,7 @@ from typing import Sequence
 
 import keras
 import numpy as np
+from tqdm.keras import TqdmCallback
 
 from rskeras._checks import check_integer, check_number
 from rskeras.data.labels import EncodedLabels, encode_labels, split_indices
@@ -15,7 +16,7 @@ from rskeras.data.points import Points, read_points
 from rskeras.data.sampling import Samples, sample_raster
 from rskeras.evaluation import classification_report, regression_report
 from rskeras.models.ann import ann
-from rskeras.training import EpochProgress, compile_for_task
+from rskeras.tasks import get_task
 
 
 @dataclass
@@ -91,6 +92,7 @@ def train_pixel_model(
     stratify = targets.y if targets.class_names is not None else None
     train, test = split_indices(len(samples.values), test_fraction, stratify=stratify, seed=seed)
     keras.utils.set_random_seed(seed)
+    spec = get_task(task)
     n_outputs = len(targets.class_names) if task == "multiclass" else (1 if task == "binary" else targets.y.shape[1])
     model = ann(
         samples.values.shape[1],
@@ -103,18 +105,17 @@ def train_pixel_model(
         band_names=samples.band_names,
         class_names=targets.class_names,
     )
-    compile_for_task(model, task, learning_rate=learning_rate)
+    spec.compile(model, "adam", learning_rate=learning_rate)
     y = targets.y.astype("float32").reshape(-1, 1) if task == "binary" else targets.y
     history = model.fit(
         samples.values[train], y[train], epochs=epochs, batch_size=batch_size, verbose=0,
-        callbacks=[EpochProgress("training ANN")] if progress else [],
+        callbacks=[TqdmCallback(epochs, verbose=0, desc="training ANN")] if progress else [],
     )
     predicted = model.predict(samples.values[test], batch_size=4096, verbose=0)
     if task == "regression":
         metrics = regression_report(targets.y[test], predicted)
     else:
-        y_hat = predicted.argmax(axis=1) if task == "multiclass" else (predicted[:, 0] > 0.5).astype(int)
-        metrics = classification_report(targets.y[test], y_hat, targets.class_names)
+        metrics = classification_report(targets.y[test], spec.decode(predicted), targets.class_names)
     metrics.update(n_train=int(len(train)), n_test=int(len(test)), sampling=samples.summary())
     return PixelTrainingResult(
         model=model, bands=samples.indexes, samples=samples, targets=targets,

@@ -21,7 +21,7 @@ import yaml
 
 from rskeras import export_saved_model
 from rskeras.training import ConfigError, load_config, train
-from tests.hostile.conftest import REPO, assert_cli_error, checksums, leftovers
+from tests.hostile.conftest import REPO, assert_cli_error, leftovers
 
 CONFIG = """\
 data:

@@ -2,7 +2,8 @@
 
 import pytest
 
-from rskeras.training import MODELS, ConfigError, load_config
+from rskeras.models import MODELS
+from rskeras.training import ConfigError, load_config
 
 
 def _config(**sections):
@@ -24,13 +25,13 @@ def test_valid_config_round_trips(tmp_path):
 
 
 def test_unknown_model_lists_the_models():
-    with pytest.raises(ConfigError, match=r"unknown model 'vgg99'; choose one of cnn, compact_resnet, resnet50") as e:
+    with pytest.raises(ConfigError, match=r"unknown model 'vgg99'; choose one of ann, cnn, compact_resnet") as e:
         load_config(_config(model={"name": "vgg99"}))
     assert all(name in str(e.value) for name in MODELS)
 
 
 def test_unknown_model_option_lists_the_options():
-    with pytest.raises(ConfigError, match=r"unknown option\(s\) 'filterz' for model 'cnn'; valid options: .*filters"):
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) 'filterz' for model 'cnn'; valid options: .*widths"):
         load_config(_config(model={"name": "cnn", "options": {"filterz": [8]}}))
     with pytest.raises(ConfigError, match="'n_outputs' come from the data and task sections"):
         load_config(_config(model={"name": "cnn", "options": {"n_outputs": 3}}))

@@ -16,7 +16,8 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from rskeras.io import atomic_write_text
+from rskeras.data.ee_records._io import expand_files, named_read_errors, read_json_object
+from rskeras.io import atomic_write_text, check_output
 
 STATS_FILENAME = "band_stats.json"
 
@@ -109,14 +110,16 @@ def compute_band_stats(
     """
     from rskeras.data.ee_records.patches import ee_patch_dataset
 
-    ds = ee_patch_dataset(files, bands, patch_size=patch_size, batch_size=64, compression=compression, prefetch=True)
+    paths = expand_files(files)
+    ds = ee_patch_dataset(paths, bands, patch_size=patch_size, batch_size=64, compression=compression, prefetch=True)
     running = RunningBandStats(list(bands), nodata)
     seen = 0
-    for images in ds:
-        running.update(images.numpy())
-        seen += int(images.shape[0])
-        if max_patches is not None and seen >= max_patches:
-            break
+    with named_read_errors(paths):
+        for images in ds:
+            running.update(images.numpy())
+            seen += int(images.shape[0])
+            if max_patches is not None and seen >= max_patches:
+                break
     return running.result()
 
 
@@ -126,9 +129,16 @@ def _stats_path(path: str | os.PathLike) -> str:
 
 
 def save_band_stats(stats: BandStats, path: str | os.PathLike) -> str:
-    """Save ``stats`` to ``path`` (a ``.json`` file, or a folder: ``<folder>/band_stats.json``)."""
+    """Save ``stats`` to ``path`` (a ``.json`` file, or a folder: ``<folder>/band_stats.json``); returns the file."""
+    dst = _stats_path(path)
+    check_output(dst, suffixes=(".json",), what="band statistics file")
+    return os.fspath(atomic_write_text(dst, band_stats_json(stats)))
+
+
+def band_stats_json(stats: BandStats) -> str:
+    """The ``band_stats.json`` text of ``stats``."""
     data = {"bands": list(stats.bands), "mean": list(stats.mean), "std": list(stats.std), "count": list(stats.count), "nodata": stats.nodata}
-    return os.fspath(atomic_write_text(_stats_path(path), json.dumps(data, indent=2) + "\n"))
+    return json.dumps(data, indent=2) + "\n"
 
 
 def load_band_stats(path: str | os.PathLike) -> BandStats:
@@ -136,8 +146,7 @@ def load_band_stats(path: str | os.PathLike) -> BandStats:
     path = _stats_path(path)
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"no band statistics at {path!r}; compute them with rskeras.data.compute_band_stats")
-    with tf.io.gfile.GFile(path) as f:
-        data = json.load(f)
+    data = read_json_object(path, "band statistics file")
     missing = [k for k in ("bands", "mean", "std") if k not in data]
     if missing or not (len(data["bands"]) == len(data["mean"]) == len(data["std"])):
         raise ValueError(f"{path}: band statistics need equally long 'bands', 'mean' and 'std' (missing {missing})")

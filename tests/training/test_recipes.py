@@ -1,0 +1,32 @@
+"""The EuroSAT recipe's steps: budget arithmetic, and one tiny run of train_eurosat on the real EuroSAT folder."""
+
+import json
+import math
+
+import pytest
+
+from rskeras.training import recipes
+
+
+def test_budget_steps():
+    assert recipes._reserve_seconds(5400, 100.0) == 60 + 27.0
+    assert recipes._reserve_seconds(5400, None) == 60
+    assert recipes._seconds_left(None, 0.0, 60) == math.inf
+
+
+def test_train_eurosat_plans_trains_evaluates_and_exports(eurosat_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(recipes, "calibrate", lambda config: 100.0)  # images/s, instead of a measured probe
+    # 1.05 minutes less 60 s + 64 / (2 * 100) s of reserve leave ~2.7 s: one epoch of 128 + 64 images at 100/s
+    report = recipes.train_eurosat(eurosat_dir, tmp_path / "out", model="compact_resnet_small", minutes=1.05,
+                                   export_dir=tmp_path / "models", limit=128, validation_limit=64, verbose=0)
+    summary = report["summary"]
+    assert (summary["model"], summary["epochs_planned"], summary["calibrated_images_per_second"]) == \
+        ("compact_resnet_small", 1, 100.0)
+    assert (summary["n_train"], summary["n_validation"], summary["epochs"]) == (128, 64, 1)
+    assert summary["parameters"] > 0 and summary["precision"] == "float32"
+    assert summary["keras_file"].endswith("eurosat_compact_resnet_small.keras")
+    assert (tmp_path / "models" / "eurosat_compact_resnet_small" / "1" / "saved_model.pb").exists()
+    written = json.loads((tmp_path / "out" / "evaluation" / "metrics.json").read_text())
+    assert written["summary"]["epochs_planned"] == 1 and written["n"] == 64
+    with pytest.raises(ValueError, match="either minutes"):
+        recipes.train_eurosat(eurosat_dir, tmp_path / "x", minutes=1, epochs=1)

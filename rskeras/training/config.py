@@ -306,7 +306,7 @@ def _describe(hint: Any) -> str:
     if origin is list:
         return f"a list of {_describe(args[0]).split(' ', 1)[1]}s"
     words = {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping",
-             type(None): "null"}
+             list: "a list", type(None): "null"}
     return words.get(hint, words.get(origin, str(hint)))
 
 

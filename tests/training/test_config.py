@@ -87,7 +87,7 @@ def test_errors_name_the_yaml_line_or_the_override(tmp_path):
 
 
 def test_values_of_the_wrong_type_are_named():
-    with pytest.raises(ConfigError, match=r"training.augment must be true or false, got 'yes'"):
+    with pytest.raises(ConfigError, match=r"training.augment must be true or false or a list or a mapping, got 'yes'"):
         load_config(_config(training={"augment": "yes"}))
     with pytest.raises(ConfigError, match=r"task.class_names must be a list of strings or null, got \[1, 2\]"):
         load_config(_config(task={"type": "multiclass", "class_names": [1, 2]}))

@@ -1,6 +1,8 @@
 """Readers and tf.data pipelines: field data, rasters, Earth Engine exports, datasets.
 
-The pure-geo readers (points, sampling, sensors, rasters) never load TensorFlow; the
+The pure-geo readers (points, sampling, sensors, rasters, raster scenes, samplers, vector
+labels) never load TensorFlow; ``raster_dataset``
+(:mod:`rskeras.data.raster_patches`) and the
 Earth Engine record readers (:mod:`rskeras.data.ee_records`) and EuroSAT
 (:mod:`rskeras.data.eurosat_dataset`) do, when one of their names is first used.
 """
@@ -12,6 +14,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
     {
         "rskeras.data.locate": ["find_data"],
         "rskeras.data.points": ["Points", "read_points"],
+        "rskeras.data.raster_patches": ["raster_dataset"],
+        "rskeras.data.samplers": ["BlockSplit", "GridSampler", "RandomSampler", "RegionSplit"],
         "rskeras.data.sampling": ["Samples", "sample_raster"],
         "rskeras.data.sensors": ["SENSORS", "SensorSpec", "get_sensor"],
         "rskeras.data.ee_records.chips": ["ChipSummary", "geotiff_to_ee_patches"],

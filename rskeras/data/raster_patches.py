@@ -156,7 +156,7 @@ def raster_dataset(
     if cache not in (None, "memory"):
         check_output(cache, inputs=[f for s in scenes for f in s.files] + ([labels] if source else []), what="cache")
     sampler = _as_sampler(sampler)
-    plan, counts = _plan(scenes, source, patch, sampler, split, subset, seed)
+    plan, counts = _plan(scenes, source, patch, sampler, split, subset, seed, centred=target == "centre")
     read = PatchReader(scenes, source, reader, patch, target, ignore_value, max_nodata)
     dataset = _pipeline(plan, read, groups, target, batch_size, shuffle, augment, cache, repeat, drop_remainder,
                         prefetch, num_parallel_reads, seed)
@@ -199,7 +199,7 @@ def _as_sampler(sampler) -> GridSampler | RandomSampler:
 
 
 def _plan(scenes: list[Scene], source: LabelSource | None, patch, sampler, split: Split | None, subset: str | None,
-          seed: int) -> tuple[WindowPlan, list[int] | None]:
+          seed: int, centred: bool) -> tuple[WindowPlan, list[int] | None]:
     """The window plan and the labelled pixels per class (classes only)."""
     if (split is None) != (subset is None):
         raise ValueError("give split= and subset= together (the split, and which of its subsets to read)")
@@ -209,7 +209,7 @@ def _plan(scenes: list[Scene], source: LabelSource | None, patch, sampler, split
     if source is not None and source.table is not None:
         counted = census(source, scenes, BALANCE_SAMPLE if balanced else 0, seed, maps, code)
     plan = WindowPlan([s.shape for s in scenes], [s.name for s in scenes], patch, sampler, maps, code,
-                      counted.pixels if counted else None, seed)
+                      counted.pixels if counted else None, seed, centred)
     return plan, counted.counts.sum(axis=0).tolist() if counted else None
 
 

@@ -16,7 +16,8 @@ same seed gives the same windows in every run):
   positions uniform. With ``balanced=True`` each window is placed around a labelled pixel: a class
   is drawn uniformly among the classes present, then one of its pixels (from the census sample of
   :func:`rskeras.data.label_sources.census`), then one of the windows that hold that pixel, lie
-  inside the scene (and the subset), uniformly. Every class then appears in about ``length / n_classes``
+  inside the scene (and the subset), uniformly; with ``centred`` (targets from the centre pixel)
+  the window that has it at its centre. Every class then appears in about ``length / n_classes``
   windows, however rare it is.
 
 Spatial splits. A split assigns *cells* of each scene's grid to named subsets; a window belongs
@@ -50,7 +51,8 @@ from rskeras.data.vector_labels import read_features
 NO_SUBSET = 255
 MAX_CELLS = 1 << 24
 DEFAULT_FRACTIONS = {"train": 0.7, "validation": 0.15, "test": 0.15}
-_ATTEMPTS = 50  # random draws per window before a subset is declared too small
+_ATTEMPTS = 50  # rounds of uniform draws before a subset is declared too small for a window
+ROOM_CHECKS = 2000  # census pixels per class and scene checked for room for a window (splits, centred windows)
 
 
 @dataclass(frozen=True)
@@ -235,11 +237,13 @@ class WindowPlan:
         class_pixels: ``[scene][class]`` census samples of pixel positions in the subset (balanced
             sampling).
         seed: the seed of the random draws.
+        centred: balanced windows have the drawn pixel at their centre ``(height // 2, width // 2)``
+            (for targets taken from the centre pixel).
     """
 
     def __init__(self, shapes: Sequence[tuple[int, int]], names: Sequence[str], patch: tuple[int, int],
                  sampler: GridSampler | RandomSampler, maps: Sequence[SplitMap] | None = None, code: int = 0,
-                 class_pixels: list[list[np.ndarray]] | None = None, seed: int = 0):
+                 class_pixels: list[list[np.ndarray]] | None = None, seed: int = 0, centred: bool = False):
         for shape, name in zip(shapes, names):
             if patch[0] > shape[0] or patch[1] > shape[1]:
                 raise ValueError(f"patch_size {patch[0]}x{patch[1]} px is larger than scene {name} "
@@ -247,7 +251,16 @@ class WindowPlan:
         if isinstance(sampler, RandomSampler) and sampler.balanced and class_pixels is None:
             raise ValueError("a balanced RandomSampler needs class labels (labels= of classes)")
         self.shapes, self.names, self.patch, self.sampler = list(shapes), list(names), patch, sampler
-        self.maps, self.code, self.class_pixels, self.seed = maps, code, class_pixels, seed
+        self.maps, self.code, self.seed, self.centred = maps, code, seed, centred
+        self.class_pixels = None
+        if isinstance(sampler, RandomSampler) and sampler.balanced:
+            rng = np.random.default_rng(seed)
+            self.class_pixels = [[self._with_room(s, p, rng) for p in per_class]
+                                 for s, per_class in enumerate(class_pixels)]
+            if not any(len(p) for per_class in self.class_pixels for p in per_class):
+                raise ValueError("balanced sampling found no labelled pixel that a window of "
+                                 f"{patch[0]}x{patch[1]} px can hold" + (" within the subset" if maps else "") +
+                                 "; choose a smaller patch_size" + (" or larger split blocks" if maps else ""))
 
     def windows(self, epoch: int = 0) -> np.ndarray:
         """``(n, 3)`` int64 ``(scene, row, col)`` of the windows of ``epoch``."""
@@ -311,34 +324,46 @@ class WindowPlan:
                 return np.concatenate(found)[:n].astype(np.int64)
         raise ValueError(self._too_small())
 
+    def _with_room(self, scene: int, pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The pixels some window can hold (within the subset; centred); at most :data:`ROOM_CHECKS` of them
+        when that needs checking."""
+        if self.maps is None and not self.centred:
+            return pixels
+        if len(pixels) > ROOM_CHECKS:
+            pixels = pixels[rng.choice(len(pixels), ROOM_CHECKS, replace=False)]
+        room = [self._holding(scene, row, col)[0].size > 0 for row, col in pixels]
+        return pixels[np.array(room, dtype=bool)] if len(pixels) else pixels
+
     def _balanced(self, rng: np.random.Generator) -> np.ndarray:
         present = [(s, c) for s, per_class in enumerate(self.class_pixels) for c, p in enumerate(per_class) if len(p)]
         classes = sorted({c for _, c in present})
-        if not classes:
-            raise ValueError("balanced sampling found no labelled pixel in the scenes" +
-                             (" within the subset" if self.maps is not None else ""))
-        windows = []
-        for _ in range(self.length()):
-            windows.append(self._around(rng, classes[rng.integers(len(classes))], present))
+        windows = [self._around(rng, classes[rng.integers(len(classes))], present) for _ in range(self.length())]
         return np.array(windows, dtype=np.int64)
 
     def _around(self, rng: np.random.Generator, cls: int, present: list[tuple[int, int]]) -> tuple[int, int, int]:
-        """A window holding a random pixel of class ``cls``, drawn among the windows that hold it (in the subset)."""
+        """A window holding a random pixel of class ``cls``, drawn among the windows that hold it."""
         scenes = [s for s, c in present if c == cls]
         weights = np.array([len(self.class_pixels[s][cls]) for s in scenes], dtype=np.float64)
-        for _ in range(_ATTEMPTS):
-            scene = scenes[rng.choice(len(scenes), p=weights / weights.sum())]
-            pixels = self.class_pixels[scene][cls]
-            row, col = pixels[rng.integers(len(pixels))]
-            height, width = self.shapes[scene]
-            tops = np.arange(max(0, row - self.patch[0] + 1), min(row, height - self.patch[0]) + 1)
-            lefts = np.arange(max(0, col - self.patch[1] + 1), min(col, width - self.patch[1]) + 1)
-            tops, lefts = (a.ravel() for a in np.meshgrid(tops, lefts, indexing="ij"))
-            fits = np.flatnonzero(self._inside(scene, tops, lefts))
-            if fits.size:
-                pick = fits[rng.integers(fits.size)]
-                return scene, int(tops[pick]), int(lefts[pick])
-        raise ValueError(self._too_small())
+        scene = scenes[rng.choice(len(scenes), p=weights / weights.sum())]
+        pixels = self.class_pixels[scene][cls]
+        tops, lefts = self._holding(scene, *pixels[rng.integers(len(pixels))])
+        pick = rng.integers(tops.size)
+        return scene, int(tops[pick]), int(lefts[pick])
+
+    def _holding(self, scene: int, row: int, col: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(tops, lefts)`` of the windows inside the scene and the subset that hold pixel ``(row, col)``
+        (centred: at their centre)."""
+        height, width = self.shapes[scene]
+        if self.centred:
+            tops, lefts = np.array([row - self.patch[0] // 2]), np.array([col - self.patch[1] // 2])
+        else:
+            tops, lefts = np.meshgrid(np.arange(row - self.patch[0] + 1, row + 1),
+                                      np.arange(col - self.patch[1] + 1, col + 1), indexing="ij")
+            tops, lefts = tops.ravel(), lefts.ravel()
+        inside = (tops >= 0) & (tops <= height - self.patch[0]) & (lefts >= 0) & (lefts <= width - self.patch[1])
+        tops, lefts = tops[inside], lefts[inside]
+        keep = self._inside(scene, tops, lefts)
+        return tops[keep], lefts[keep]
 
     def _too_small(self) -> str:
         where = "the scenes" if self.maps is None else "the subset of the split"

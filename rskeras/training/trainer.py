@@ -31,11 +31,16 @@ from rskeras.layers.normalization import band_statistics
 from rskeras.tasks import get_task
 from rskeras.data.augment import dihedral
 from rskeras.training.config import (
+    MODEL_KINDS,
     Config,
     TaskConfig,
     TrainingConfig,
     load_config,
     model_builder,
+    raster_bands,
+    raster_classes,
+    raster_sampler,
+    raster_split,
 )
 from rskeras.training.distribute import (
     build_for_multi_worker,
@@ -59,6 +64,8 @@ class TrainingData:
         class_names: class names in label order (classification), else None.
         band_stats: ``(mean, std)`` per band of raw training values, for the model's normalisation.
         steps_per_epoch: batches in one pass over ``train``.
+        ignore_class: the target of unlabelled pixels, to leave out of the loss and the metrics
+            (dense targets of source ``rasters``), else None.
     """
 
     train: tf.data.Dataset
@@ -68,6 +75,7 @@ class TrainingData:
     class_names: list[str] | None
     band_stats: tuple[list[float], list[float]]
     steps_per_epoch: int
+    ignore_class: int | None = None
 
 
 @dataclass
@@ -100,7 +108,10 @@ def load_data(config: Config | Mapping, drop_remainder: bool = False) -> Trainin
     """The training and validation datasets of ``config.data`` (raw values; no augmentation yet)."""
     config = load_config(config)
     data, seed = config.data, config.training.seed
-    if data.source == "eurosat":
+    ignore_class = None
+    if data.source == "rasters":
+        train, validation, stats_source, class_names, band_names, ignore_class = _raster_data(config, drop_remainder)
+    elif data.source == "eurosat":
         from rskeras.data.eurosat_dataset import eurosat, eurosat_class_names, resolve_bands
 
         _, _, band_names = resolve_bands(data.bands)
@@ -134,7 +145,48 @@ def load_data(config: Config | Mapping, drop_remainder: bool = False) -> Trainin
     return TrainingData(
         train=train, validation=validation, input_shape=input_shape, band_names=band_names, class_names=class_names,
         band_stats=_stats(stats_source, data.stats_samples), steps_per_epoch=_count_batches(train),
+        ignore_class=ignore_class,
     )
+
+
+def _raster_data(config: Config, drop_remainder: bool) -> tuple:
+    """Source ``rasters``: ``(train, validation, stats source, class names, band names, ignore class)``.
+
+    Targets follow the model (:data:`MODEL_KINDS`): a class per pixel with ``data.ignore_value``
+    where there is no label (dense models; multiclass), a class per patch by ``data.patch_target``
+    or one 0/1 per class (``multilabel``; patch classifiers), labelled pixels' band vectors (pixel
+    models). Training patches come from ``data.sampler`` in subset ``train`` of ``data.spatial_split``;
+    validation patches from a grid over subset ``validation`` (None without a split).
+    """
+    from rskeras.data import GridSampler, raster_dataset
+
+    data, task = config.data, config.task.type
+    kind = MODEL_KINDS.get(config.model.name, "patch")
+    target = {"dense": "dense", "pixel": "pixel"}.get(kind, "multilabel" if task == "multilabel" else data.patch_target)
+    sampler, split = raster_sampler(data.sampler), raster_split(data.spatial_split)
+    common = {"bands": raster_bands(data.bands), "sensor": data.sensor, "patch_size": data.patch_size or 64,
+              "label_column": data.label_column, "label_layer": data.label_layer, "classes": raster_classes(config),
+              "values": task == "regression", "target": target, "buffer": data.buffer, "crs": data.crs,
+              "ignore_value": data.ignore_value, "max_nodata": data.max_nodata, "resolution": data.resolution,
+              "batch_size": data.batch_size, "seed": config.training.seed}
+
+    def read(subset: str | None, sampler, **options):
+        return raster_dataset(data.images, data.labels, sampler=sampler, split=split, subset=subset, **common,
+                              **options)
+
+    cached = "memory" if data.cache else None
+    train = read("train" if split else None, sampler, shuffle=256, drop_remainder=drop_remainder,
+                 cache=cached if isinstance(sampler, GridSampler) else None)
+    names = (train.class_names, train.band_names)
+    validation = None
+    if split is not None and "validation" in split.subset_names():
+        validation = read("validation", GridSampler(), cache=cached)
+    if data.limit:
+        train = train.take(math.ceil(data.limit / data.batch_size))
+    if validation is not None and data.validation_limit:
+        validation = validation.take(math.ceil(data.validation_limit / data.batch_size))
+    ignore = data.ignore_value if kind == "dense" and task == "multiclass" else None
+    return train, validation, read("train" if split else None, sampler), *names, ignore
 
 
 def n_outputs(task: TaskConfig, class_names: Sequence[str] | None) -> int:
@@ -189,16 +241,17 @@ def make_optimizer(training: TrainingConfig, steps_per_epoch: int) -> keras.opti
 
 
 def compile_model(model: keras.Model, task: str, optimizer: keras.optimizers.Optimizer, label_smoothing: float = 0.0,
-                  policy: str = "float32", jit_compile: bool = False) -> keras.Model:
+                  policy: str = "float32", jit_compile: bool = False, ignore_class: int | None = None) -> keras.Model:
     """Compile ``model`` for ``task`` with :meth:`rskeras.tasks.Task.compile`: the task's loss (smoothed
-    one-hot targets when ``label_smoothing``), its metrics, and loss scaling under ``mixed_float16``.
+    one-hot targets when ``label_smoothing``), its metrics, and loss scaling under ``mixed_float16``;
+    ``ignore_class``: a target left out of the loss and the accuracy (unlabelled pixels).
 
     With ``label_smoothing`` a multiclass model expects one-hot targets (see :func:`prepare_dataset`).
     """
     spec = get_task(task)
     sparse_labels = not (label_smoothing and spec.name == "multiclass")
     return spec.compile(model, optimizer, sparse_labels=sparse_labels, label_smoothing=label_smoothing,
-                        policy=policy, jit_compile=jit_compile)
+                        ignore_class=ignore_class, policy=policy, jit_compile=jit_compile)
 
 
 def prepare_dataset(dataset: tf.data.Dataset, task: str, n_classes: int, training: bool, augment: bool = False,
@@ -262,7 +315,7 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
             policy = set_precision(t.precision, strategy)
             model = build_model(config, data)
             compile_model(model, config.task.type, make_optimizer(t, steps), t.label_smoothing, policy,
-                          jit_compile=t.jit_compile)
+                          jit_compile=t.jit_compile, ignore_class=data.ignore_class)
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
     n_classes = n_outputs(config.task, data.class_names)
@@ -284,7 +337,7 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
     if config.output.evaluate and data.validation is not None:
         from rskeras.evaluation import evaluate_model, write_report
 
-        report = evaluate_model(model, data.validation, class_names=data.class_names)
+        report = evaluate_model(model, data.validation, class_names=data.class_names, ignore_index=data.ignore_class)
         result.evaluation = report
         result.files.update(write_report(report, run.path / "evaluation"))
     if config.output.export:

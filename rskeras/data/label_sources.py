@@ -128,19 +128,16 @@ class RasterLabels(LabelSource):
     def __init__(self, paths: list[str], kind: str, reader: WindowReader):
         self.paths, self.kind, self.reader = paths, kind, reader
         self.source = paths[0] if len(paths) == 1 else ", ".join(paths)
-        with open_raster(paths[0]) as ds:
-            self.nodata = ds.nodata
+        self._lookups: dict[np.dtype, np.ndarray] = {}
 
     def path(self, scene_index: int) -> str:
         return self.paths[scene_index if len(self.paths) > 1 else 0]
 
     def raw(self, scene_index: int, scene: Scene, window: Window) -> tuple[np.ndarray, np.ndarray]:
-        """``(values, labelled)``: the raster's values in the window and where they are labels."""
+        """``(values, labelled)``: the raster's values in the window and where they are labels (not
+        nodata, inside the raster)."""
         values, valid = self.reader.read(self.path(scene_index), [1], scene.grid, window, Resampling.nearest)
-        values = values[0]
-        if self.nodata is not None:
-            valid &= values != self.nodata
-        return values, valid
+        return values[0], valid
 
     def set_table(self, table: ClassTable) -> None:
         keys = [_key(v) for v in table.values]
@@ -155,9 +152,24 @@ class RasterLabels(LabelSource):
         values, labelled = self.raw(scene_index, scene, window)
         if self.kind == "values":
             return np.where(labelled, values, np.nan).astype(np.float32)
+        classes = self._classes(values)
+        if not labelled.all():
+            classes[~labelled] = -1
+        return classes
+
+    def _classes(self, values: np.ndarray) -> np.ndarray:
+        """int64 class index of each value, -1 for a value that is no class."""
+        if values.dtype.kind in "iu" and values.dtype.itemsize <= 2:  # one lookup in a table of every value
+            offset = int(np.iinfo(values.dtype).min)
+            if values.dtype not in self._lookups:
+                lookup = np.full(int(np.iinfo(values.dtype).max) - offset + 1, -1, dtype=np.int64)
+                for value, index in zip(self._sorted, self._order):
+                    if float(value).is_integer() and 0 <= value - offset < len(lookup):
+                        lookup[int(value) - offset] = index
+                self._lookups[values.dtype] = lookup
+            return self._lookups[values.dtype][values if offset == 0 else values.astype(np.int32) - offset]
         position = np.clip(np.searchsorted(self._sorted, values), 0, len(self._sorted) - 1)
-        known = labelled & (self._sorted[position] == values)
-        return np.where(known, self._order[position], -1).astype(np.int64)
+        return np.where(self._sorted[position] == values, self._order[position], -1).astype(np.int64)
 
     def check_overlap(self, scenes: Sequence[Scene]) -> None:
         for i, scene in enumerate(scenes):

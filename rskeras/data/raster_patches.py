@@ -221,6 +221,8 @@ class PatchReader:
         self.scenes, self.labels, self.reader, self.patch = scenes, labels, reader, patch
         self.target, self.ignore_value, self.max_nodata = target, ignore_value, max_nodata
         self.n_classes = len(labels.table) if labels is not None and labels.table else 0
+        self._files = [_files_of(scene) for scene in scenes]
+        self.n_bands = len(scenes[0].bands)
 
     @property
     def target_spec(self) -> tf.TensorSpec:
@@ -234,51 +236,72 @@ class PatchReader:
             return tf.TensorSpec((self.n_classes,), tf.float32)
         return tf.TensorSpec((h, w, 1), tf.float32 if self.labels.kind == "values" else tf.int32)
 
-    def image(self, scene: Scene, window: Window) -> tuple[np.ndarray, np.ndarray]:
+    def image(self, scene_index: int, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """``(H, W, bands)`` float32 raw values (0 where invalid) and ``(H, W)`` validity."""
-        h, w = self.patch
-        out = np.zeros((h, w, len(scene.bands)), dtype=np.float32)
-        valid = np.ones((h, w), dtype=bool)
-        for path, channels in itertools.groupby(enumerate(scene.bands), key=lambda item: item[1].path):
-            channels = list(channels)
-            values, ok = self.reader.read(path, [b.index for _, b in channels], scene.grid, window,
-                                          Resampling.bilinear)
-            out[..., [i for i, _ in channels]] = np.moveaxis(values, 0, -1)
-            valid &= ok
-        out[~valid] = 0
+        scene = self.scenes[scene_index]
+        parts = [(self.reader.read(path, indexes, scene.grid, window, Resampling.bilinear), channels)
+                 for path, indexes, channels in self._files[scene_index]]
+        if len(parts) == 1:
+            (values, valid), _ = parts[0]
+            out = np.moveaxis(values, 0, -1).astype(np.float32)
+        else:
+            out = np.empty((*self.patch, len(scene.bands)), dtype=np.float32)
+            valid = np.ones(self.patch, dtype=bool)
+            for (values, ok), channels in parts:
+                out[..., channels] = np.moveaxis(values, 0, -1)
+                valid &= ok
+        if not valid.all():
+            out[~valid] = 0
         return out, valid
 
     def __call__(self, scene_index, row, col):
-        scene = self.scenes[int(scene_index)]
+        scene_index = int(scene_index)
         window = Window(int(col), int(row), self.patch[1], self.patch[0])
-        image, valid = self.image(scene, window)
+        image, valid = self.image(scene_index, window)
         keep = 1.0 - valid.mean() <= self.max_nodata
         if self.labels is None:
             return image, np.int32(0), np.bool_(keep)
-        labels = self.labels.read(int(scene_index), scene, window)
+        labels = self.labels.read(scene_index, self.scenes[scene_index], window)
         target, labelled = self._target(labels, valid)
         return image, target, np.bool_(keep and labelled)
 
-    def many(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`__call__` for each ``(scene, row, col)`` of ``windows``, stacked."""
-        images, targets, keep = zip(*(self(*window) for window in windows))
-        return np.stack(images), np.stack(targets), np.array(keep)
+    def many(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(images, targets)`` of the windows ``(scene, row, col)`` that are kept, stacked."""
+        spec = self.target_spec
+        kept = [(image, target) for image, target, keep in (self(*window) for window in windows) if keep]
+        if not kept:
+            return (np.empty((0, *self.patch, self.n_bands), np.float32),
+                    np.empty((0, *spec.shape), spec.dtype.as_numpy_dtype))
+        images, targets = zip(*kept)
+        return np.stack(images), np.stack(targets)
 
     def _target(self, labels: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, bool]:
         """The target of a window and whether it holds any label."""
         if self.labels.kind == "values":
             labels = np.where(valid, labels, np.nan).astype(np.float32)
             return labels[..., None], bool(np.isfinite(labels).any())
-        labels = np.where(valid, labels, -1)
-        counts = np.bincount(labels[labels >= 0], minlength=self.n_classes)
-        if self.target == "majority":
-            return np.int32(np.argmax(counts)), bool(counts.any())
+        if not valid.all():
+            labels = np.where(valid, labels, -1)
+        if self.target in ("dense", "pixel"):
+            labelled = labels >= 0
+            return np.where(labelled, labels, self.ignore_value).astype(np.int32)[..., None], bool(labelled.any())
         if self.target == "centre":
             centre = labels[self.patch[0] // 2, self.patch[1] // 2]
             return np.int32(centre), bool(centre >= 0)
-        if self.target == "multilabel":
-            return (counts > 0).astype(np.float32), bool(counts.any())
-        return np.where(labels >= 0, labels, self.ignore_value).astype(np.int32)[..., None], bool(counts.any())
+        counts = np.bincount(labels[labels >= 0], minlength=self.n_classes)
+        if self.target == "majority":
+            return np.int32(np.argmax(counts)), bool(counts.any())
+        return (counts > 0).astype(np.float32), bool(counts.any())  # multilabel
+
+
+def _files_of(scene: Scene) -> list[tuple[str, list[int], list[int]]]:
+    """``(file, its band indexes, their channels in the image)`` for each file a scene's bands come from."""
+    found: dict[str, tuple[list[int], list[int]]] = {}
+    for channel, band in enumerate(scene.bands):
+        indexes, channels = found.setdefault(band.path, ([], []))
+        indexes.append(band.index)
+        channels.append(channel)
+    return [(path, indexes, channels) for path, (indexes, channels) in found.items()]
 
 
 def _windows(plan: WindowPlan, shuffle: int, cache, seed: int) -> tf.data.Dataset:
@@ -302,16 +325,13 @@ def _pipeline(plan: WindowPlan, read: PatchReader, groups: dict[str, list[str]] 
     has_labels = read.labels is not None
 
     def read_windows(windows):
-        image, label, keep = tf.numpy_function(read.many, [windows], [tf.float32, spec.dtype, tf.bool],
-                                               stateful=False)
+        image, label = tf.numpy_function(read.many, [windows], [tf.float32, spec.dtype], stateful=False)
         image.set_shape((None, h, w, n_bands))
         label.set_shape((None, *spec.shape))
-        keep.set_shape((None,))
-        return image, label, keep
+        return image, label
 
     patches = _windows(plan, shuffle, cache, seed).batch(READ_GROUP).map(
         read_windows, num_parallel_calls=num_parallel_reads or AUTOTUNE, deterministic=True).unbatch()
-    patches = patches.filter(_kept).map(_without_flag)
     if target == "pixel":
         patches = patches.map(_labelled_pixels(read)).unbatch()
     if groups is not None:
@@ -329,14 +349,6 @@ def _pipeline(plan: WindowPlan, read: PatchReader, groups: dict[str, list[str]] 
         patches = patches.map(_image_only)
     dataset = patches if batch_size is None else patches.batch(batch_size, drop_remainder=drop_remainder)
     return dataset.prefetch(AUTOTUNE) if prefetch else dataset
-
-
-def _kept(image, label, keep):
-    return keep
-
-
-def _without_flag(image, label, keep):
-    return image, label
 
 
 def _image_only(image, label):

@@ -347,7 +347,7 @@ class WindowReader:
     """
 
     def __init__(self):
-        self._local = threading.local()
+        self._sources: dict[tuple, _Source] = {}
         self._lock = threading.Lock()
         self._all: list = []
 
@@ -365,28 +365,30 @@ class WindowReader:
         return _read_direct(source, indexes, window)
 
     def _source(self, path: str, grid: Grid, resampling: Resampling) -> _Source:
-        sources = getattr(self._local, "sources", None)
-        if sources is None:
-            sources = self._local.sources = {}
-        key = (path, id(grid), resampling)  # grids live as long as their scenes; hashing a CRS is slow
-        if key not in sources:
+        # keyed by the OS thread: tf.data calls Python from C++ threads, and each call gets a fresh Python
+        # thread state, so threading.local would open the files again for every call
+        key = (threading.get_ident(), path, id(grid), resampling)  # grids live as long as their scenes
+        source = self._sources.get(key)
+        if source is None:
             ds = rasterio.open(path)
             offset = lattice_offset(ds, grid)
             handles = [ds]
             if offset is None:
                 handles.append(WarpedVRT(ds, crs=grid.crs, transform=grid.transform, width=grid.width,
                                          height=grid.height, resampling=resampling, add_alpha=True))
-            sources[key] = _Source(handles[-1], offset, _mask_kind(ds))
+            source = _Source(handles[-1], offset, _mask_kind(ds))
             with self._lock:
+                self._sources[key] = source
                 self._all += handles
-        return sources[key]
+        return source
 
     def close(self) -> None:
         """Close every dataset any thread opened."""
         with self._lock:
-            for handle in self._all:
+            for handle in reversed(self._all):  # a WarpedVRT before its dataset
                 handle.close()
             self._all.clear()
+            self._sources.clear()
 
     def __del__(self):
         self.close()

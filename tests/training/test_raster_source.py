@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from rskeras.training import ConfigError, load_config, train
 from rskeras.training.config import Config, DataConfig, ModelConfig, OutputConfig, TaskConfig, TrainingConfig
 from rskeras.training.trainer import load_data
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _config(labels_dir, tmp_path, model="unet", task="multiclass", **data):
@@ -82,3 +86,18 @@ def test_unet_run_on_the_landsat_polygons(labels_dir, tmp_path):
     assert np.isfinite(result.history["loss"]).all()
     assert len(report["confusion_matrix"]) == 5 and 0 <= report["overall_accuracy"] <= 1
     assert report["n"] < 0.05 * 10 * 32 * 32  # labelled pixels only, not the validation windows' 10,000+ pixels
+
+
+def test_the_readme_configuration_trains(shared_data, tmp_path, monkeypatch):
+    """README.md's configuration for source rasters is valid and trains (one epoch here), from the repository's
+    folder where its ``../shared/data`` paths lead."""
+    readme = (REPO / "README.md").read_text()
+    blocks = [yaml.safe_load(b.split("```", 1)[0]) for b in readme.split("```yaml\n")[1:]]
+    (config,) = [b for b in blocks if isinstance(b, dict) and b.get("data", {}).get("source") == "rasters"]
+    monkeypatch.chdir(REPO)
+    if not Path(config["data"]["images"]).exists():
+        pytest.skip(f"{config['data']['images']} is not reachable from {REPO}")
+    config["training"].update(epochs=1, verbose=0)
+    config["output"] = {"run_dir": str(tmp_path / "landsat"), "tensorboard": False}
+    result = train(config)
+    assert (result.run.path / "model.keras").exists() and result.evaluation["n"] > 0

@@ -36,17 +36,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import rskeras  # noqa: E402, F401  (before TensorFlow: turns oneDNN on)
-import numpy as np  # noqa: E402
-import rasterio  # noqa: E402
-from rasterio.enums import Resampling  # noqa: E402
-from rasterio.vrt import WarpedVRT  # noqa: E402
-from rasterio.windows import Window  # noqa: E402
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
 
-from rskeras.data import find_data  # noqa: E402
-from rskeras.data.raster_scenes import open_scenes  # noqa: E402
-from rskeras.data.samplers import RandomSampler, WindowPlan  # noqa: E402
-from rskeras.io import atomic_write_text  # noqa: E402
+import rskeras  # noqa: F401  (before TensorFlow: turns oneDNN on)
+from rskeras.data import find_data
+from rskeras.data.raster_scenes import open_scenes
+from rskeras.data.samplers import RandomSampler, WindowPlan
+from rskeras.io import atomic_write_text
 
 BANDS = [1, 2, 3, 4, 5, 6, 7]
 PATCH = 64
@@ -186,8 +186,9 @@ def peak_memory_worker(scene: str, labels: str, n: int) -> None:
 def peak_memory(scenes: dict[str, tuple[Path, Path]], n: int) -> dict:
     found = {}
     for name, (scene, labels) in scenes.items():
-        done = subprocess.run([sys.executable, __file__, "--memory-worker", str(scene), str(labels), str(n)],
-                              capture_output=True, text=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        command = [sys.executable, __file__, "--memory-worker", str(scene), str(labels), str(n)]
+        done = subprocess.run(command, capture_output=True, text=True, check=True,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
         found[name] = json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_mib"]
     small, large = found.values()
     return {"peak_rss_mib": found, "growth_for_4x_area": large / small, "windows": n}

@@ -34,8 +34,13 @@ import numpy as np
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
-from rskeras.data.raster_scenes import Scene, WindowReader, describe_bounds, file_bounds, overlaps
-from rskeras.data.rasters import open_raster
+from rskeras.data.raster_scenes import (
+    Scene,
+    WindowReader,
+    describe_bounds,
+    file_bounds,
+    overlaps,
+)
 from rskeras.data.samplers import SplitMap
 from rskeras.data.vector_labels import Features, is_vector_file, read_features
 

@@ -52,8 +52,21 @@ from rasterio.windows import Window
 
 from rskeras.data.augment import dihedral_patch
 from rskeras.data.label_sources import LabelSource, census, open_labels
-from rskeras.data.raster_scenes import BandSelection, Scene, SceneSpec, WindowReader, open_scenes
-from rskeras.data.samplers import GridSampler, RandomSampler, Split, WindowPlan, as_size, split_maps
+from rskeras.data.raster_scenes import (
+    BandSelection,
+    Scene,
+    SceneSpec,
+    WindowReader,
+    open_scenes,
+)
+from rskeras.data.samplers import (
+    GridSampler,
+    RandomSampler,
+    Split,
+    WindowPlan,
+    as_size,
+    split_maps,
+)
 from rskeras.data.sensors import SensorSpec
 from rskeras.io import check_output
 
@@ -178,7 +191,8 @@ def _check_options(target: str, values: bool, labels, max_nodata: float, ignore_
     if not 0 <= max_nodata <= 1:
         raise ValueError(f"max_nodata is a fraction of a patch's pixels in [0, 1], got {max_nodata!r}")
     if isinstance(ignore_value, bool) or not isinstance(ignore_value, (int, np.integer)):
-        raise ValueError(f"ignore_value must be an integer (the target of unlabelled pixels), got {ignore_value!r}")
+        raise ValueError(  # noqa: TRY004  (a bad value of an option, like the others here)
+            f"ignore_value must be an integer (the target of unlabelled pixels), got {ignore_value!r}")
 
 
 def _check_ignore_value(source: LabelSource, ignore_value: int) -> None:
@@ -186,8 +200,8 @@ def _check_ignore_value(source: LabelSource, ignore_value: int) -> None:
     table = source.table
     if table is not None and 0 <= ignore_value < len(table):
         raise ValueError(f"ignore_value {ignore_value} is the index of class {table.names[ignore_value]!r} of "
-                         f"labels {source.source} (classes: {table.listing()}); choose a value outside 0..{len(table) - 1}"
-                         f", e.g. {DEFAULT_IGNORE_VALUE}")
+                         f"labels {source.source} (classes: {table.listing()}); choose a value outside "
+                         f"0..{len(table) - 1}, e.g. {DEFAULT_IGNORE_VALUE}")
 
 
 def _as_sampler(sampler) -> GridSampler | RandomSampler:

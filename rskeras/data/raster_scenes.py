@@ -404,7 +404,7 @@ def lattice_offset(ds, grid: Grid) -> tuple[int, int] | None:
     col, row = (g.c - t.c) / t.a, (g.f - t.f) / t.e
     if abs(col - round(col)) > _ALIGN_TOLERANCE or abs(row - round(row)) > _ALIGN_TOLERANCE:
         return None
-    return int(round(row)), int(round(col))
+    return round(row), round(col)
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ class RandomSampler:
                                         or self.length < 1):
             raise ValueError(f"RandomSampler length must be a positive number of windows, got {self.length!r}")
         if not isinstance(self.balanced, bool):
-            raise ValueError(f"RandomSampler balanced must be true or false, got {self.balanced!r}")
+            raise ValueError(f"RandomSampler balanced must be true or false, got {self.balanced!r}")  # noqa: TRY004
 
 
 @dataclass(frozen=True)

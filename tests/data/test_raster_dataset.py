@@ -282,7 +282,7 @@ def test_points_and_lines_with_a_buffer(labels_dir, scene, tmp_path):
     and its 8 neighbours); a line the 3 rows along it and 3 pixels past each end."""
     with rasterio.open(scene) as src:
         t = src.transform
-    centre = lambda row, col: rasterio.transform.xy(t, row, col)  # noqa: E731
+    centre = lambda row, col: rasterio.transform.xy(t, row, col)
     points = [("water", centre(100, 100)), ("forest", centre(30, 200))]
     features = [{"type": "Feature", "properties": {"cover": name},
                  "geometry": {"type": "Point", "coordinates": list(_to_lonlat(*xy))}} for name, xy in points]

@@ -47,17 +47,18 @@ def _polygons_without_crs(labels_dir, folder):
 def _far_polygon(folder):
     ring = [[100_000, 1_000_000], [101_000, 1_000_000], [101_000, 1_001_000], [100_000, 1_000_000]]
     path = folder / "far.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "crs": {"type": "name", "properties": {
-        "name": "urn:ogc:def:crs:EPSG::32615"}}, "features": [{"type": "Feature", "properties": {"class": "forest"},
-                                                                "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    feature = {"type": "Feature", "properties": {"class": "forest"},
+               "geometry": {"type": "Polygon", "coordinates": [ring]}}
+    crs = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32615"}}
+    path.write_text(json.dumps({"type": "FeatureCollection", "crs": crs, "features": [feature]}))
     return path
 
 
 CASES = {
     "images and labels do not overlap": (
         lambda d, w: (d / SCENE, {"labels": _shifted_labels(d, w / "shifted.tif")}),
-        ValueError, [r"label raster .*shifted\.tif \(x 562405\.\.569905, y 1734315\.\.1741815 \(EPSG:32615\)\) does "
-                     r"not overlap the images \(.*landsat7_1999_stack\.tif: x 462405\.\.469905, y 1734315\.\.1741815"]),
+        ValueError, [r"label raster .*shifted\.tif \(x 562405\.\.569905, y 1734315\.\.1741815 \(EPSG:32615\)\)",
+                     r"does not overlap the images \(.*landsat7_1999_stack\.tif: x 462405\.\.469905, y 1734315"]),
     "vector file without CRS": (
         lambda d, w: (d / SCENE, {"labels": _polygons_without_crs(d, w), "label_column": "class"}),
         ValueError, [r"vector file .*nocrs\.shp has no CRS"]),
@@ -69,8 +70,8 @@ CASES = {
         KeyError, [r"needs label_column= \(the column to use\); columns: id, class"]),
     "values not in the class list": (
         lambda d, w: (d / SCENE, {"labels": d / POLYGONS, "label_column": "class", "classes": ["forest", "water"]}),
-        ValueError, [r"polygons\.shp column 'class' holds values \['barren', 'herbaceous', 'urban'\] that are not in "
-                     r"the given classes \(forest, water\)"]),
+        ValueError, [(r"polygons\.shp column 'class' holds values \['barren', 'herbaceous', 'urban'\] that are not in "
+                     r"the given classes \(forest, water\)")]),
     "no feature inside the images": (
         lambda d, w: (d / SCENE, {"labels": _far_polygon(w), "label_column": "class"}),
         ValueError, [r"no feature of vector file .*far\.geojson lies inside the images \(features: x 100000\.\.101000",
@@ -83,12 +84,12 @@ CASES = {
         KeyError, [r"raster .*landsat7_1999_stack\.tif has no band 'band 4 reflectance'; bands: 1=band_1"]),
     "scenes with different band counts": (
         lambda d, w: ([d / SCENE, d.parent / "rasters" / "landsat7_rgb_byte.tif"], {"patch_size": 32}),
-        ValueError, [r"the scenes have different band counts \(.*landsat7_1999_stack\.tif: 8; "
-                     r".*landsat7_rgb_byte\.tif: 3\)"]),
+        ValueError, [(r"the scenes have different band counts \(.*landsat7_1999_stack\.tif: 8; "
+                     r".*landsat7_rgb_byte\.tif: 3\)")]),
     "ignore value that is a class": (
         lambda d, w: (d / SCENE, {"labels": d / LABELS, "ignore_value": 2}),
-        ValueError, [r"ignore_value 2 is the index of class '3' of labels .*landsat7_training_labels\.tif "
-                     r"\(classes: 0=1, 1=2, 2=3, 3=4, 4=5\); choose a value outside 0\.\.4"]),
+        ValueError, [(r"ignore_value 2 is the index of class '3' of labels .*landsat7_training_labels\.tif "
+                     r"\(classes: 0=1, 1=2, 2=3, 3=4, 4=5\); choose a value outside 0\.\.4")]),
     "label column for a label raster": (
         lambda d, w: (d / SCENE, {"labels": d / LABELS, "label_column": "class"}),
         ValueError, [r"label_column='class' names a column of a vector file, but .*labels\.tif is a raster"]),

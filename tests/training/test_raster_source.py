@@ -10,7 +10,14 @@ import pytest
 import yaml
 
 from rskeras.training import ConfigError, load_config, train
-from rskeras.training.config import Config, DataConfig, ModelConfig, OutputConfig, TaskConfig, TrainingConfig
+from rskeras.training.config import (
+    Config,
+    DataConfig,
+    ModelConfig,
+    OutputConfig,
+    TaskConfig,
+    TrainingConfig,
+)
 from rskeras.training.trainer import load_data
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,16 +39,16 @@ def _config(labels_dir, tmp_path, model="unet", task="multiclass", **data):
 @pytest.mark.parametrize("data, message", [
     ({"images": None}, r"data.images is required for source 'rasters'"),
     ({"bands": "rgb"}, r"data.bands for source 'rasters' is 'all' or a list"),
-    ({"sampler": {"type": "random", "lenght": 5}}, r"unknown key\(s\) 'lenght' in data.sampler \(type 'random'\); "
-                                                   r"valid keys: type, length, balanced"),
+    ({"sampler": {"type": "random", "lenght": 5}}, (r"unknown key\(s\) 'lenght' in data.sampler \(type 'random'\); "
+                                                   r"valid keys: type, length, balanced")),
     ({"sampler": {"type": "random", "length": 0}}, r"data.sampler: RandomSampler length must be a positive number"),
     ({"spatial_split": {"blocks": 50, "fractions": [0.6, 0.6]}}, r"data.spatial_split: BlockSplit fractions must"),
     ({"spatial_split": {"size": 50}}, r"data.spatial_split needs one of blocks .* or regions"),
     ({"patch_target": "mode"}, r"data.patch_target 'mode' is not one of majority, centre"),
     ({"bands": [1, 9]}, r"data.bands: raster .*stack\.tif has no band 9 \(bands are numbered from 1\)"),
     ({"label_column": "klass"}, r"data.label_column: .*has no column 'klass'; columns: id, class"),
-    ({"classes": ["forest"]}, r"data.labels: .*holds values \['barren', 'herbaceous', 'urban', 'water'\] that are "
-                              r"not in the given classes"),
+    ({"classes": ["forest"]}, (r"data.labels: .*holds values \['barren', 'herbaceous', 'urban', 'water'\] that are "
+                              r"not in the given classes")),
     ({"images": "/no/such/*.tif"}, r"data.images: images: the pattern '/no/such/\*.tif' matches no file"),
 ])
 def test_bad_raster_configs_name_the_key(data, message, labels_dir, tmp_path):

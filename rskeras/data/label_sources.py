@@ -110,11 +110,13 @@ class LabelSource:
 
     Attributes:
         kind: ``"classes"`` or ``"values"``.
+        paths: the label files.
         source: the label file(s), for messages.
         table: the classes (``"classes"``; set by :func:`open_labels`), else None.
     """
 
     kind: str
+    paths: list[str]
     source: str
     table: ClassTable | None = None
 
@@ -191,8 +193,8 @@ class RasterLabels(LabelSource):
 class VectorLabels(LabelSource):
     """A vector layer burnt onto each window: class indices or values of one column per feature."""
 
-    def __init__(self, features: Features, kind: str, buffer: float):
-        self.features, self.kind, self.buffer = features, kind, buffer
+    def __init__(self, path: str, features: Features, kind: str, buffer: float):
+        self.paths, self.features, self.kind, self.buffer = [path], features, kind, buffer
         self.source = f"{features.source} column {features.column!r}"
         if kind == "values" and features.values.dtype.kind not in "iuf":
             raise ValueError(f"labels: column {features.column!r} of {features.source} holds text "
@@ -276,7 +278,7 @@ def _vector_labels(paths: list[str], column, kind, buffer, layer) -> VectorLabel
         raise ValueError(f"labels: give one vector file for all scenes, got {len(paths)}: {', '.join(paths)}")
     if buffer < 0:
         raise ValueError(f"buffer must be >= 0 (target CRS units), got {buffer!r}")
-    return VectorLabels(read_features(paths[0], column, layer=layer), kind, buffer)
+    return VectorLabels(paths[0], read_features(paths[0], column, layer=layer), kind, buffer)
 
 
 def strips(scene: Scene) -> list[Window]:

@@ -167,7 +167,8 @@ def raster_dataset(
                              classes=classes, buffer=buffer, layer=label_layer)
         _check_ignore_value(source, ignore_value)
     if cache not in (None, "memory"):
-        check_output(cache, inputs=[f for s in scenes for f in s.files] + ([labels] if source else []), what="cache")
+        check_output(cache, inputs=[f for s in scenes for f in s.files] + (source.paths if source else []),
+                     what="cache")
     sampler = _as_sampler(sampler)
     plan, counts = _plan(scenes, source, patch, sampler, split, subset, seed, centred=target == "centre")
     read = PatchReader(scenes, source, reader, patch, target, ignore_value, max_nodata)

@@ -344,3 +344,15 @@ def test_unet_with_the_ignore_label_classifies_held_out_blocks(labels_dir, scene
     print(f"held-out accuracy {report['overall_accuracy']:.3f} on {report['n']} labelled pixels")
     assert report["n"] == 268 and sum(np.asarray(report["confusion_matrix"]).sum(axis=1) > 0) == 4
     assert report["overall_accuracy"] >= HELD_OUT_FLOOR
+
+
+def test_several_scenes_with_a_label_raster_each(labels_dir, scene, raster_targets):
+    """Two dates of the same place as two scenes, each with its label raster: both are read, in order."""
+    scenes = [scene, labels_dir / "landsat7_2002_stack.tif"]
+    ds = raster_dataset(scenes, [labels_dir / LABELS] * 2, bands=[1, 2, 3], **WHOLE)
+    (first, target_1999), (second, target_2002) = ds.as_numpy_iterator()
+    np.testing.assert_array_equal(target_1999[..., 0], raster_targets[0])
+    np.testing.assert_array_equal(target_2002, target_1999)
+    assert not np.array_equal(first, second) and ds.class_counts == [2 * n for n in [383, 16, 145, 106, 68]]
+    with rasterio.open(scenes[1]) as src:
+        np.testing.assert_array_equal(second, np.moveaxis(src.read([1, 2, 3]), 0, -1).astype(np.float32))

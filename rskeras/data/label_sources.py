@@ -44,7 +44,7 @@ from rskeras.data.raster_scenes import (
 from rskeras.data.samplers import SplitMap
 from rskeras.data.vector_labels import Features, is_vector_file, read_features
 
-STRIP_PIXELS = 1 << 22  # pixels of one census strip (16 MB of int32)
+STRIP_PIXELS = 1 << 20  # pixels of one census strip (8 MiB of int64 classes)
 LabelInput = str | os.PathLike | Sequence[str | os.PathLike]
 ClassesInput = Sequence | Mapping | None
 

@@ -251,44 +251,42 @@ class PatchReader:
             return tf.TensorSpec((self.n_classes,), tf.float32)
         return tf.TensorSpec((h, w, 1), tf.float32 if self.labels.kind == "values" else tf.int32)
 
-    def image(self, scene_index: int, window: Window) -> tuple[np.ndarray, np.ndarray]:
-        """``(H, W, bands)`` float32 raw values (0 where invalid) and ``(H, W)`` validity."""
+    def image(self, scene_index: int, window: Window, out: np.ndarray) -> np.ndarray:
+        """Write the window's ``(bands, H, W)`` raw values into ``out`` (float32; 0 where invalid); returns the
+        ``(H, W)`` validity."""
         scene = self.scenes[scene_index]
-        parts = [(self.reader.read(path, indexes, scene.grid, window, Resampling.bilinear), channels)
-                 for path, indexes, channels in self._files[scene_index]]
-        if len(parts) == 1:
-            (values, valid), _ = parts[0]
-            out = np.moveaxis(values, 0, -1).astype(np.float32)
-        else:
-            out = np.empty((*self.patch, len(scene.bands)), dtype=np.float32)
-            valid = np.ones(self.patch, dtype=bool)
-            for (values, ok), channels in parts:
-                out[..., channels] = np.moveaxis(values, 0, -1)
-                valid &= ok
+        valid = None
+        for path, indexes, channels in self._files[scene_index]:
+            values, ok = self.reader.read(path, indexes, scene.grid, window, Resampling.bilinear)
+            if len(channels) == len(out):
+                out[...] = values
+            else:
+                out[channels] = values
+            valid = ok if valid is None else valid & ok
         if not valid.all():
-            out[~valid] = 0
-        return out, valid
-
-    def __call__(self, scene_index, row, col):
-        scene_index = int(scene_index)
-        window = Window(int(col), int(row), self.patch[1], self.patch[0])
-        image, valid = self.image(scene_index, window)
-        keep = 1.0 - valid.mean() <= self.max_nodata
-        if self.labels is None:
-            return image, np.int32(0), np.bool_(keep)
-        labels = self.labels.read(scene_index, self.scenes[scene_index], window)
-        target, labelled = self._target(labels, valid)
-        return image, target, np.bool_(keep and labelled)
+            out[:, ~valid] = 0
+        return valid
 
     def many(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(images, targets)`` of the windows ``(scene, row, col)`` that are kept, stacked."""
+        """``(images, targets)`` of the windows ``(scene, row, col)`` that are kept (see the module), stacked;
+        images band-first, ``(n, bands, H, W)`` (one transpose per group in TensorFlow is cheaper than one per
+        patch in NumPy)."""
         spec = self.target_spec
-        kept = [(image, target) for image, target, keep in (self(*window) for window in windows) if keep]
-        if not kept:
-            return (np.empty((0, *self.patch, self.n_bands), np.float32),
-                    np.empty((0, *spec.shape), spec.dtype.as_numpy_dtype))
-        images, targets = zip(*kept)
-        return np.stack(images), np.stack(targets)
+        images = np.empty((len(windows), self.n_bands, *self.patch), dtype=np.float32)
+        targets = np.zeros((len(windows), *spec.shape), dtype=spec.dtype.as_numpy_dtype)
+        kept = 0
+        for scene_index, row, col in windows:
+            window = Window(int(col), int(row), self.patch[1], self.patch[0])
+            valid = self.image(int(scene_index), window, images[kept])
+            if 1.0 - valid.mean() > self.max_nodata:
+                continue
+            if self.labels is not None:
+                labels = self.labels.read(int(scene_index), self.scenes[int(scene_index)], window)
+                targets[kept], labelled = self._target(labels, valid)
+                if not labelled:
+                    continue
+            kept += 1
+        return images[:kept], targets[:kept]
 
     def _target(self, labels: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, bool]:
         """The target of a window and whether it holds any label."""
@@ -341,7 +339,7 @@ def _pipeline(plan: WindowPlan, read: PatchReader, groups: dict[str, list[str]] 
 
     def read_windows(windows):
         image, label = tf.numpy_function(read.many, [windows], [tf.float32, spec.dtype], stateful=False)
-        image.set_shape((None, h, w, n_bands))
+        image = tf.transpose(tf.ensure_shape(image, (None, n_bands, h, w)), [0, 2, 3, 1])
         label.set_shape((None, *spec.shape))
         return image, label
 

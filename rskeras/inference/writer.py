@@ -21,6 +21,8 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from rskeras.inference.cog import make_cog
+
 TILE = 256  # internal GeoTIFF tile size in pixels
 
 
@@ -36,6 +38,8 @@ class OutputSpec:
         descriptions: one description per band (class names, output names).
         tags: dataset-level GDAL metadata (strings; lists/dicts are stored as JSON).
         colormap: ``{value: (r, g, b, a)}`` for band 1 of a single-band uint8 map.
+        cog: the overview resampling (``"mode"``, ``"average"``) of a Cloud-Optimised GeoTIFF, made from the
+            tiled file before the rename (:func:`rskeras.inference.cog.make_cog`); None for a tiled GeoTIFF.
     """
 
     path: Path
@@ -45,6 +49,7 @@ class OutputSpec:
     descriptions: list[str] = field(default_factory=list)
     tags: dict = field(default_factory=dict)
     colormap: dict[int, tuple[int, int, int, int]] | None = None
+    cog: str | None = None
 
 
 def geotiff_profile(base: dict, spec: OutputSpec) -> dict:
@@ -145,6 +150,9 @@ class GeoTIFFOutputs:
         try:
             for ds in self._datasets:
                 ds.close()
+            for temp, spec in zip(self._temps, self.specs):
+                if spec.cog:
+                    make_cog(temp, spec.cog)
         except BaseException:
             self._abort()
             raise

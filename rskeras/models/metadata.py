@@ -36,11 +36,12 @@ class ModelMetadata:
     outputs: dict[str, str] = field(default_factory=dict)
 
 
-def _all_layers(model: keras.Model):
+def all_layers(model: keras.Model):
+    """Every layer of ``model``, nested models' layers included (a nested model before its layers)."""
     for layer in model.layers:
         yield layer
         if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
+            yield from all_layers(layer)
 
 
 def model_metadata(model: keras.Model) -> ModelMetadata:
@@ -53,7 +54,7 @@ def model_metadata(model: keras.Model) -> ModelMetadata:
         if isinstance(layer, TaskOutput):
             heads.append(layer)
             meta.outputs[name or layer.name] = layer.task
-    heads += [layer for layer in _all_layers(model) if isinstance(layer, TaskOutput) and layer not in heads]
+    heads += [layer for layer in all_layers(model) if isinstance(layer, TaskOutput) and layer not in heads]
     if heads:
         meta.task = heads[0].task
         meta.class_names = heads[0].class_names

@@ -12,6 +12,7 @@ through a ``tf.function`` traced once for a batch axis of any length
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import keras
@@ -99,9 +100,16 @@ def keras_runner(model: keras.Model | str | os.PathLike, output: str | None = No
 
 
 def _dropout_on(layer, *args, **kwargs):
-    """``call_function`` of :func:`keras.models.clone_model`: dropout layers in training mode, the rest as called."""
-    if isinstance(layer, DROPOUT_LAYERS):
-        kwargs["training"] = True
+    """``call_function`` of :func:`keras.models.clone_model`: every layer that takes ``training`` gets it
+    explicitly, True for dropout layers only; nested models get none (their layers carry their own).
+
+    The clone is then called without ``training``: a flag given to a functional model overrides the flags its
+    nodes were built with, and none at all would let a ``Resizing`` layer leak ``training=True`` into the
+    batch normalisation after it (keras-team/keras#23166); explicit flags on every layer avoid both.
+    """
+    kwargs.pop("training", None)
+    if not isinstance(layer, keras.Model) and "training" in inspect.signature(layer.call).parameters:
+        kwargs["training"] = isinstance(layer, DROPOUT_LAYERS)
     return layer(*args, **kwargs)
 
 
@@ -139,11 +147,11 @@ class ModelRunner:
         """The output shape without the batch axis (None for free spatial axes)."""
         return self.spec.output_shape
 
-    def _compile(self, model: keras.Model):
+    def _compile(self, model: keras.Model, training: bool | None = False):
         specs = [tf.TensorSpec((None, *t.shape[1:]), tf.float32) for t in model.inputs]
 
         def call(*inputs):
-            return model(keras.tree.pack_sequence_as(model.input, list(inputs)), training=False)
+            return model(keras.tree.pack_sequence_as(model.input, list(inputs)), training=training)
 
         return tf.function(call, input_signature=specs, reduce_retracing=True)
 
@@ -155,7 +163,7 @@ class ModelRunner:
                 raise ValueError(f"model {self.model.name!r} has no dropout layers to switch on")
             clone = keras.models.clone_model(self.model, clone_function=lambda layer: layer,
                                              call_function=_dropout_on, recursive=True)
-            self._stochastic = self._compile(clone)
+            self._stochastic = self._compile(clone, training=None)  # the layers' own flags (see _dropout_on)
         return self._stochastic
 
     def __call__(self, inputs: list[np.ndarray], batch_size: int, stochastic: bool = False) -> np.ndarray:

@@ -216,3 +216,15 @@ def test_onnx_without_rskeras_metadata(exported_unet, hls_path, tmp_path):
                                     progress=False)
     assert result.task == "regression"  # no task: the outputs as they come, here the probabilities
     np.testing.assert_allclose(_read(result.dst), _read(keras_map.probabilities), atol=1e-5)
+
+
+def test_uncertainty_from_the_onnx_file(exported_unet, hls_path, tmp_path):
+    """TTA runs on any runner (the same entropy as with Keras); Monte Carlo dropout needs the Keras model."""
+    model, files, _ = exported_unet
+    kwargs = dict(sensor="hls_l30", tile_size=64, uncertainty="tta", progress=False)
+    ours = rskeras.predict_raster(model, hls_path, tmp_path / "keras.tif", **kwargs)
+    theirs = rskeras.predict_raster(files["onnx"], hls_path, tmp_path / "onnx.tif", **kwargs)
+    np.testing.assert_allclose(_read(theirs.uncertainty), _read(ours.uncertainty), atol=1e-5)
+    with pytest.raises(ValueError, match=r"needs Dropout layers, .*unet\.onnx.* has none \(an exported file runs in "
+                                         r"inference mode only: use the \.keras model\)"):
+        rskeras.predict_raster(files["onnx"], hls_path, tmp_path / "mc.tif", uncertainty="mc_dropout")

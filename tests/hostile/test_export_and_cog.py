@@ -14,10 +14,9 @@ import pytest
 import rasterio
 
 import rskeras
-from rskeras.cli import main
 from rskeras.models import build_model, unet
 
-from .conftest import CliResult, assert_cli_error, leftovers, run_cli
+from .conftest import assert_cli_error, leftovers, run_cli
 
 pytest.importorskip("onnxruntime", reason="the export extra (onnxruntime) is not installed")
 
@@ -38,18 +37,6 @@ def models(tmp_path_factory):
     build_model("pspnet", (32, 32, 3), task="multiclass", class_names=CLASSES, backbone="googlenet",
                 pyramid_filters=4, head_filters=8).save(folder / "pspnet.keras")
     return {"unet": folder / "unet.keras", "onnx": folder / "unet.onnx", "pspnet": folder / "pspnet.keras"}
-
-
-@pytest.fixture
-def run_here(capsys):
-    """``rskeras ARGS`` in this process, for mistakes refused before any work."""
-
-    def run(*args) -> CliResult:
-        code = main([str(arg) for arg in args])
-        out, err = capsys.readouterr()
-        return CliResult(code, out, err)
-
-    return run
 
 
 @pytest.mark.parametrize("fmt, suffix", [("onnx", ".onnx"), ("litert", ".tflite")])

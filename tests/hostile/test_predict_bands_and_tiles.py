@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import rasterio
 
-from rskeras.cli import main
 from rskeras.inference import predict_raster
 from rskeras.models import ann, unet
 
@@ -51,18 +50,6 @@ def default_unet_run(models, landsat_path, tmp_path_factory):
     assert (result.tile_size, result.overlap) == (256, 64)
     with rasterio.open(result.probabilities) as ds:
         return ds.read()
-
-
-@pytest.fixture
-def run_here(capsys):
-    """``rskeras ARGS`` in this process, for mistakes refused before any work."""
-
-    def run(*args) -> CliResult:
-        code = main([str(arg) for arg in args])
-        out, err = capsys.readouterr()
-        return CliResult(code, out, err)
-
-    return run
 
 
 def test_a_band_name_the_sensor_lacks_names_the_sensors_and_the_models_bands(models, hls_path, tmp_path,

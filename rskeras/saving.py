@@ -18,6 +18,7 @@ SERIALIZABLE_MODULES = (
     "rskeras.heads",
     "rskeras.layers.normalization",
     "rskeras.layers.resize",
+    "rskeras.losses",
     "rskeras.models.m3net.m3net_training",
     "rskeras.models.pspnet.pspnet_layers",
 )

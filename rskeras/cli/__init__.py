@@ -8,6 +8,7 @@
 ``rskeras export``       write a saved model as a SavedModel, an ONNX or a LiteRT file
 ``rskeras design-sample`` draw a stratified (or random, systematic) sample of a class map to label
 ``rskeras assess``       accuracy and class areas with confidence intervals from the labelled sample
+``rskeras vectorize``    polygons per class of a class map (GeoPackage, GeoJSON) and its per-class area table
 ``rskeras models``       list the model families: kind, paper, options with defaults
 ``rskeras demo``         the main job on real data
 
@@ -25,8 +26,8 @@ from collections.abc import Sequence
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The sub-command modules, in the order ``rskeras --help`` lists them.
-COMMANDS = ("train_pixel", "predict", "predict_ee", "train", "evaluate", "export", "design_sample", "assess", "models",
-            "demo")
+COMMANDS = ("train_pixel", "predict", "predict_ee", "train", "evaluate", "export", "design_sample", "assess",
+            "vectorize", "models", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

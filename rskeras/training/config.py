@@ -17,7 +17,10 @@ A YAML file (or a dict of the same shape)::
       learning_rate: 0.002
       schedule: onecycle
       label_smoothing: 0.1
-      augment: true                 # random flips and 90-degree rotations
+      loss: crossentropy            # or focal, dice, jaccard, tversky, crossentropy_dice; {name: tversky, beta: 0.7}
+      class_weights: balanced       # or one weight per class, or {class name: weight}
+      ignore_class: 255             # target value that counts nowhere (unlabelled pixels, nodata)
+      augment: true                 # flips and 90-degree rotations; or [flip, crop, {noise: {std: 50}}, mixup]
       precision: auto
       strategy: auto
     output:
@@ -122,7 +125,16 @@ class TrainingConfig:
             30 % of the steps, then cosine decay to 0).
         warmup_epochs: warm-up of the cosine schedule.
         label_smoothing: smoothing of one-hot targets (classification).
-        augment: random flips and 90-degree rotations of patches (and of dense targets).
+        loss: a loss of the task (:func:`rskeras.tasks.losses_for`), or ``{name: ..., <setting>: ...}``
+            (``gamma`` of focal, ``alpha``/``beta`` of tversky); None: the task's default.
+        class_weights: ``"balanced"`` (counted from the training labels; the weights used are
+            written to the run folder's ``class_weights.json``), one weight per class, or a mapping
+            of class name -> weight.
+        ignore_class: a target value left out of the loss and the metrics (unlabelled pixels,
+            nodata; for regression the targets' nodata value).
+        augment: True (random flips and 90-degree rotations of patches and of dense targets), False,
+            or the steps of :func:`rskeras.data.augment.parse_augment` (flip, crop, brightness, noise,
+            mixup, cutmix), as a list or a mapping of step -> settings.
         precision: ``"auto"``, ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``.
         strategy: ``"auto"``, ``"default"``, ``"mirrored"``, ``"multi_worker"`` or ``"tpu"``.
         seed: seeds weights, shuffling and augmentation.
@@ -140,7 +152,10 @@ class TrainingConfig:
     schedule: str = "cosine"
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.0
-    augment: bool = True
+    loss: str | dict | None = None
+    class_weights: str | list[float] | dict[str, float] | None = None
+    ignore_class: int | float | None = None
+    augment: bool | list | dict = True
     precision: str = "auto"
     strategy: str = "auto"
     seed: int = 0
@@ -329,6 +344,47 @@ def _check_training(training: TrainingConfig, task: TaskConfig, where: str) -> N
         raise ConfigError(f"{where}: training.label_smoothing must be in [0, 1), got {training.label_smoothing!r}")
     if training.label_smoothing and task.type == "regression":
         raise ConfigError(f"{where}: training.label_smoothing applies to classification, not task 'regression'")
+    _check_loss(training, task, where)
+
+
+def _n_classes(task: TaskConfig) -> int | None:
+    """Classes of the task when the configuration knows them (``binary``: 2)."""
+    if task.type == "binary":
+        return 2
+    return task.n_outputs or (len(task.class_names) if task.class_names else None)
+
+
+def _check_loss(training: TrainingConfig, task: TaskConfig, where: str) -> None:
+    """``training.loss``, ``class_weights``, ``ignore_class`` and ``augment`` against the task."""
+    from rskeras.data.augment import MIXING, parse_augment
+    from rskeras.tasks import get_task
+
+    spec = get_task(task.type)
+    n_classes, weights = _n_classes(task), training.class_weights
+    if isinstance(weights, Mapping):
+        unknown = sorted(set(weights) - set(task.class_names or weights))
+        if unknown:
+            raise ConfigError(f"{where}: training.class_weights names unknown class(es) {', '.join(map(repr, unknown))}"
+                              f"; task.class_names: {', '.join(task.class_names or [])}")
+        weights = [weights.get(name, 1.0) for name in task.class_names or weights]
+    if weights == "balanced":
+        weights = None
+        if not spec.is_classification:
+            raise ConfigError(f"{where}: training.class_weights 'balanced' applies to classification, not task "
+                              f"{task.type!r}")
+    elif isinstance(weights, str):
+        raise ConfigError(f"{where}: training.class_weights must be 'balanced', a list of weights or a mapping of "
+                          f"class name -> weight, got {weights!r}")
+    try:
+        spec.loss_object(training.loss, sparse_labels=True, class_weights=weights, n_classes=n_classes,
+                         ignore_class=training.ignore_class)
+        steps = parse_augment(training.augment)
+    except ValueError as err:
+        raise ConfigError(f"{where}: training: {err}") from None
+    mixing = [name for name in steps if name in MIXING]
+    if mixing and not spec.is_classification:
+        raise ConfigError(f"{where}: training.augment {', '.join(mixing)} mix class labels; task {task.type!r} "
+                          "has none")
 
 
 def load_config(config: str | os.PathLike | Mapping | Config) -> Config:

@@ -16,6 +16,7 @@ folder).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from rskeras.layers.normalization import band_statistics
 from rskeras.models.contract import default_outputs
 from rskeras.models.registry import get_model_family
 from rskeras.tasks import get_task
-from rskeras.data.augment import dihedral
+from rskeras.data.augment import MIXING, batch_augmenter, parse_augment
 from rskeras.training.config import (
     Config,
     TaskConfig,
@@ -230,25 +231,35 @@ def make_optimizer(training: TrainingConfig, steps_per_epoch: int) -> keras.opti
     return optimizer
 
 
+def one_hot_targets(task: str, label_smoothing: float = 0.0, augment=False) -> bool:
+    """Whether a ``multiclass`` model trains on one-hot targets: under label smoothing or with mixup/cutmix."""
+    mixing = any(name in MIXING for name in parse_augment(augment))
+    return task == "multiclass" and bool(label_smoothing or mixing)
+
+
 def compile_model(model: keras.Model, task: str, optimizer: keras.optimizers.Optimizer, label_smoothing: float = 0.0,
-                  policy: str = "float32", jit_compile: bool = False) -> keras.Model:
-    """Compile ``model`` for ``task`` with :meth:`rskeras.tasks.Task.compile`: the task's loss (smoothed
-    one-hot targets when ``label_smoothing``), its metrics, and loss scaling under ``mixed_float16``.
+                  policy: str = "float32", jit_compile: bool = False, *, loss=None,
+                  class_weights: Sequence[float] | None = None, ignore_class: float | None = None,
+                  augment=False) -> keras.Model:
+    """Compile ``model`` for ``task`` with :meth:`rskeras.tasks.Task.compile`: the loss (the task's, or
+    ``loss``) with label smoothing, class weights and the ignore value, the task's metrics, and loss
+    scaling under ``mixed_float16``.
 
-    With ``label_smoothing`` a multiclass model expects one-hot targets (see :func:`prepare_dataset`).
+    Under label smoothing or with mixup/cutmix in ``augment`` a multiclass model expects one-hot
+    targets (:func:`one_hot_targets`; :func:`prepare_dataset` makes them).
     """
-    spec = get_task(task)
-    sparse_labels = not (label_smoothing and spec.name == "multiclass")
-    return spec.compile(model, optimizer, sparse_labels=sparse_labels, label_smoothing=label_smoothing,
-                        policy=policy, jit_compile=jit_compile)
+    sparse_labels = not one_hot_targets(task, label_smoothing, augment)
+    return get_task(task).compile(model, optimizer, loss=loss, sparse_labels=sparse_labels,
+                                  label_smoothing=label_smoothing, class_weights=class_weights,
+                                  ignore_class=ignore_class, policy=policy, jit_compile=jit_compile)
 
 
-def prepare_dataset(dataset: tf.data.Dataset, task: str, n_classes: int, training: bool, augment: bool = False,
+def prepare_dataset(dataset: tf.data.Dataset, task: str, n_classes: int, training: bool, augment=False,
                     label_smoothing: float = 0.0, seed: int | None = None) -> tf.data.Dataset:
-    """Batches ready for ``fit``: augmented (training), one-hot targets under label smoothing, sharded by element."""
-    if training and augment:
-        dataset = dataset.map(lambda x, y: dihedral(x, y, seed=seed), num_parallel_calls=tf.data.AUTOTUNE)
-    if label_smoothing and task == "multiclass":
+    """Batches ready for ``fit``: one-hot targets where :func:`one_hot_targets` says so (an ignored target
+    becomes a row of zeros), augmented (training; ``augment`` as :func:`rskeras.data.augment.parse_augment`
+    takes it), sharded by element."""
+    if one_hot_targets(task, label_smoothing, augment):
         def one_hot(x, y):
             y = tf.cast(y, tf.int32)
             if y.shape.rank == 4:
@@ -256,7 +267,42 @@ def prepare_dataset(dataset: tf.data.Dataset, task: str, n_classes: int, trainin
             return x, tf.one_hot(y, n_classes)
 
         dataset = dataset.map(one_hot, num_parallel_calls=tf.data.AUTOTUNE)
+    if training and parse_augment(augment):
+        dataset = dataset.map(batch_augmenter(augment, seed=seed, n_classes=n_classes),
+                              num_parallel_calls=tf.data.AUTOTUNE)
     return shard_options(dataset.prefetch(tf.data.AUTOTUNE))
+
+
+def resolve_class_weights(config: Config, data: TrainingData) -> dict | None:
+    """The class weights of ``training.class_weights`` for ``data``: given, or ``"balanced"`` from the labels.
+
+    Returns:
+        None without class weights, else ``{"source": "balanced" | "given", "class_names": [...],
+        "counts": [...] or None, "weights": [...]}`` (what the run folder's ``class_weights.json`` holds).
+    """
+    from rskeras.losses import balanced_class_weights, count_labels
+
+    given, task = config.training.class_weights, get_task(config.task.type)
+    if given is None:
+        return None
+    n_classes = task.n_classes(n_outputs(config.task, data.class_names))
+    names = list(data.class_names) if data.class_names and len(data.class_names) == n_classes else [
+        str(k) for k in range(n_classes)]
+    counts = None
+    if given == "balanced":
+        counts = count_labels(data.train, task.name, n_classes, config.training.ignore_class)
+        weights = balanced_class_weights(counts)
+        counts = [int(c) for c in counts]
+    elif isinstance(given, Mapping):
+        missing = sorted(set(given) - set(names))
+        if missing:
+            raise ValueError(f"training.class_weights names class(es) {', '.join(map(repr, missing))} the data does "
+                             f"not have; its classes: {', '.join(names)}")
+        weights = [float(given.get(name, 1.0)) for name in names]
+    else:
+        weights = [float(w) for w in given]
+    return {"source": "balanced" if given == "balanced" else "given", "class_names": names, "counts": counts,
+            "weights": weights}
 
 
 def fit(model: keras.Model, train: tf.data.Dataset, validation: tf.data.Dataset | None, run: RunFolder,
@@ -297,6 +343,9 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
     if run.chief:
         atomic_write_text(run.path / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     data = load_data(config, drop_remainder=strategy.num_replicas_in_sync > 1)
+    class_weights = resolve_class_weights(config, data)
+    if class_weights is not None and run.chief:
+        atomic_write_text(run.path / "class_weights.json", json.dumps(class_weights, indent=2))
     steps = t.steps_per_epoch or data.steps_per_epoch
     previous_policy = keras.mixed_precision.dtype_policy()
     try:
@@ -304,14 +353,15 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
             policy = set_precision(t.precision, strategy)
             model = build_model(config, data)
             compile_model(model, config.task.type, make_optimizer(t, steps), t.label_smoothing, policy,
-                          jit_compile=t.jit_compile)
+                          jit_compile=t.jit_compile, loss=t.loss, ignore_class=t.ignore_class, augment=t.augment,
+                          class_weights=class_weights and class_weights["weights"])
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
     n_classes = n_outputs(config.task, data.class_names)
     train_ds = prepare_dataset(data.train, config.task.type, n_classes, True, t.augment, t.label_smoothing, t.seed)
     val_ds = None
     if data.validation is not None:
-        val_ds = prepare_dataset(data.validation, config.task.type, n_classes, False, label_smoothing=t.label_smoothing)
+        val_ds = prepare_dataset(data.validation, config.task.type, n_classes, False, t.augment, t.label_smoothing)
     print(f"rskeras train: {config.model.name} ({model.count_params():,} parameters, {policy}, "
           f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)) on {data.input_shape} patches, "
           f"{steps} steps per epoch, run folder {run.path}")

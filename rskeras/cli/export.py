@@ -26,10 +26,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bands", nargs="+", type=band_argument, metavar="BAND",
                    help="with --parity: the raster's bands for the model (default: the model's band names)")
     p.add_argument("--sensor", help="with --parity: the sensor naming the raster's bands (e.g. hls_l30)")
+    p.add_argument("--patches", type=int, default=8, help="with --parity: random patches compared (default 8)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+    import warnings
+
     from rskeras.serving.formats import export, parity
 
     if args.parity and args.format == "saved_model":
@@ -37,5 +41,11 @@ def run(args: argparse.Namespace) -> int:
     written = export(args.model, args.out, format=args.format)
     print(f"wrote {written}")
     if args.parity:
-        print(parity(args.model, written, args.parity, bands=args.bands, sensor=args.sensor))
+        with warnings.catch_warnings(record=True) as notes:
+            warnings.simplefilter("always", UserWarning)
+            report = parity(args.model, written, args.parity, bands=args.bands, sensor=args.sensor,
+                            n_patches=args.patches)
+        for note in notes:
+            print(f"rskeras export: note: {note.message}", file=sys.stderr)
+        print(report)
     return 0

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rskeras.inference.model_spec import ModelSpec
+from rskeras.inference.model_spec import ModelSpec, choose_output
 
 METADATA_KEY = "rskeras"
 METADATA_FORMAT = "rskeras-export/1"
@@ -60,8 +60,8 @@ class ExportedRunner:
         self._open()
         self.description = self._metadata() or self._describe_from_runtime()
         self.output = output
-        if output is not None:
-            self.spec  # noqa: B018  (an unknown output is an error now, naming the outputs)
+        if output is not None:  # an unknown output is an error now, naming the outputs
+            choose_output(self.description["name"], [o["name"] for o in self.description["outputs"]], output)
 
     @functools.cached_property
     def spec(self) -> ModelSpec:
@@ -74,7 +74,7 @@ class ExportedRunner:
         """The rskeras metadata the file holds, or None."""
         raise NotImplementedError
 
-    def _runtime_io(self) -> tuple[list[tuple[str, list]], list[tuple[str, list]]]:
+    def runtime_io(self) -> tuple[list[tuple[str, list]], list[tuple[str, list]]]:
         """``(inputs, outputs)`` as the runtime lists them: ``(name, shape with the batch axis)``, None for free."""
         raise NotImplementedError
 
@@ -84,7 +84,7 @@ class ExportedRunner:
 
     def _describe_from_runtime(self) -> dict:
         """A description from the file's inputs and outputs alone (no band names, task or probe)."""
-        inputs, outputs = self._runtime_io()
+        inputs, outputs = self.runtime_io()
         return {"name": self.path.name,
                 "inputs": [{"name": name, "shape": shape[1:], "band_names": None, "mean": None, "std": None}
                            for name, shape in inputs],
@@ -126,7 +126,7 @@ class OnnxRunner(ExportedRunner):
         text = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         return json.loads(text) if text else None
 
-    def _runtime_io(self):
+    def runtime_io(self):
         def listing(items):
             return [(item.name, [d if isinstance(d, int) else None for d in item.shape]) for item in items]
 
@@ -153,7 +153,7 @@ class LiteRTRunner(ExportedRunner):
     def _metadata(self) -> dict | None:
         return litert_metadata(self.path.read_bytes())
 
-    def _runtime_io(self):
+    def runtime_io(self):
         def listing(details):
             return [(name, [None if d < 0 else int(d) for d in item["shape_signature"]])
                     for name, item in details.items()]

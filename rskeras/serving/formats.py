@@ -38,10 +38,15 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from rasterio.windows import Window
 
+from rskeras import __version__
 from rskeras.inference.exported import METADATA_FORMAT, METADATA_KEY, ExportedRunner, LiteRTRunner, OnnxRunner
 from rskeras.inference.model_spec import ModelSpec, open_runner
+from rskeras.inference.predict import input_rasters
 from rskeras.inference.runner import describe_model, load_model, output_names
+from rskeras.inference.sources import Source, open_sources
+from rskeras.inference.tiling import round_up
 from rskeras.io import atomic_path, check_output
 from rskeras.models.metadata import all_layers
 from rskeras.serving.export import export_saved_model
@@ -98,8 +103,6 @@ def export_metadata(model: keras.Model) -> dict:
     """What an exported file carries: the model's description, its kind, how inputs are normalised and the
     versions that wrote it. Dropout is off in an exported file, so no dropout layers are listed."""
     description = describe_model(model)
-    from rskeras import __version__
-
     return {
         "format": METADATA_FORMAT,
         **description,
@@ -195,8 +198,8 @@ def layer_at_fault(model: keras.Model, text: str) -> str | None:
 def _with_runtime_names(metadata: dict, runner: ExportedRunner, model_name: str) -> dict:
     """``metadata`` with each output's ``runtime_name``: the runtime's output of the same name, else the one at
     the same position (tf2onnx calls a single output ``Identity:0``, LiteRT ``output_0``)."""
-    runtime_inputs = [name for name, _ in runner._runtime_io()[0]]
-    runtime_outputs = [name for name, _ in runner._runtime_io()[1]]
+    inputs_io, outputs_io = runner.runtime_io()
+    runtime_inputs, runtime_outputs = [name for name, _ in inputs_io], [name for name, _ in outputs_io]
     inputs = [i["name"] for i in metadata["inputs"]]
     if sorted(runtime_inputs) != sorted(inputs):
         raise ExportError(f"the exported {model_name!r} takes inputs {runtime_inputs}, not the model's {inputs}")
@@ -321,10 +324,6 @@ def raster_patches(raster, spec: ModelSpec, bands, sensor, n: int, size: int, se
         ``(inputs, description)``: one float32 array per input, ``(n, size, size, bands)`` for image models or
         ``(n * size * size, bands)`` pixel vectors for pixel models.
     """
-    from rskeras.inference.predict import input_rasters
-    from rskeras.inference.sources import open_sources
-    from rskeras.inference.tiling import round_up
-
     paths, bands, sensors = input_rasters(raster, bands, sensor, spec.input_names)
     rng = np.random.default_rng(seed)
     with contextlib.ExitStack() as stack:
@@ -344,10 +343,8 @@ def raster_patches(raster, spec: ModelSpec, bands, sensor, n: int, size: int, se
     return patches, f"{n} patches of {side}x{side} px"
 
 
-def _filled(source, fill: np.ndarray, row: int, col: int, side: int) -> np.ndarray:
+def _filled(source: Source, fill: np.ndarray, row: int, col: int, side: int) -> np.ndarray:
     """One ``(side, side, bands)`` window with nodata replaced by ``fill``."""
-    from rasterio.windows import Window
-
     values, invalid = source.read(Window(col, row, side, side))
     np.copyto(values, fill[:, None, None], where=invalid[None])
     return np.moveaxis(values, 0, -1)

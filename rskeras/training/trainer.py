@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 import yaml
 
+from rskeras.data.ee_records.stats import BandStats
 from rskeras.io import atomic_path, atomic_write_text
 from rskeras.layers.normalization import band_statistics
 from rskeras.models.contract import default_outputs
@@ -59,8 +60,8 @@ class TrainingData:
             ``{input: (H, W, bands)}`` (multi-input models).
         band_names: the bands, in channel order (per input for multi-input models).
         class_names: class names in label order (classification), else None.
-        band_stats: ``(mean, std)`` per band of raw training values, for the model's normalisation
-            (per input for multi-input models).
+        band_stats: mean, std and value ranges per band of raw training values (:class:`BandStats`,
+            unnamed), for the model's normalisation and input contract (per input for multi-input models).
         steps_per_epoch: batches in one pass over ``train``.
     """
 
@@ -69,7 +70,7 @@ class TrainingData:
     input_shape: tuple[int, ...] | dict[str, tuple[int, ...]]
     band_names: list[str] | dict[str, list[str]]
     class_names: list[str] | None
-    band_stats: tuple[list[float], list[float]] | dict[str, tuple[list[float], list[float]]]
+    band_stats: BandStats | dict[str, BandStats]
     steps_per_epoch: int
 
 
@@ -86,17 +87,13 @@ class TrainResult:
     files: dict = field(default_factory=dict)
 
 
-def _stats(dataset: tf.data.Dataset, samples: int):
-    """``(mean, std)`` per band of the first ``samples`` inputs (a dict of them for dict inputs)."""
+def _stats(dataset: tf.data.Dataset, samples: int) -> BandStats | dict[str, BandStats]:
+    """Mean, std and value ranges per band of the first ``samples`` inputs (a dict of them for dict inputs),
+    unnamed: the model takes its band names from ``band_names``."""
     batches = [x for x, _ in dataset.unbatch().take(samples).batch(256)]
-
-    def mean_std(arrays: list[np.ndarray]) -> tuple[list[float], list[float]]:
-        mean, std = band_statistics(np.concatenate(arrays))
-        return [float(v) for v in mean], [float(v) for v in std]
-
     if isinstance(batches[0], Mapping):
-        return {key: mean_std([b[key].numpy() for b in batches]) for key in batches[0]}
-    return mean_std([b.numpy() for b in batches])
+        return {key: band_statistics(np.concatenate([b[key].numpy() for b in batches])) for key in batches[0]}
+    return band_statistics(np.concatenate([b.numpy() for b in batches]))
 
 
 def _pixel_vectors(images: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

@@ -7,15 +7,17 @@ from rskeras.layers import BandNormalization, band_statistics
 
 def test_statistics_ignore_nodata_and_nan():
     x = np.array([[1.0, 10.0], [3.0, np.nan], [-9999.0, 30.0]])
-    mean, std = band_statistics(x, nodata=-9999.0)
-    np.testing.assert_allclose(mean, [2.0, 20.0])
-    np.testing.assert_allclose(std, [1.0, 10.0])
+    stats = band_statistics(x, nodata=-9999.0)
+    np.testing.assert_allclose(stats.mean, [2.0, 20.0])
+    np.testing.assert_allclose(stats.std, [1.0, 10.0])
+    assert stats.ranges.minimum == (1.0, 10.0) and stats.ranges.maximum == (3.0, 30.0)
+    assert stats.bands == () and stats.count == (2, 2)
 
 
 def test_constant_band_gets_unit_std_and_empty_band_fails():
-    _, std = band_statistics(np.array([[5.0, 1.0], [5.0, 2.0]]))
+    std = band_statistics(np.array([[5.0, 1.0], [5.0, 2.0]])).std
     assert std[0] == 1.0
-    with pytest.raises(ValueError, match=r"band\(s\) \[1\]"):
+    with pytest.raises(ValueError, match=r"band\(s\) \['band_2'\]"):
         band_statistics(np.array([[1.0, np.nan], [2.0, np.nan]]))
 
 

@@ -33,7 +33,7 @@ from rskeras.inference.sources import Source, open_sources
 from rskeras.inference.writer import GeoTIFFOutputs
 from rskeras.io import check_outputs
 from rskeras.layers.normalization import BandNormalization
-from rskeras.models.metadata import ModelMetadata, input_normalizations, model_metadata
+from rskeras.models.metadata import ModelMetadata, check_input_contract, input_normalizations, model_metadata
 
 KINDS = ("auto", "pixel", "patch", "dense")
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
@@ -122,7 +122,8 @@ def predict_raster(
     writes a uint8 class map (nodata 255, class names, colour map) and optionally float32 probabilities;
     regression float32 values (nodata -9999) (:mod:`rskeras.inference.outputs`). Files appear only when
     complete. Bands, tiles, batch and memory are checked before any pixel is read
-    (:mod:`rskeras.inference.planning`); what had to change is said in a warning.
+    (:mod:`rskeras.inference.planning`); what had to change is said in a warning, and so are band values far
+    outside the model's training ranges in a few windows of the scene (:mod:`rskeras.layers.input_contract`).
 
     Args:
         model: a Keras model or a ``.keras`` file.
@@ -159,6 +160,7 @@ def predict_raster(
     with contextlib.ExitStack() as stack:
         sources = open_sources(stack, paths, meta.band_names, [shape[-1] for shape in meta.input_shapes],
                                bands, sensors, src_nodata)
+        check_input_contract(model, [s.sample() for s in sources], sources=[str(s.path) for s in sources])
         work = plan_work(resolved, model, meta, sources, plan.specs, tile_size=tile_size, overlap=overlap,
                          batch_size=batch_size, window_size=window_size, max_memory=max_memory)
         for note in work.notes:

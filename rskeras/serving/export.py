@@ -8,7 +8,7 @@ Layout written (``saved_models/NAME`` is ``base_dir``)::
         1/
           saved_model.pb            # signatures: serving_default, serving_ee_examples
           variables/
-          assets.extra/rskeras.json # task, class names, band names, signatures (TF Serving ignores it)
+          assets.extra/rskeras.json # task, class names, band names, signatures, input contract (TF Serving ignores it)
 
 Each version is written to a hidden temporary folder inside ``base_dir`` (TF Serving
 only looks at folders named by integers) and renamed when complete.
@@ -26,7 +26,8 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
-from rskeras.models.metadata import model_metadata
+from rskeras.layers.input_contract import EXPORT_METADATA
+from rskeras.models.metadata import input_contracts, model_metadata
 from rskeras.serving.config import CONTAINER_ROOT, check_model_name, update_models_config
 from rskeras.serving.signatures import (
     DEFAULT_SIGNATURE,
@@ -38,7 +39,7 @@ from rskeras.serving.signatures import (
     ee_examples_signature,
 )
 
-METADATA_FILE = "assets.extra/rskeras.json"
+METADATA_FILE = EXPORT_METADATA
 
 
 def existing_versions(base_dir: str | os.PathLike) -> list[int]:
@@ -166,6 +167,7 @@ def export_saved_model(
             "tensorflow_version": tf.__version__,
             "keras_version": keras.__version__,
             **spec.to_json(),
+            "input_contract": [contract.to_json() for contract in input_contracts(model)],
         }
         (tmp / METADATA_FILE).parent.mkdir(parents=True, exist_ok=True)
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))

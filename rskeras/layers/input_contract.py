@@ -16,9 +16,12 @@ of the scene, the first patches of the export, the request) to :func:`check_inpu
 
   1. the sample's median more than one ``width`` beyond the range (``median < low - width`` or
      ``median > high + width``), e.g. raw 0-10,000 values fed to a model trained on 0-1 reflectance; or
-  2. the median below ``low`` and 99 % of the sample within a hundredth of the range's largest
-     magnitude (``max(|low|, |high|) / 100``), e.g. 0-1 reflectance fed to a model trained on
+  2. the median below ``low`` and within a hundredth of the range's largest magnitude of zero
+     (``|median| < max(|low|, |high|) / 100``), e.g. 0-1 reflectance fed to a model trained on
      0-10,000, or 0-1 values to a model trained on 8-bit 0-255 digital numbers.
+
+  Both look at the median, so fill values in up to half the sample (an export's nodata) do not hide
+  a fault.
 
   A band is not judged when its training range has no width (a constant band) or its sample holds
   fewer than two distinct values (a filled or masked area, a single pixel). Models saved without
@@ -194,7 +197,7 @@ def range_report(contract: InputContract, sample: np.ndarray) -> str:
     sampled = int(np.isfinite(values).any(axis=1).sum())
     return (f"values far outside what the model was trained on (input {contract.name!r}, {sampled:,} pixels "
             f"sampled; ranges are 0.5th to 99.5th percentiles): {'; '.join(far)}. Are they in other units "
-            "(reflectance 0-1 vs scaled 0-10,000, digital numbers) or from another sensor? To predict anyway: "
+            "(reflectance 0-1 vs scaled 0-10,000, digital numbers) or from another sensor? Where it is deliberate: "
             "warnings.filterwarnings('ignore', category=rskeras.layers.InputRangeWarning)")
 
 
@@ -207,9 +210,15 @@ def _band_report(name: str, ranges: BandRanges, values: np.ndarray) -> str:
         return ""
     median = float(np.median(values))
     shifted = median < low - width or median > high + width
-    tiny = median < low and float(np.percentile(np.abs(values), 99)) < max(abs(low), abs(high)) / 100
+    tiny = median < low and abs(median) < max(abs(low), abs(high)) / 100
     if not (shifted or tiny):
         return ""
     scene_low, scene_high = np.percentile(values, RANGE_PERCENTILES)
-    return (f"{name}: scene median {median:,.4g}, range {scene_low:,.4g} to {scene_high:,.4g}; training range "
-            f"{low:,.4g} to {high:,.4g} (min {ranges.minimum[0]:,.4g}, max {ranges.maximum[0]:,.4g})")
+    return (f"{name}: scene median {_number(median)}, range {_number(scene_low)} to {_number(scene_high)}; "
+            f"training range {_number(low)} to {_number(high)} (min {_number(ranges.minimum[0])}, "
+            f"max {_number(ranges.maximum[0])})")
+
+
+def _number(value: float) -> str:
+    """``11,317`` for large values, four significant digits (``0.0172``, ``290.9``) for small ones."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"

@@ -58,3 +58,17 @@ def test_output_float32_under_mixed_precision_for_large_raw_values():
         assert y.dtype == "float32" and float(y[0, 0]) == pytest.approx(1.0)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_value_ranges_travel_in_the_config_and_old_configs_load_without():
+    x = np.random.default_rng(2).uniform([0.0, 1000.0], [1.0, 5000.0], size=(400, 2))
+    layer = BandNormalization.from_data(x, band_names=["ndvi", "nir"])
+    config = layer.get_config()
+    assert set(config["value_ranges"]) == {"low", "high", "min", "max"}
+    np.testing.assert_allclose(config["value_ranges"]["high"], np.percentile(x, 99.5, axis=0))
+    assert BandNormalization.from_config(config).value_ranges == layer.value_ranges
+    del config["value_ranges"]  # a layer saved before rskeras recorded ranges
+    old = BandNormalization.from_config(config)
+    assert old.value_ranges is None and old.band_names == ["ndvi", "nir"] and old.adapted
+    with pytest.raises(ValueError, match="value_ranges must cover the 3 bands"):
+        BandNormalization([0, 0, 0], [1, 1, 1], value_ranges=layer.value_ranges)

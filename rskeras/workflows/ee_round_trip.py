@@ -110,7 +110,7 @@ def predict_ee_export(
         raise ValueError(f"output='classes' needs a classification model; model {model.name!r} has task {task!r} "
                          "(use output='values')")
     scene = read_scene_export(paths, bands, mixer=mixer, kernel_size=kernel_size)
-    check_input_contract(model, [scene.sample(batch_size)], bands=[list(bands)], sources=[paths[0]])
+    check_input_contract(model, [scene.sample()], bands=[list(bands)], sources=[paths[0]])
     predictor = _ScenePredictor(model, get_task(task) if output == "classes" else None)
     return predict_scene(predictor, scene, dst, bands=output_band_names(model, output), batch_size=batch_size,
                          compression=compression)

@@ -202,7 +202,8 @@ def test_predict_raster_warns_naming_the_band_for_reflectance_fed_to_a_model_on_
     assert message.startswith(str(hls_reflectance))
     for band in HLS:
         assert f"{band}: scene median" in message
-    assert "nir: scene median 0.25" in message and "training range 1,745 to 4,219" in message
+    assert ("nir: scene median 0.2493, range 0.1683 to 0.4042; training range 1,745 to 4,219 (min 0, max 6,891)"
+            in message)
     assert "InputRangeWarning" in message  # how to silence a deliberate case
     assert (tmp_path / "lc.tif").exists()  # a warning, not a refusal
 

@@ -59,9 +59,9 @@ class Source:
             invalid |= (values == np.float32(self.nodata)).any(axis=0)
         return values, invalid
 
-    def sample(self, size: int = 64, per_side: int = 3) -> np.ndarray:
+    def sample(self, size: int = 32, per_side: int = 4) -> np.ndarray:
         """A cheap look at the scene's values: ``per_side`` x ``per_side`` windows of ``size`` px spread
-        evenly over the raster (corners and centre for 3), read with :meth:`read`.
+        evenly over the raster, corners included, read with :meth:`read` (16 reads of 32 x 32 px by default).
 
         Returns:
             ``(n_pixels, bands)`` float32, NaN where a pixel is invalid (at most ``per_side**2 * size**2`` rows).

@@ -266,7 +266,8 @@ def _per_input(contract: Sequence[InputContract], band_names) -> list[Sequence[s
     if isinstance(band_names, Mapping):
         return [band_names.get(item.name) for item in contract]
     if len(contract) != 1:
-        raise ValueError(f"the model has inputs {[item.name for item in contract]}: give band_names= as a dict by input")
+        raise ValueError(f"the model has inputs {[item.name for item in contract]}: "
+                         "give band_names= as a dict by input name")
     return [list(band_names)]
 
 

@@ -25,6 +25,7 @@ get a colour map with distinct colours. Every output carries the tag
 from __future__ import annotations
 
 import colorsys
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -32,8 +33,10 @@ from typing import Sequence
 import numpy as np
 
 from rskeras.inference.writer import OutputSpec
+from rskeras.io import check_outputs
 from rskeras.tasks import get_task
 
+GEOTIFF_SUFFIXES = (".tif", ".tiff")
 CLASS_NODATA = 255
 FLOAT_NODATA = -9999.0
 
@@ -52,6 +55,19 @@ def distinct_colors(n: int) -> list[tuple[int, int, int, int]]:
 def probabilities_path(dst: Path) -> Path:
     """``<dst stem>_probabilities<suffix>`` beside ``dst``."""
     return dst.with_name(f"{dst.stem}_probabilities{dst.suffix or '.tif'}")
+
+
+def check_prediction_outputs(dst: str | os.PathLike, probabilities: str | os.PathLike | bool | None, src) -> None:
+    """Refuse, before any work, outputs that are inputs, existing folders or not GeoTIFF names (:mod:`rskeras.io`).
+
+    ``src`` is what ``predict_raster`` takes: a path, a list of paths or a dict of paths.
+    """
+    outputs = [(dst, GEOTIFF_SUFFIXES, "dst")]
+    if probabilities:
+        path = probabilities_path(Path(dst)) if probabilities is True else probabilities
+        outputs.append((path, GEOTIFF_SUFFIXES, "probabilities"))
+    sources = src.values() if isinstance(src, dict) else [src] if isinstance(src, (str, os.PathLike)) else src
+    check_outputs(outputs, inputs=[os.fspath(s) for s in sources if isinstance(s, (str, os.PathLike))])
 
 
 @dataclass

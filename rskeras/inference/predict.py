@@ -24,19 +24,17 @@ from rasterio.transform import Affine
 
 from rskeras.data.sensors import SensorSpec
 from rskeras.inference.dense import predict_dense
-from rskeras.inference.outputs import OutputPlan, plan_outputs
+from rskeras.inference.outputs import OutputPlan, check_prediction_outputs, plan_outputs
 from rskeras.inference.patch import LAYOUTS, patch_grid, predict_patches
 from rskeras.inference.pixel import predict_pixels
 from rskeras.inference.planning import WorkPlan, plan_work
 from rskeras.inference.runner import ModelRunner, load_model, select_output
 from rskeras.inference.sources import Source, open_sources
 from rskeras.inference.writer import GeoTIFFOutputs
-from rskeras.io import check_outputs
 from rskeras.layers.normalization import BandNormalization
 from rskeras.models.metadata import ModelMetadata, check_input_contract, input_normalizations, model_metadata
 
 KINDS = ("auto", "pixel", "patch", "dense")
-GEOTIFF_SUFFIXES = (".tif", ".tiff")
 
 
 @dataclass
@@ -151,12 +149,12 @@ def predict_raster(
         progress: show a progress bar.
     """
     start = time.perf_counter()
+    check_prediction_outputs(dst, probabilities, src)
     _check_choice("kind", kind, KINDS)
     _check_choice("patch_output", patch_output, LAYOUTS)
     model, runner, meta, resolved = _resolve_model(model, output, kind)
     paths, bands, sensors = _input_rasters(src, bands, sensor, runner)
     plan = plan_outputs(meta.task, runner.output_shape[-1], meta.class_names, Path(dst), probabilities, nodata)
-    _check_outputs(paths, plan)
     with contextlib.ExitStack() as stack:
         sources = open_sources(stack, paths, meta.band_names, [shape[-1] for shape in meta.input_shapes],
                                bands, sensors, src_nodata)
@@ -246,12 +244,6 @@ def _per_source_sensor(sensor, n_sources: int) -> list:
         raise ValueError(f"with {n_sources} input rasters give sensor= as one name, or one (or None) per raster, "
                          f"got {sensor!r}")
     return list(sensor)
-
-
-def _check_outputs(paths: list[Path], plan: OutputPlan) -> None:
-    """Refuse outputs that are inputs, existing folders or not GeoTIFF names (:func:`rskeras.io.check_outputs`)."""
-    names = ("dst", "probabilities")
-    check_outputs([(spec.path, GEOTIFF_SUFFIXES, name) for spec, name in zip(plan.specs, names)], inputs=paths)
 
 
 def _run(

@@ -20,11 +20,12 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "rskeras.training.config": ["Config", "ConfigError", "load_config"],
         "rskeras.training.distribute": ["STRATEGIES", "get_strategy", "shard_options"],
         "rskeras.training.trainer": ["TrainResult", "TrainingData", "build_model", "compile_model", "export_model", "fit",
-                                 "learning_rate_schedule", "load_data", "make_optimizer", "prepare_dataset", "train"],
+                                 "learning_rate_schedule", "load_data", "make_optimizer", "one_hot_targets",
+                                 "prepare_dataset", "resolve_class_weights", "train"],
         "rskeras.training.precision": ["PRECISIONS", "resolve_precision", "set_precision", "wrap_optimizer"],
         "rskeras.training.progress": ["EpochProgress"],
-        "rskeras.training.runs": ["AtomicBackupAndRestore", "NonFiniteLossError", "NonFiniteLossGuard", "RunFolder",
-                                  "set_seeds", "truncate_log"],
+        "rskeras.training.runs": ["AtomicBackupAndRestore", "NonFiniteLossError", "NonFiniteLossGuard", "RunChangedError",
+                                  "RunFolder", "set_seeds", "truncate_log"],
     },
     deprecated={"MODELS": "rskeras.models.registry:MODELS"},  # the registry of model families
 )

@@ -16,6 +16,7 @@ folder).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,15 +25,14 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-import yaml
 
 from rskeras.data.ee_records.stats import BandStats
-from rskeras.io import atomic_path, atomic_write_text
+from rskeras.io import atomic_path, atomic_write_text, check_output, check_outputs
 from rskeras.layers.normalization import band_statistics
 from rskeras.models.contract import default_outputs
 from rskeras.models.registry import get_model_family
 from rskeras.tasks import get_task
-from rskeras.data.augment import dihedral
+from rskeras.data.augment import MIXING, batch_augmenter, parse_augment
 from rskeras.training.config import (
     Config,
     TaskConfig,
@@ -47,7 +47,7 @@ from rskeras.training.distribute import (
     worker_index,
 )
 from rskeras.training.precision import set_precision
-from rskeras.training.runs import RunFolder, set_seeds
+from rskeras.training.runs import RunChangedError, RunFolder, check_resume, set_seeds
 
 
 @dataclass
@@ -227,25 +227,35 @@ def make_optimizer(training: TrainingConfig, steps_per_epoch: int) -> keras.opti
     return optimizer
 
 
+def one_hot_targets(task: str, label_smoothing: float = 0.0, augment=False) -> bool:
+    """Whether a ``multiclass`` model trains on one-hot targets: under label smoothing or with mixup/cutmix."""
+    mixing = any(name in MIXING for name in parse_augment(augment))
+    return task == "multiclass" and bool(label_smoothing or mixing)
+
+
 def compile_model(model: keras.Model, task: str, optimizer: keras.optimizers.Optimizer, label_smoothing: float = 0.0,
-                  policy: str = "float32", jit_compile: bool = False) -> keras.Model:
-    """Compile ``model`` for ``task`` with :meth:`rskeras.tasks.Task.compile`: the task's loss (smoothed
-    one-hot targets when ``label_smoothing``), its metrics, and loss scaling under ``mixed_float16``.
+                  policy: str = "float32", jit_compile: bool = False, *, loss=None,
+                  class_weights: Sequence[float] | None = None, ignore_class: float | None = None,
+                  augment=False) -> keras.Model:
+    """Compile ``model`` for ``task`` with :meth:`rskeras.tasks.Task.compile`: the loss (the task's, or
+    ``loss``) with label smoothing, class weights and the ignore value, the task's metrics, and loss
+    scaling under ``mixed_float16``.
 
-    With ``label_smoothing`` a multiclass model expects one-hot targets (see :func:`prepare_dataset`).
+    Under label smoothing or with mixup/cutmix in ``augment`` a multiclass model expects one-hot
+    targets (:func:`one_hot_targets`; :func:`prepare_dataset` makes them).
     """
-    spec = get_task(task)
-    sparse_labels = not (label_smoothing and spec.name == "multiclass")
-    return spec.compile(model, optimizer, sparse_labels=sparse_labels, label_smoothing=label_smoothing,
-                        policy=policy, jit_compile=jit_compile)
+    sparse_labels = not one_hot_targets(task, label_smoothing, augment)
+    return get_task(task).compile(model, optimizer, loss=loss, sparse_labels=sparse_labels,
+                                  label_smoothing=label_smoothing, class_weights=class_weights,
+                                  ignore_class=ignore_class, policy=policy, jit_compile=jit_compile)
 
 
-def prepare_dataset(dataset: tf.data.Dataset, task: str, n_classes: int, training: bool, augment: bool = False,
+def prepare_dataset(dataset: tf.data.Dataset, task: str, n_classes: int, training: bool, augment=False,
                     label_smoothing: float = 0.0, seed: int | None = None) -> tf.data.Dataset:
-    """Batches ready for ``fit``: augmented (training), one-hot targets under label smoothing, sharded by element."""
-    if training and augment:
-        dataset = dataset.map(lambda x, y: dihedral(x, y, seed=seed), num_parallel_calls=tf.data.AUTOTUNE)
-    if label_smoothing and task == "multiclass":
+    """Batches ready for ``fit``: one-hot targets where :func:`one_hot_targets` says so (an ignored target
+    becomes a row of zeros), augmented (training; ``augment`` as :func:`rskeras.data.augment.parse_augment`
+    takes it), sharded by element."""
+    if one_hot_targets(task, label_smoothing, augment):
         def one_hot(x, y):
             y = tf.cast(y, tf.int32)
             if y.shape.rank == 4:
@@ -253,7 +263,42 @@ def prepare_dataset(dataset: tf.data.Dataset, task: str, n_classes: int, trainin
             return x, tf.one_hot(y, n_classes)
 
         dataset = dataset.map(one_hot, num_parallel_calls=tf.data.AUTOTUNE)
+    if training and parse_augment(augment):
+        dataset = dataset.map(batch_augmenter(augment, seed=seed, n_classes=n_classes),
+                              num_parallel_calls=tf.data.AUTOTUNE)
     return shard_options(dataset.prefetch(tf.data.AUTOTUNE))
+
+
+def resolve_class_weights(config: Config, data: TrainingData) -> dict | None:
+    """The class weights of ``training.class_weights`` for ``data``: given, or ``"balanced"`` from the labels.
+
+    Returns:
+        None without class weights, else ``{"source": "balanced" | "given", "class_names": [...],
+        "counts": [...] or None, "weights": [...]}`` (what the run folder's ``class_weights.json`` holds).
+    """
+    from rskeras.losses import balanced_class_weights, count_labels
+
+    given, task = config.training.class_weights, get_task(config.task.type)
+    if given is None:
+        return None
+    n_classes = task.n_classes(n_outputs(config.task, data.class_names))
+    names = list(data.class_names) if data.class_names and len(data.class_names) == n_classes else [
+        str(k) for k in range(n_classes)]
+    counts = None
+    if given == "balanced":
+        counts = count_labels(data.train, task.name, n_classes, config.training.ignore_class)
+        weights = balanced_class_weights(counts)
+        counts = [int(c) for c in counts]
+    elif isinstance(given, Mapping):
+        missing = sorted(set(given) - set(names))
+        if missing:
+            raise ValueError(f"training.class_weights names class(es) {', '.join(map(repr, missing))} the data does "
+                             f"not have; its classes: {', '.join(names)}")
+        weights = [float(given.get(name, 1.0)) for name in names]
+    else:
+        weights = [float(w) for w in given]
+    return {"source": "balanced" if given == "balanced" else "given", "class_names": names, "counts": counts,
+            "weights": weights}
 
 
 def fit(model: keras.Model, train: tf.data.Dataset, validation: tf.data.Dataset | None, run: RunFolder,
@@ -280,20 +325,31 @@ def fit(model: keras.Model, train: tf.data.Dataset, validation: tf.data.Dataset 
 def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainResult:
     """Train, evaluate and export as ``config`` says (a YAML path, a dict or a :class:`Config`).
 
-    The configuration is validated before any data is read. The run folder gets
-    ``config.yaml``, checkpoints, ``best.keras``, ``log.csv``, TensorBoard logs, the final
-    ``model.keras`` and (``output.evaluate``) ``evaluation/metrics.json`` with the confusion
-    matrix figure; ``output.export`` receives the SavedModel and a ``.keras`` copy. Started
-    again, a killed run continues from its last finished epoch.
+    Everything that can be checked before data is read is checked first: the configuration
+    (bands against the data folder included), the output folders, and a run folder's recorded
+    configuration. The run folder gets ``config.yaml`` (once, when training starts),
+    checkpoints, ``best.keras``, ``log.csv``, TensorBoard logs, the final ``model.keras`` and
+    (``output.evaluate``) ``evaluation/metrics.json`` with the confusion matrix figure;
+    ``output.export`` receives the SavedModel and a ``.keras`` copy.
+
+    Started again, a killed run continues from its last finished epoch (the first line printed
+    says so); a changed configuration is refused, naming what changed (only
+    :data:`~rskeras.training.runs.RESUMABLE_KEYS` may change); a finished run is neither
+    trained nor exported again.
     """
     config = load_config(config)
     t = config.training
+    done = _check_run(config)
+    if done >= t.epochs:
+        finished = _finished_run(config, done)
+        if finished is not None:
+            return finished
+    if done:
+        print(f"rskeras train: resuming run {config.output.run_dir} after epoch {min(done, t.epochs)} of {t.epochs}")
     set_seeds(t.seed, deterministic=t.deterministic)
     strategy = get_strategy(t.strategy)
-    run = RunFolder(Path(config.output.run_dir), chief=is_chief(strategy), worker=worker_index(strategy))
-    if run.chief:
-        atomic_write_text(run.path / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     data = load_data(config, drop_remainder=strategy.num_replicas_in_sync > 1)
+    class_weights = resolve_class_weights(config, data)
     steps = t.steps_per_epoch or data.steps_per_epoch
     previous_policy = keras.mixed_precision.dtype_policy()
     try:
@@ -301,14 +357,20 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
             policy = set_precision(t.precision, strategy)
             model = build_model(config, data)
             compile_model(model, config.task.type, make_optimizer(t, steps), t.label_smoothing, policy,
-                          jit_compile=t.jit_compile)
+                          jit_compile=t.jit_compile, loss=t.loss, ignore_class=t.ignore_class, augment=t.augment,
+                          class_weights=class_weights and class_weights["weights"])
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
     n_classes = n_outputs(config.task, data.class_names)
     train_ds = prepare_dataset(data.train, config.task.type, n_classes, True, t.augment, t.label_smoothing, t.seed)
     val_ds = None
     if data.validation is not None:
-        val_ds = prepare_dataset(data.validation, config.task.type, n_classes, False, label_smoothing=t.label_smoothing)
+        val_ds = prepare_dataset(data.validation, config.task.type, n_classes, False, t.augment, t.label_smoothing)
+    run = RunFolder(Path(config.output.run_dir), chief=is_chief(strategy), worker=worker_index(strategy))
+    if run.chief:
+        run.record_config(config.to_dict())
+        if class_weights is not None:
+            atomic_write_text(run.path / "class_weights.json", json.dumps(class_weights, indent=2))
     print(f"rskeras train: {config.model.name} ({model.count_params():,} parameters, {policy}, "
           f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)) on {data.input_shape} patches, "
           f"{steps} steps per epoch, run folder {run.path}")
@@ -327,10 +389,61 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
         report = evaluate_model(evaluated_model(config, network), data.validation, class_names=data.class_names)
         result.evaluation = report
         result.files.update(write_report(report, run.path / "evaluation"))
-    if config.output.export:
-        result.export = export_model(network, config.output.export)
-        result.files["export"] = result.export
+    _export(result)
     return result
+
+
+def _check_run(config: Config) -> int:
+    """Check the output folders and a run folder's recorded configuration; returns the epochs it has saved."""
+    output = config.output
+    outputs = [(output.run_dir, (), "output.run_dir")]
+    if output.export:
+        outputs.append((output.export, (), "output.export"))
+    check_outputs(outputs, inputs=[config.data.root] if config.data.root else [], folder=True)
+    try:
+        return check_resume(output.run_dir, config.to_dict())
+    except RunChangedError as err:
+        raise RunChangedError(f"{config.origin.where(err.key)}: {err}", err.key) from None
+
+
+def _finished_run(config: Config, done: int) -> TrainResult | None:
+    """The result of a run that trained all its epochs and wrote everything asked for, read from its folder.
+
+    None when something is missing (``model.keras``, the evaluation, the export of the last epoch):
+    then :func:`train` restores the last checkpoint and writes it.
+    """
+    from rskeras.saving import load_model
+
+    run = RunFolder(Path(config.output.run_dir))
+    model, metrics = run.path / "model.keras", run.path / "evaluation" / "metrics.json"
+    evaluated = config.output.evaluate and config.data.has_validation
+    exported = run.exported(config.output.export)
+    if not model.exists() or (evaluated and not metrics.exists()) or (config.output.export and exported is None):
+        return None
+    print(f"rskeras train: run {run.path} has finished {done} epoch(s) (training.epochs: {config.training.epochs}); "
+          "nothing to train or export (raise training.epochs to continue it)")
+    result = TrainResult(model=load_model(model), history={}, run=run, config=config, export=exported,
+                         files={"model": model})
+    if evaluated:
+        result.evaluation = json.loads(metrics.read_text())
+        result.files["metrics"] = metrics
+        if "confusion_matrix" in result.evaluation:
+            result.files["confusion_matrix"] = metrics.with_name("confusion_matrix.png")
+    if exported is not None:
+        result.files["export"] = exported
+    return result
+
+
+def _export(result: TrainResult) -> None:
+    """Export the model of ``result`` to ``output.export``, unless this run already exported this epoch."""
+    export, run = result.config.output.export, result.run
+    if not export:
+        return
+    result.export = run.exported(export)
+    if result.export is None:
+        result.export = export_model(result.model, export)
+        run.record_export(export, result.export)
+    result.files["export"] = result.export
 
 
 def export_model(model: keras.Model, folder: str | Path, version: int | None = None, overwrite: bool = False,
@@ -347,9 +460,9 @@ def export_model(model: keras.Model, folder: str | Path, version: int | None = N
     from rskeras.serving import export_saved_model
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    check_output(folder, what="folder", folder=True)
     # the same layers in an uncompiled model: no optimizer state in the exported files
     served = keras.Model(model.inputs, model.outputs, name=model.name)
-    with atomic_path(folder / f"{folder.name}.keras") as tmp:
+    with atomic_path(folder / f"{folder.name}.keras") as tmp:  # appears once the SavedModel version exists
         served.save(tmp)
-    return export_saved_model(served, folder, version=version, overwrite=overwrite, models_config=models_config)
+        return export_saved_model(served, folder, version=version, overwrite=overwrite, models_config=models_config)

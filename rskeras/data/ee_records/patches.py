@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Callable, Literal, Mapping, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from rskeras.data.augment import dihedral_patch
+from rskeras.data.augment import patch_augmenter
 from rskeras.data.ee_records._io import expand_files, first_record, resolve_compression, stream_size
 from rskeras.data.ee_records.example_codec import patch_feature_spec
 from rskeras.data.ee_records.layout import Size, as_size, buffered_size, describe_length
@@ -191,20 +191,6 @@ def _parser(
     return parse
 
 
-def _augmenter(label_kind: str | None, seed: int | None) -> Callable:
-    """Random flips and 90-degree rotations of one patch, the same for its mask label."""
-
-    def augment_patch(image, *label_value):
-        moved = tf.nest.flatten(image) + (list(label_value) if label_kind == "band" else [])
-        moved = dihedral_patch(moved, seed)
-        image = tf.nest.pack_sequence_as(image, moved[: len(tf.nest.flatten(image))])
-        if label_kind == "band":
-            return image, moved[-1]
-        return (image, *label_value) if label_value else image
-
-    return augment_patch
-
-
 def ee_patch_dataset(
     files,
     bands: Sequence[str] | Mapping[str, Sequence[str]],
@@ -214,7 +200,7 @@ def ee_patch_dataset(
     kernel_size: int | Sequence[int] = 0,
     batch_size: int | None = 32,
     shuffle: int = 0,
-    augment: bool = False,
+    augment: bool | Sequence[str] | Mapping[str, Any] = False,
     normalize: BandStats | str | os.PathLike | Literal["auto"] | None = None,
     label_dtype: str = "float32",
     compression: str | None = "auto",
@@ -242,7 +228,9 @@ def ee_patch_dataset(
             ``2 * (kernel_size // 2)`` and are returned with their buffer.
         batch_size: patches per batch; None yields single patches ``(height, width, bands)``.
         shuffle: shuffle buffer in patches (0: no shuffling). Also shuffles the file order.
-        augment: random flips and 90-degree rotations, the same for image and mask label.
+        augment: True: random flips and 90-degree rotations, the same for image and mask label; or
+            the steps of :func:`rskeras.data.augment.parse_augment` (``["flip", "crop", {"noise": ...}]``),
+            applied per patch (``mixup``/``cutmix`` are per batch: :func:`~rskeras.data.augment.batch_augmenter`).
         normalize: ``(x - mean) / std`` per band from :class:`BandStats`, a ``band_stats.json``
             path, or ``"auto"`` (the ``band_stats.json`` beside the first file). None leaves the
             raw values, for a model that normalises itself (``BandStats.to_layer()``).
@@ -290,6 +278,12 @@ def ee_patch_dataset(
     if repeat:
         patches = patches.repeat(None if repeat is True else int(repeat))
     if augment:
-        patches = patches.map(_augmenter(label_kind, seed), num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+        augmenter = patch_augmenter(augment, seed=seed)
+
+        def augment_patch(image, *label_value):
+            image, target = augmenter(image, label_value[0] if label_value else None)
+            return (image, target) if label_value else image
+
+        patches = patches.map(augment_patch, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     ds = patches if batch_size is None else patches.batch(batch_size, drop_remainder=drop_remainder)
     return ds.prefetch(AUTOTUNE) if prefetch else ds

@@ -17,7 +17,7 @@ from rskeras.evaluation.metrics import (
     report_from_confusion,
 )
 from rskeras.evaluation.segmentation import iou_from_confusion
-from rskeras.io import atomic_write_text
+from rskeras.io import atomic_paths, check_output
 from rskeras.tasks import get_task
 
 
@@ -139,14 +139,21 @@ def _augmented(model):
 def write_report(report: dict, folder: str | os.PathLike, title: str | None = None) -> dict[str, Path]:
     """Write ``metrics.json`` and, for classification, ``confusion_matrix.png`` into ``folder``.
 
+    Both appear together or not at all (:func:`rskeras.io.atomic_paths`; ``metrics.json`` last);
+    ``folder`` must not be an existing file.
+
     Returns:
         ``{"metrics": path, "confusion_matrix": path}`` (the figure only for classification).
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {"metrics": atomic_write_text(folder / "metrics.json", json.dumps(report, indent=2))}
+    check_output(folder, what="folder", folder=True)
+    paths = {"metrics": folder / "metrics.json"}
     if "confusion_matrix" in report:
-        confusion_matrix_figure(report["confusion_matrix"], report["class_names"], folder / "confusion_matrix.png",
-                                title=title)
         paths["confusion_matrix"] = folder / "confusion_matrix.png"
+    with atomic_paths(*reversed(paths.values())) as temps:
+        *figure, metrics = temps
+        if figure:
+            fig = confusion_matrix_figure(report["confusion_matrix"], report["class_names"], title=title)
+            fig.savefig(figure[0], dpi=150, format="png")
+        metrics.write_text(json.dumps(report, indent=2))
     return paths

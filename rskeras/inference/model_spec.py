@@ -21,13 +21,14 @@ Both describe the model with the same JSON (:meth:`ModelSpec.from_description`):
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, Sequence
 
 import numpy as np
 
 from rskeras.inference.model_probe import ModelProbe
+from rskeras.layers.input_contract import InputContract
 
 #: File suffix -> the runner class (``module:name``) that runs such a file.
 FILE_RUNNERS = {".onnx": "rskeras.inference.exported:OnnxRunner", ".tflite": "rskeras.inference.exported:LiteRTRunner"}
@@ -79,6 +80,8 @@ class ModelSpec:
         output_shape: the output's shape without the batch axis.
         output_name: the output's name.
         probe: tile multiple, receptive field and activation memory.
+        contracts: per input, the band names and value ranges it was trained on
+            (:mod:`rskeras.layers.input_contract`; ranges None for models saved without them).
         dropout: the names of the Dropout layers (``uncertainty="mc_dropout"`` switches them on).
         source: the file the model was read from, or None.
     """
@@ -94,6 +97,7 @@ class ModelSpec:
     output_shape: tuple
     output_name: str
     probe: ModelProbe
+    contracts: list[InputContract] = field(default_factory=list)
     dropout: tuple[str, ...] = ()
     source: Path | None = None
 
@@ -106,7 +110,7 @@ class ModelSpec:
         """The spec of one output of a model described as JSON (see :func:`rskeras.inference.runner.describe_model`).
 
         Args:
-            description: ``{"name", "inputs": [{"name", "shape", "band_names", "mean"}], "outputs": [{"name",
+            description: ``{"name", "inputs": [{"name", "shape", "band_names", "mean", "value_ranges"}], "outputs": [{"name",
                 "shape", "task", "class_names"}], "probe", "dropout"}``.
             output: the output's name (needed when there are several).
             source: the file the description was read from.
@@ -129,6 +133,8 @@ class ModelSpec:
             output_shape=output_shape,
             output_name=chosen["name"],
             probe=ModelProbe.from_json(description["probe"]) if description.get("probe") else ModelProbe(),
+            contracts=[InputContract.from_json({"name": i["name"], "band_names": i.get("band_names"),
+                                                "ranges": i.get("value_ranges")}) for i in inputs],
             dropout=tuple(description.get("dropout", ())),
             source=source,
         )

@@ -33,6 +33,7 @@ uncertainty.
 from __future__ import annotations
 
 import colorsys
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -41,8 +42,10 @@ import numpy as np
 
 from rskeras.inference.uncertainty import UNITS, is_classification, uncertainty_band_names, uncertainty_bands
 from rskeras.inference.writer import OutputSpec
+from rskeras.io import check_outputs
 from rskeras.tasks import get_task
 
+GEOTIFF_SUFFIXES = (".tif", ".tiff")
 CLASS_NODATA = 255
 FLOAT_NODATA = -9999.0
 
@@ -70,6 +73,23 @@ def probabilities_path(dst: Path) -> Path:
 def uncertainty_path(dst: Path) -> Path:
     """``<dst stem>_uncertainty<suffix>`` beside ``dst``."""
     return dst.with_name(f"{dst.stem}_uncertainty{dst.suffix or '.tif'}")
+
+
+def check_prediction_outputs(dst: str | os.PathLike, probabilities: str | os.PathLike | bool | None, src,
+                             uncertainty: str | None = None) -> None:
+    """Refuse, before any work, outputs that are inputs, existing folders or not GeoTIFF names (:mod:`rskeras.io`).
+
+    ``src`` is what ``predict_raster`` takes: a path, a list of paths or a dict of paths; ``uncertainty``
+    adds :func:`uncertainty_path` of ``dst``.
+    """
+    outputs = [(dst, GEOTIFF_SUFFIXES, "dst")]
+    if probabilities:
+        path = probabilities_path(Path(dst)) if probabilities is True else probabilities
+        outputs.append((path, GEOTIFF_SUFFIXES, "probabilities"))
+    if uncertainty:
+        outputs.append((uncertainty_path(Path(dst)), GEOTIFF_SUFFIXES, "uncertainty"))
+    sources = src.values() if isinstance(src, dict) else [src] if isinstance(src, (str, os.PathLike)) else src
+    check_outputs(outputs, inputs=[os.fspath(s) for s in sources if isinstance(s, (str, os.PathLike))])
 
 
 @dataclass

@@ -26,17 +26,16 @@ from rskeras.data.rasters import BandError
 from rskeras.data.sensors import SensorSpec
 from rskeras.inference.dense import predict_dense
 from rskeras.inference.model_spec import Runner, open_runner
-from rskeras.inference.outputs import OutputPlan, plan_outputs
+from rskeras.inference.outputs import OutputPlan, check_prediction_outputs, plan_outputs
 from rskeras.inference.patch import LAYOUTS, patch_grid, predict_patches
 from rskeras.inference.pixel import predict_pixels
 from rskeras.inference.planning import WorkPlan, plan_work
 from rskeras.inference.sources import Source, open_sources
 from rskeras.inference.uncertainty import DEFAULT_PASSES, UncertaintyRunner, check_uncertainty
 from rskeras.inference.writer import GeoTIFFOutputs
-from rskeras.io import check_outputs
+from rskeras.layers.input_contract import check_inputs
 
 KINDS = ("auto", "pixel", "patch", "dense")
-GEOTIFF_SUFFIXES = (".tif", ".tiff")
 
 
 @dataclass
@@ -104,7 +103,8 @@ def predict_raster(
     writes a uint8 class map (nodata 255, class names, colour map) and optionally float32 probabilities;
     regression float32 values (nodata -9999) (:mod:`rskeras.inference.outputs`). Files appear only when
     complete. Bands, tiles, batch and memory are checked before any pixel is read
-    (:mod:`rskeras.inference.planning`); what had to change is said in a warning.
+    (:mod:`rskeras.inference.planning`); what had to change is said in a warning, and so are band values far
+    outside the model's training ranges in a few windows of the scene (:mod:`rskeras.layers.input_contract`).
 
     Args:
         model: a Keras model, a ``.keras`` file, or an ``.onnx`` / ``.tflite`` file written by
@@ -139,6 +139,7 @@ def predict_raster(
         progress: show a progress bar.
     """
     start = time.perf_counter()
+    check_prediction_outputs(dst, probabilities, src, uncertainty)
     _check_choice("kind", kind, KINDS)
     _check_choice("patch_output", patch_output, LAYOUTS)
     runner = _resolve_model(model, output, kind)
@@ -147,11 +148,11 @@ def predict_raster(
     paths, bands, sensors = input_rasters(src, bands, sensor, spec.input_names)
     plan = plan_outputs(spec.task, spec.output_shape[-1], spec.class_names, Path(dst), probabilities, nodata,
                         uncertainty=uncertainty, cog=cog)
-    _check_outputs(paths, plan)
     if uncertainty:
         runner = UncertaintyRunner(runner, uncertainty, passes)
     with contextlib.ExitStack() as stack:
         sources = _open_sources(stack, paths, spec, bands, sensors, src_nodata)
+        check_inputs(spec.contracts, [s.sample() for s in sources], sources=[str(s.path) for s in sources])
         work = plan_work(spec.kind, spec.probe, spec.input_shapes[0], sources, plan.specs, tile_size=tile_size,
                          overlap=overlap, batch_size=batch_size, window_size=window_size, max_memory=max_memory)
         for note in work.notes:
@@ -247,13 +248,6 @@ def _per_source_sensor(sensor, n_sources: int) -> list:
         raise ValueError(f"with {n_sources} input rasters give sensor= as one name, or one (or None) per raster, "
                          f"got {sensor!r}")
     return list(sensor)
-
-
-def _check_outputs(paths: list[Path], plan: OutputPlan) -> None:
-    """Refuse outputs that are inputs, existing folders or not GeoTIFF names (:func:`rskeras.io.check_outputs`)."""
-    names = {"main": "dst", "probabilities": "probabilities", "uncertainty": "uncertainty"}
-    check_outputs([(spec.path, GEOTIFF_SUFFIXES, names[role]) for spec, role in zip(plan.specs, plan.roles)],
-                  inputs=paths)
 
 
 def _run(

@@ -23,7 +23,7 @@ from rskeras._compat import producing_layer
 from rskeras.heads import TaskOutput
 from rskeras.inference.model_probe import probe_model
 from rskeras.inference.model_spec import ModelSpec, choose_output
-from rskeras.models.metadata import all_layers, input_normalizations
+from rskeras.models.metadata import all_layers, input_contracts, input_normalizations
 
 #: Layers that Monte Carlo dropout switches on (``training=True`` on them only).
 DROPOUT_LAYERS = (keras.layers.Dropout, keras.layers.SpatialDropout1D, keras.layers.SpatialDropout2D,
@@ -73,15 +73,17 @@ def dropout_layers(model: keras.Model) -> list[str]:
 
 
 def describe_model(model: keras.Model) -> dict:
-    """The JSON a model is known by: inputs (name, shape, band names, normalisation mean and std), outputs
+    """The JSON a model is known by: inputs (name, shape, band names, normalisation mean and std, the value ranges
+    of its input contract), outputs
     (name, shape, task, class names) in ``keras.tree.flatten`` order, the probe of
     :mod:`rskeras.inference.model_probe` and the dropout layers."""
     inputs = []
-    for tensor, norm in zip(model.inputs, input_normalizations(model)):
+    for tensor, norm, contract in zip(model.inputs, input_normalizations(model), input_contracts(model)):
         adapted = norm is not None and norm.adapted
         inputs.append({"name": tensor.name, "shape": list(tensor.shape[1:]),
                        "band_names": norm.band_names if norm is not None else None,
-                       "mean": norm.mean if adapted else None, "std": norm.std if adapted else None})
+                       "mean": norm.mean if adapted else None, "std": norm.std if adapted else None,
+                       "value_ranges": contract.ranges.to_json() if contract.ranges is not None else None})
     names = sorted(model.output) if isinstance(model.output, dict) else output_names(model)
     tensors = [model.output[n] for n in names] if isinstance(model.output, dict) else model.outputs
     outputs = []

@@ -24,8 +24,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
                                  "prepare_dataset", "resolve_class_weights", "train"],
         "rskeras.training.precision": ["PRECISIONS", "resolve_precision", "set_precision", "wrap_optimizer"],
         "rskeras.training.progress": ["EpochProgress"],
-        "rskeras.training.runs": ["AtomicBackupAndRestore", "NonFiniteLossError", "NonFiniteLossGuard", "RunFolder",
-                                  "set_seeds", "truncate_log"],
+        "rskeras.training.runs": ["AtomicBackupAndRestore", "NonFiniteLossError", "NonFiniteLossGuard", "RunChangedError",
+                                  "RunFolder", "set_seeds", "truncate_log"],
     },
     deprecated={"MODELS": "rskeras.models.registry:MODELS"},  # the registry of model families
 )

@@ -33,9 +33,13 @@ choices by :func:`load_config`, before any data is read or model built.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
-from collections.abc import Mapping
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +57,53 @@ MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
 
 
 class ConfigError(ValueError):
-    """A configuration names an unknown section, key, model, option, band or value."""
+    """A configuration names an unknown section, key, model, option, band or value.
+
+    Attributes:
+        key: the dotted key at fault (``"training.epochs"``), when known; :func:`load_config`
+            uses it to name the YAML line (or the ``--set`` override) the value came from.
+    """
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass
+class ConfigOrigin:
+    """Where the values of a configuration came from, for error messages.
+
+    Attributes:
+        path: the YAML file (``"<dict>"`` for a configuration given as a dict).
+        lines: dotted key -> its 1-based line in ``path``.
+        overrides: dotted key -> the ``--set KEY=VALUE`` item that replaced it.
+    """
+
+    path: str = "<dict>"
+    lines: dict[str, int] = field(default_factory=dict)
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    def where(self, key: str | None) -> str:
+        """``"c.yaml, line 7"``, ``"c.yaml, --set data.bands=all"`` or ``"c.yaml"`` for ``key`` (or its nearest parent)."""
+        parts = key.split(".") if key else []
+        for end in range(len(parts), 0, -1):
+            name = ".".join(parts[:end])
+            if name in self.overrides:
+                return f"{self.path}, {self.overrides[name]}"
+            if name in self.lines:
+                return f"{self.path}, line {self.lines[name]}"
+        return self.path
+
+    def locate(self, err: ConfigError) -> ConfigError:
+        """``err`` (a message starting ``"<path>: "``) with the line or override of its key after the path."""
+        prefix = f"{self.path}: "
+        text = str(err)
+        if not text.startswith(prefix):
+            return err
+        rest = text[len(prefix):]
+        leading = re.match(r"[a-z_]+(\.[a-z_0-9]+)+", rest)
+        key = err.key or (leading[0] if leading else None)
+        return ConfigError(f"{self.where(key)}: {rest}", key=key)
 
 
 @dataclass
@@ -91,6 +141,11 @@ class DataConfig:
     validation_limit: int | None = None
     cache: bool = True
     stats_samples: int = 2048
+
+    @property
+    def has_validation(self) -> bool:
+        """Whether validation data is configured (a EuroSAT split, or Earth Engine files)."""
+        return bool(self.validation_files if self.source == "earthengine" else self.validation_split)
 
 
 @dataclass
@@ -192,11 +247,13 @@ class Config:
     training: TrainingConfig
     output: OutputConfig
     source: str = "<dict>"
+    origin: ConfigOrigin = field(default_factory=ConfigOrigin, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         """The configuration as plain data (what ``config.yaml`` of a run holds)."""
         out = dataclasses.asdict(self)
         out.pop("source")
+        out.pop("origin")
         return out
 
 
@@ -209,18 +266,53 @@ def _section(raw: Any, cls: type, where: str, section: str):
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: section {section!r} must be a mapping of keys to values, got {raw!r}")
+        raise ConfigError(f"{where}: section {section!r} must be a mapping of keys to values, got {raw!r}", key=section)
     names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(raw) - set(names))
+    unknown = sorted(set(raw) - set(names), key=str)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))} in section {section!r}; "
-                          f"valid keys: {', '.join(names)}")
+                          f"valid keys: {', '.join(names)}", key=f"{section}.{unknown[0]}")
+    hints = typing.get_type_hints(cls)
+    for name, value in raw.items():
+        if not _matches(value, hints[name]):
+            raise ConfigError(f"{where}: {section}.{name} must be {_describe(hints[name])}, got {value!r}",
+                              key=f"{section}.{name}")
     return cls(**raw)
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a YAML value fits a field's type hint (``int`` excludes booleans; ``float`` takes integers)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in args)
+    if origin is list:
+        return isinstance(value, list) and all(_matches(v, args[0]) for v in value)
+    if hint is type(None):
+        return value is None
+    if hint is dict or origin is dict:
+        return isinstance(value, Mapping)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return hint is Any or isinstance(value, hint)
+
+
+def _describe(hint: Any) -> str:
+    """A type hint in words: ``str | list[str] | None`` -> ``"a string or a list of strings or null"``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in args)
+    if origin is list:
+        return f"a list of {_describe(args[0]).split(' ', 1)[1]}s"
+    words = {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping",
+             list: "a list", type(None): "null"}
+    return words.get(hint, words.get(origin, str(hint)))
 
 
 def _choice(value, choices, key: str, where: str) -> None:
     if value not in choices:
-        raise ConfigError(f"{where}: {key} {value!r} is not one of {', '.join(map(str, choices))}")
+        raise ConfigError(f"{where}: {key} {value!r} is not one of {', '.join(map(str, choices))}", key=key)
 
 
 def _positive(value, key: str, where: str, integer: bool = False, allow_none: bool = False,
@@ -230,7 +322,7 @@ def _positive(value, key: str, where: str, integer: bool = False, allow_none: bo
     kind = int if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kind) or value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{where}: {key} must be a {'non-negative' if allow_zero else 'positive'} "
-                          f"{'integer' if integer else 'number'}, got {value!r}")
+                          f"{'integer' if integer else 'number'}, got {value!r}", key=key)
 
 
 def _check_data(data: DataConfig, where: str) -> None:
@@ -240,17 +332,19 @@ def _check_data(data: DataConfig, where: str) -> None:
         _positive(getattr(data, key), f"data.{key}", where, integer=True, allow_none=True)
     _positive(data.stats_samples, "data.stats_samples", where, integer=True)
     if data.source == "eurosat":
-        from rskeras.data.eurosat_dataset import SPLITS, resolve_bands
+        from rskeras.data.eurosat_dataset import SPLITS, check_folder_bands, resolve_bands
 
         _choice(data.train_split, SPLITS, "data.train_split", where)
         if data.validation_split is not None:
             _choice(data.validation_split, SPLITS, "data.validation_split", where)
-        try:
-            resolve_bands(data.bands)
-        except KeyError as err:
-            raise ConfigError(f"{where}: data.bands: {err.args[0]}") from None
         if data.root is not None and not Path(data.root).is_dir():
             raise ConfigError(f"{where}: data.root {data.root!r} is not a folder (omit it to use tensorflow-datasets)")
+        try:
+            resolve_bands(data.bands)
+            if data.root is not None:
+                check_folder_bands(data.root, data.bands)
+        except KeyError as err:
+            raise ConfigError(f"{where}: data.bands: {err.args[0]}") from None
     else:
         if not data.train_files:
             raise ConfigError(f"{where}: data.train_files is required for source 'earthengine' "
@@ -387,34 +481,122 @@ def _check_loss(training: TrainingConfig, task: TaskConfig, where: str) -> None:
                           "has none")
 
 
-def load_config(config: str | os.PathLike | Mapping | Config) -> Config:
-    """Read and validate a configuration (a YAML path, a dict, or a :class:`Config`).
+def read_yaml(path: str | os.PathLike) -> tuple[Any, dict[str, int]]:
+    """The data of a YAML file and the 1-based line of every dotted key of its mappings.
 
     Raises:
-        ConfigError: unknown sections, keys, models, model options, bands or values, each
-            reported with the valid choices.
+        FileNotFoundError: ``path`` does not exist.
+        ConfigError: the file is not UTF-8 text, is malformed YAML, or repeats a key (each
+            naming the file and line).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"configuration file {path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a YAML text file (not UTF-8)") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        context, context_mark = getattr(err, "context", None), getattr(err, "context_mark", None)
+        if context and context_mark is not None and context_mark.line != getattr(mark, "line", None):
+            problem += f" ({context} started on line {context_mark.line + 1})"
+        raise ConfigError(f"{where}: malformed YAML: {problem}") from None
+    lines: dict[str, int] = {}
+    _key_lines(node, "", lines, path)
+    return data, lines
+
+
+def _key_lines(node: yaml.Node | None, prefix: str, lines: dict[str, int], path: Path) -> None:
+    if not isinstance(node, yaml.MappingNode):
+        return
+    for key_node, value_node in node.value:
+        key = f"{prefix}{key_node.value}"
+        if key in lines:
+            raise ConfigError(f"{path}, line {key_node.start_mark.line + 1}: key {key} appears twice "
+                              f"(first on line {lines[key]}); keep one", key=key)
+        lines[key] = key_node.start_mark.line + 1
+        _key_lines(value_node, f"{key}.", lines, path)
+
+
+def apply_overrides(config: dict, overrides: Sequence[str]) -> dict[str, str]:
+    """Apply ``--set KEY=VALUE`` items (dotted keys, YAML values) to ``config`` in place.
+
+    ``task.KEY`` turns a task given as a name into its mapping. Returns dotted key -> the
+    ``"--set ..."`` item, for :class:`ConfigOrigin`.
+    """
+    origins = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        parts = key.split(".")
+        if not sep or len(parts) < 2 or not all(parts):
+            raise ConfigError(f"--set expects SECTION.KEY=VALUE, got {item!r}")
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--set {item}: the value is not valid YAML ({getattr(err, 'problem', err)})") from None
+        if parts[0] == "task" and isinstance(config.get("task"), str):
+            config["task"] = {"type": config["task"]}
+        target = config
+        for depth, part in enumerate(parts[:-1], start=1):
+            if target.get(part) is None:
+                target[part] = {}
+            if not isinstance(target[part], dict):
+                raise ConfigError(f"--set {item}: {'.'.join(parts[:depth])} is not a mapping in the configuration")
+            target = target[part]
+        target[parts[-1]] = parsed
+        origins[key] = f"--set {item}"
+    return origins
+
+
+def load_config(config: str | os.PathLike | Mapping | Config, overrides: Sequence[str] = ()) -> Config:
+    """Read and validate a configuration (a YAML path, a dict, or a :class:`Config`).
+
+    Args:
+        config: the configuration.
+        overrides: ``"SECTION.KEY=VALUE"`` items (YAML values) applied before validation, as
+            ``rskeras train --set`` does; errors about them name the override.
+
+    Raises:
+        ConfigError: malformed YAML; unknown sections, keys, models, model options, bands or
+            values, each reported with the valid choices and with the file and line (or the
+            override) of the value at fault.
         FileNotFoundError: the YAML file does not exist.
     """
-    if isinstance(config, Config):
+    if isinstance(config, Config) and not overrides:
         return config
-    where = "<dict>"
-    if isinstance(config, (str, os.PathLike)):
-        where = str(config)
-        path = Path(config)
-        if not path.exists():
-            raise FileNotFoundError(f"configuration file {path} does not exist")
-        config = yaml.safe_load(path.read_text()) or {}
+    origin = ConfigOrigin()
+    if isinstance(config, Config):
+        config = config.to_dict()
+    elif isinstance(config, (str, os.PathLike)):
+        origin.path = str(config)
+        config, origin.lines = read_yaml(config)
+        config = {} if config is None else config
     if not isinstance(config, Mapping):
-        raise ConfigError(f"{where}: a configuration is a mapping with sections {', '.join(SECTIONS)}")
-    unknown = sorted(set(config) - set(SECTIONS))
+        raise ConfigError(f"{origin.path}: a configuration is a mapping with sections {', '.join(SECTIONS)}")
+    raw = copy.deepcopy(dict(config))
+    try:
+        origin.overrides = apply_overrides(raw, overrides)
+        return _validate(raw, origin)
+    except ConfigError as err:
+        raise origin.locate(err) from None
+
+
+def _validate(raw: dict, origin: ConfigOrigin) -> Config:
+    where = origin.path
+    unknown = sorted(set(raw) - set(SECTIONS), key=str)
     if unknown:
         raise ConfigError(f"{where}: unknown section(s) {', '.join(map(repr, unknown))}; "
-                          f"valid sections: {', '.join(SECTIONS)}")
-    raw = dict(config)
+                          f"valid sections: {', '.join(SECTIONS)}", key=str(unknown[0]))
     if isinstance(raw.get("task"), str):
         raw["task"] = {"type": raw["task"]}
     parts = {name: _section(raw.get(name), cls, where, name) for name, cls in SECTIONS.items()}
-    result = Config(**parts, source=where)
+    result = Config(**parts, source=where, origin=origin)
     _check_data(result.data, where)
     _check_model(result.model, where)
     _check_task(result.task, where)

@@ -25,9 +25,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-import yaml
 
-from rskeras.io import atomic_path, atomic_write_text
+from rskeras.data.ee_records.stats import BandStats
+from rskeras.io import atomic_path, atomic_write_text, check_output, check_outputs
 from rskeras.layers.normalization import band_statistics
 from rskeras.models.contract import default_outputs
 from rskeras.models.registry import get_model_family
@@ -47,7 +47,7 @@ from rskeras.training.distribute import (
     worker_index,
 )
 from rskeras.training.precision import set_precision
-from rskeras.training.runs import RunFolder, set_seeds
+from rskeras.training.runs import RunChangedError, RunFolder, check_resume, set_seeds
 
 
 @dataclass
@@ -60,8 +60,8 @@ class TrainingData:
             ``{input: (H, W, bands)}`` (multi-input models).
         band_names: the bands, in channel order (per input for multi-input models).
         class_names: class names in label order (classification), else None.
-        band_stats: ``(mean, std)`` per band of raw training values, for the model's normalisation
-            (per input for multi-input models).
+        band_stats: mean, std and value ranges per band of raw training values (:class:`BandStats`,
+            unnamed), for the model's normalisation and input contract (per input for multi-input models).
         steps_per_epoch: batches in one pass over ``train``.
     """
 
@@ -70,7 +70,7 @@ class TrainingData:
     input_shape: tuple[int, ...] | dict[str, tuple[int, ...]]
     band_names: list[str] | dict[str, list[str]]
     class_names: list[str] | None
-    band_stats: tuple[list[float], list[float]] | dict[str, tuple[list[float], list[float]]]
+    band_stats: BandStats | dict[str, BandStats]
     steps_per_epoch: int
 
 
@@ -87,17 +87,13 @@ class TrainResult:
     files: dict = field(default_factory=dict)
 
 
-def _stats(dataset: tf.data.Dataset, samples: int):
-    """``(mean, std)`` per band of the first ``samples`` inputs (a dict of them for dict inputs)."""
+def _stats(dataset: tf.data.Dataset, samples: int) -> BandStats | dict[str, BandStats]:
+    """Mean, std and value ranges per band of the first ``samples`` inputs (a dict of them for dict inputs),
+    unnamed: the model takes its band names from ``band_names``."""
     batches = [x for x, _ in dataset.unbatch().take(samples).batch(256)]
-
-    def mean_std(arrays: list[np.ndarray]) -> tuple[list[float], list[float]]:
-        mean, std = band_statistics(np.concatenate(arrays))
-        return [float(v) for v in mean], [float(v) for v in std]
-
     if isinstance(batches[0], Mapping):
-        return {key: mean_std([b[key].numpy() for b in batches]) for key in batches[0]}
-    return mean_std([b.numpy() for b in batches])
+        return {key: band_statistics(np.concatenate([b[key].numpy() for b in batches])) for key in batches[0]}
+    return band_statistics(np.concatenate([b.numpy() for b in batches]))
 
 
 def _pixel_vectors(images: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -329,23 +325,31 @@ def fit(model: keras.Model, train: tf.data.Dataset, validation: tf.data.Dataset 
 def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainResult:
     """Train, evaluate and export as ``config`` says (a YAML path, a dict or a :class:`Config`).
 
-    The configuration is validated before any data is read. The run folder gets
-    ``config.yaml``, checkpoints, ``best.keras``, ``log.csv``, TensorBoard logs, the final
-    ``model.keras`` and (``output.evaluate``) ``evaluation/metrics.json`` with the confusion
-    matrix figure; ``output.export`` receives the SavedModel and a ``.keras`` copy. Started
-    again, a killed run continues from its last finished epoch.
+    Everything that can be checked before data is read is checked first: the configuration
+    (bands against the data folder included), the output folders, and a run folder's recorded
+    configuration. The run folder gets ``config.yaml`` (once, when training starts),
+    checkpoints, ``best.keras``, ``log.csv``, TensorBoard logs, the final ``model.keras`` and
+    (``output.evaluate``) ``evaluation/metrics.json`` with the confusion matrix figure;
+    ``output.export`` receives the SavedModel and a ``.keras`` copy.
+
+    Started again, a killed run continues from its last finished epoch (the first line printed
+    says so); a changed configuration is refused, naming what changed (only
+    :data:`~rskeras.training.runs.RESUMABLE_KEYS` may change); a finished run is neither
+    trained nor exported again.
     """
     config = load_config(config)
     t = config.training
+    done = _check_run(config)
+    if done >= t.epochs:
+        finished = _finished_run(config, done)
+        if finished is not None:
+            return finished
+    if done:
+        print(f"rskeras train: resuming run {config.output.run_dir} after epoch {min(done, t.epochs)} of {t.epochs}")
     set_seeds(t.seed, deterministic=t.deterministic)
     strategy = get_strategy(t.strategy)
-    run = RunFolder(Path(config.output.run_dir), chief=is_chief(strategy), worker=worker_index(strategy))
-    if run.chief:
-        atomic_write_text(run.path / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     data = load_data(config, drop_remainder=strategy.num_replicas_in_sync > 1)
     class_weights = resolve_class_weights(config, data)
-    if class_weights is not None and run.chief:
-        atomic_write_text(run.path / "class_weights.json", json.dumps(class_weights, indent=2))
     steps = t.steps_per_epoch or data.steps_per_epoch
     previous_policy = keras.mixed_precision.dtype_policy()
     try:
@@ -362,6 +366,11 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
     val_ds = None
     if data.validation is not None:
         val_ds = prepare_dataset(data.validation, config.task.type, n_classes, False, t.augment, t.label_smoothing)
+    run = RunFolder(Path(config.output.run_dir), chief=is_chief(strategy), worker=worker_index(strategy))
+    if run.chief:
+        run.record_config(config.to_dict())
+        if class_weights is not None:
+            atomic_write_text(run.path / "class_weights.json", json.dumps(class_weights, indent=2))
     print(f"rskeras train: {config.model.name} ({model.count_params():,} parameters, {policy}, "
           f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)) on {data.input_shape} patches, "
           f"{steps} steps per epoch, run folder {run.path}")
@@ -380,10 +389,61 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
         report = evaluate_model(evaluated_model(config, network), data.validation, class_names=data.class_names)
         result.evaluation = report
         result.files.update(write_report(report, run.path / "evaluation"))
-    if config.output.export:
-        result.export = export_model(network, config.output.export)
-        result.files["export"] = result.export
+    _export(result)
     return result
+
+
+def _check_run(config: Config) -> int:
+    """Check the output folders and a run folder's recorded configuration; returns the epochs it has saved."""
+    output = config.output
+    outputs = [(output.run_dir, (), "output.run_dir")]
+    if output.export:
+        outputs.append((output.export, (), "output.export"))
+    check_outputs(outputs, inputs=[config.data.root] if config.data.root else [], folder=True)
+    try:
+        return check_resume(output.run_dir, config.to_dict())
+    except RunChangedError as err:
+        raise RunChangedError(f"{config.origin.where(err.key)}: {err}", err.key) from None
+
+
+def _finished_run(config: Config, done: int) -> TrainResult | None:
+    """The result of a run that trained all its epochs and wrote everything asked for, read from its folder.
+
+    None when something is missing (``model.keras``, the evaluation, the export of the last epoch):
+    then :func:`train` restores the last checkpoint and writes it.
+    """
+    from rskeras.saving import load_model
+
+    run = RunFolder(Path(config.output.run_dir))
+    model, metrics = run.path / "model.keras", run.path / "evaluation" / "metrics.json"
+    evaluated = config.output.evaluate and config.data.has_validation
+    exported = run.exported(config.output.export)
+    if not model.exists() or (evaluated and not metrics.exists()) or (config.output.export and exported is None):
+        return None
+    print(f"rskeras train: run {run.path} has finished {done} epoch(s) (training.epochs: {config.training.epochs}); "
+          "nothing to train or export (raise training.epochs to continue it)")
+    result = TrainResult(model=load_model(model), history={}, run=run, config=config, export=exported,
+                         files={"model": model})
+    if evaluated:
+        result.evaluation = json.loads(metrics.read_text())
+        result.files["metrics"] = metrics
+        if "confusion_matrix" in result.evaluation:
+            result.files["confusion_matrix"] = metrics.with_name("confusion_matrix.png")
+    if exported is not None:
+        result.files["export"] = exported
+    return result
+
+
+def _export(result: TrainResult) -> None:
+    """Export the model of ``result`` to ``output.export``, unless this run already exported this epoch."""
+    export, run = result.config.output.export, result.run
+    if not export:
+        return
+    result.export = run.exported(export)
+    if result.export is None:
+        result.export = export_model(result.model, export)
+        run.record_export(export, result.export)
+    result.files["export"] = result.export
 
 
 def export_model(model: keras.Model, folder: str | Path, version: int | None = None, overwrite: bool = False,
@@ -400,9 +460,9 @@ def export_model(model: keras.Model, folder: str | Path, version: int | None = N
     from rskeras.serving import export_saved_model
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    check_output(folder, what="folder", folder=True)
     # the same layers in an uncompiled model: no optimizer state in the exported files
     served = keras.Model(model.inputs, model.outputs, name=model.name)
-    with atomic_path(folder / f"{folder.name}.keras") as tmp:
+    with atomic_path(folder / f"{folder.name}.keras") as tmp:  # appears once the SavedModel version exists
         served.save(tmp)
-    return export_saved_model(served, folder, version=version, overwrite=overwrite, models_config=models_config)
+        return export_saved_model(served, folder, version=version, overwrite=overwrite, models_config=models_config)

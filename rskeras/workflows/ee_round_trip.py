@@ -10,7 +10,7 @@ import numpy as np
 
 from rskeras.data.ee_records.scene import check_prediction_outputs, locate_export, predict_scene, read_scene_export
 from rskeras.inference.runner import load_model, select_output
-from rskeras.models.metadata import model_metadata
+from rskeras.models.metadata import check_input_contract, model_metadata
 from rskeras.tasks import Task, get_task
 
 OUTPUTS = ("auto", "classes", "probabilities", "values")
@@ -89,6 +89,8 @@ def predict_ee_export(
         ``(tfrecord path, mixer.json path)``, patches in the export's order, without buffer.
 
     Raises:
+        BandError: ``bands`` are not the model's band names in its order (both lists named); values far
+            outside the model's training ranges in the first patches give an ``InputRangeWarning``.
         ValueError: before any work, for an output that is an input (the export's records, its mixer,
             the model), matches the input pattern or is not ``*.tfrecord[.gz]``; then for a model or
             an export that does not fit (see :func:`~rskeras.data.read_scene_export`), a truncated
@@ -108,6 +110,7 @@ def predict_ee_export(
         raise ValueError(f"output='classes' needs a classification model; model {model.name!r} has task {task!r} "
                          "(use output='values')")
     scene = read_scene_export(paths, bands, mixer=mixer, kernel_size=kernel_size)
+    check_input_contract(model, [scene.sample()], bands=[list(bands)], sources=[paths[0]])
     predictor = _ScenePredictor(model, get_task(task) if output == "classes" else None)
     return predict_scene(predictor, scene, dst, bands=output_band_names(model, output), batch_size=batch_size,
                          compression=compression)

@@ -203,9 +203,9 @@ def test_predict_ee_empty_glob_and_bad_numbers(export, model_path, tmp_path, cap
     assert_cli_error(predict_ee(capsys, model_path, tmp_path / "nothing-*.tfrecord.gz", tmp_path / "p.tfrecord"),
                      "nothing-*.tfrecord.gz' matches no file")
     assert_cli_error(cli(capsys, "predict-ee", model_path, export / SHARDS, tmp_path / "p.tfrecord", "--bands", *BANDS,
-                         "--kernel-size", "-2"), "kernel_size must be zero or positive, got -2")
+                         "--kernel-size", "-2"), "--kernel-size must be zero or positive, got -2")
     assert_cli_error(predict_ee(capsys, model_path, export / SHARDS, tmp_path / "p.tfrecord", "--batch-size", "0"),
-                     "batch_size must be at least 1, got 0")
+                     "--batch-size must be at least 1, got 0")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -139,18 +139,18 @@ def test_tiles_and_batches_too_large_for_memory_are_refused_before_any_work(mode
     with unchanged(landsat_path, models["unet"]):
         result = run_here("predict", models["unet"], landsat_path, tmp_path / "out.tif", "--tile-size", "512",
                           "--batch-size", "8", "--max-memory", "150MiB", "--no-progress")
-    assert_cli_error(result, "512", "needs about", "150.0 MiB", "batch_size=1 fits", "368 fits")
+    assert_cli_error(result, "512", "needs about", "150.0 MiB", "--batch-size 1 fits", "368 fits")
     result = run_here("predict", models["unet"], landsat_path, tmp_path / "out.tif", "--max-memory", "lots",
                       "--no-progress")
-    assert_cli_error(result, "'lots' is not a size", "4GiB")
+    assert_cli_error(result, "--max-memory lots is not a size", "4GiB")
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("options, needles", [
-    (["--tile-size", "64", "--overlap", "64"], ["overlap=64 must be smaller than the tile (64 px)", "0 to 63"]),
-    (["--tile-size", "128", "--overlap", "500"], ["overlap=500 must be smaller than the tile (128 px)"]),
-    (["--tile-size", "0"], ["tile_size must be 1 or more pixels, got 0"]),
-    (["--batch-size", "0"], ["batch_size must be 1 or more, got 0"]),
+    (["--tile-size", "64", "--overlap", "64"], ["--overlap 64 must be smaller than the tile (64 px)", "0 to 63"]),
+    (["--tile-size", "128", "--overlap", "500"], ["--overlap 500 must be smaller than the tile (128 px)"]),
+    (["--tile-size", "0"], ["--tile-size must be 1 or more pixels, got 0"]),
+    (["--batch-size", "0"], ["--batch-size must be 1 or more, got 0"]),
 ])
 def test_impossible_tiles_name_the_option(models, landsat_path, tmp_path, unchanged, run_here, options, needles):
     with unchanged(landsat_path, models["unet"]):

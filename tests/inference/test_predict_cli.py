@@ -53,5 +53,5 @@ def test_readme_train_pixel_then_predict_pair_works_as_written(hls_path, tmp_pat
         np.testing.assert_array_equal(ds.read(1), classes)
     assert main(predict[:4] + ["--bands", "1", "2", "3", "4", "5", "6", "7", "--no-progress"]) == 2
     error = capsys.readouterr().err
-    assert "bands=[1, 2, 3, 4, 5, 6, 7] selects 7 band(s) (band_1" in error
+    assert "--bands 1 2 3 4 5 6 7 selects 7 band(s) (band_1" in error
     assert "the model takes 6 (blue, green, red, nir, swir1, swir2)" in error

@@ -17,6 +17,7 @@ import keras
 
 from rskeras.models.backbones import build_backbone
 from rskeras.models.blocks import conv_bn_relu, upsampled_output
+from rskeras.models.pspnet.pspnet_layers import AdaptiveAveragePooling2D
 from rskeras.models.contract import (
     BandStatsArgument,
     Weights,
@@ -30,8 +31,8 @@ from rskeras.models.contract import (
 def pyramid_pooling(x, bins: Sequence[int], filters: int | None = None, name: str = "ppm"):
     """The pyramid pooling module on ``(batch, h, w, C)`` features (static ``h``, ``w``).
 
-    Each bin size ``b`` gives adaptive average pooling to ``b x b`` (Keras'
-    ``AdaptiveAveragePooling2D``, PyTorch's windows) -> 1x1
+    Each bin size ``b`` gives adaptive average pooling to ``b x b`` (PyTorch's windows;
+    :class:`~rskeras.models.pspnet.pspnet_layers.AdaptiveAveragePooling2D`) -> 1x1
     Conv-BN-ReLU with ``filters`` (default ``C // len(bins)``) -> bilinear resize
     to ``h x w``; the result is ``concat([x, branch_1, ...])``, ``(batch, h, w,
     C + len(bins) * filters)``.
@@ -40,7 +41,7 @@ def pyramid_pooling(x, bins: Sequence[int], filters: int | None = None, name: st
     filters = filters or max(1, channels // len(bins))
     branches = [x]
     for b in bins:
-        y = keras.layers.AdaptiveAveragePooling2D(b, name=f"{name}_pool{b}")(x)
+        y = AdaptiveAveragePooling2D(b, name=f"{name}_pool{b}")(x)
         y = conv_bn_relu(y, filters, kernel_size=1, name=f"{name}_bin{b}")
         y = keras.layers.Resizing(height, width, interpolation="bilinear", name=f"{name}_bin{b}_upsampling")(y)
         branches.append(y)

@@ -93,10 +93,19 @@ def export(model: keras.Model | str | os.PathLike, path: str | os.PathLike, form
     metadata = export_metadata(model)
     with atomic_path(path) as tmp:
         _convert(model, Path(tmp), format, options)
-        metadata = _with_runtime_names(metadata, _RUNNERS[format](tmp), model.name)
+        metadata = _with_runtime_names(metadata, _open_converted(model, format, tmp), model.name)
         _embed(Path(tmp), format, metadata)
         _RUNNERS[format](tmp)  # the runtime opens the file it will be given
     return Path(path)
+
+
+def _open_converted(model: keras.Model, format: str, path: str | os.PathLike):  # noqa: A002
+    """The runtime's runner of a converted file. A converter may write an operation its runtime lacks (tf2onnx
+    writes an ``Svd`` node onnxruntime cannot load): that is an :class:`ExportError` naming the layer too."""
+    try:
+        return _RUNNERS[format](path)
+    except ValueError as err:
+        raise ExportError(_conversion_message(model, format, str(err))) from err
 
 
 def export_metadata(model: keras.Model) -> dict:

@@ -14,7 +14,8 @@ import pytest
 import rasterio
 
 import rskeras
-from rskeras.models import build_model, unet
+from rskeras.models import unet
+from tests.serving.unconvertible import unconvertible_model
 
 from .conftest import assert_cli_error, leftovers, run_cli
 
@@ -26,24 +27,23 @@ CLASSES = ["water", "forest", "urban"]
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """``unet``: a small U-Net on four HLS bands (no dropout) as .keras and .onnx; ``pspnet``: a PSPNet whose
-    pyramid pooling no exporter can trace."""
+    """``unet``: a small U-Net on four HLS bands (no dropout) as .keras and .onnx; ``svd``: a model with a layer no
+    export format holds (:mod:`tests.serving.unconvertible`)."""
     folder = tmp_path_factory.mktemp("models")
     keras.utils.set_random_seed(0)
     net = unet((None, None, 4), task="multiclass", class_names=CLASSES, band_names=BANDS, depth=2, filters=4,
                band_stats=([600.0, 1000.0, 1200.0, 2600.0], [230.0, 330.0, 440.0, 420.0]))
     net.save(folder / "unet.keras")
     rskeras.export(net, folder / "unet.onnx", format="onnx")
-    build_model("pspnet", (32, 32, 3), task="multiclass", class_names=CLASSES, backbone="googlenet",
-                pyramid_filters=4, head_filters=8).save(folder / "pspnet.keras")
-    return {"unet": folder / "unet.keras", "onnx": folder / "unet.onnx", "pspnet": folder / "pspnet.keras"}
+    unconvertible_model().save(folder / "svd.keras")
+    return {"unet": folder / "unet.keras", "onnx": folder / "unet.onnx", "svd": folder / "svd.keras"}
 
 
 @pytest.mark.parametrize("fmt, suffix", [("onnx", ".onnx"), ("litert", ".tflite")])
 def test_a_format_that_cannot_hold_the_model_names_the_layer(fmt, suffix, models, tmp_path, unchanged, run_here):
-    with unchanged(models["pspnet"]):
-        result = run_here("export", models["pspnet"], tmp_path / f"pspnet{suffix}", "--format", fmt)
-    assert_cli_error(result, f"format '{fmt}' cannot hold model", "layer 'ppm_pool1' (AdaptiveAveragePooling2D)",
+    with unchanged(models["svd"]):
+        result = run_here("export", models["svd"], tmp_path / f"svd{suffix}", "--format", fmt)
+    assert_cli_error(result, f"format '{fmt}' cannot hold model", "layer 'singular_values' (SingularValues)",
                      "nothing was written")
     assert list(tmp_path.iterdir()) == []
 
@@ -82,7 +82,7 @@ def test_uncertainty_of_a_model_without_dropout(models, hls_path, tmp_path, unch
     with unchanged(hls_path, models["unet"]):
         result = run_here("predict", models["unet"], hls_path, tmp_path / "map.tif", "--sensor", "hls_l30",
                           "--uncertainty", "mc_dropout", "--no-progress")
-    assert_cli_error(result, "'mc_dropout' needs Dropout layers", "has none", "uncertainty='tta'")
+    assert_cli_error(result, "--uncertainty mc_dropout needs Dropout layers", "has none", "--uncertainty tta")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -1,8 +1,8 @@
 """rskeras.export to ONNX and LiteRT: every family of the registry, run by its own runtime on the real HLS chip.
 
 Parity: ``rskeras.serving.parity`` runs the exported file (onnxruntime, the LiteRT interpreter) and Keras on the
-same real patches; the largest difference must stay at float32 rounding. Families a format cannot hold are
-listed in :data:`UNSUPPORTED` with the reason, and their export must fail naming the layer. predict_raster maps
+same real patches; the largest difference must stay at float32 rounding. Every family exports to both formats;
+a layer a format cannot hold makes the export fail naming the layer. predict_raster maps
 the chip from the exported files, also in a process where TensorFlow cannot be imported.
 """
 
@@ -25,6 +25,7 @@ from rskeras.inference.exported import LiteRTRunner, OnnxRunner, litert_metadata
 from rskeras.models import MODELS, build_model
 from rskeras.serving import ExportError, parity
 from tests.models.test_contract import SMALL
+from tests.serving.unconvertible import unconvertible_model
 
 pytest.importorskip("onnxruntime", reason="the export extra (onnxruntime) is not installed")
 pytest.importorskip("ai_edge_litert", reason="the export extra (ai-edge-litert) is not installed")
@@ -34,13 +35,6 @@ CLASSES = ["water", "forest", "urban"]
 #: HLS band names fed to each input (the chip's bands by sensor name).
 HLS_BANDS = ["blue", "green", "red", "nir", "swir1", "swir2", "coastal"]
 M3NET_BANDS = {"multispectral": ["blue", "green", "red"], "multiview": ["nir", "swir1"]}
-#: (family, format) -> why the format cannot hold the family's small model.
-UNSUPPORTED = {
-    ("pspnet", fmt): "keras.layers.AdaptiveAveragePooling2D ('ppm_pool1', the 1-bin pyramid pooling) fails when traced "
-    "with static shapes in Keras 3.15's TensorFlow backend: its two-pool method pools with a window one pixel wider "
-    "than the 1-bin pool's input ('Negative dimension size'); it runs only eagerly, so no exporter can trace it"
-    for fmt in FORMATS
-}
 #: Largest difference allowed, relative to the largest output value (at least 1): float32 rounding.
 TOLERANCE = 1e-5
 
@@ -74,17 +68,10 @@ def _raster(name: str, hls_path):
     return {key: hls_path for key in MODELS[name].inputs} if MODELS[name].inputs else hls_path
 
 
-def test_every_family_is_checked_or_listed():
-    assert {(name, fmt) for name in MODELS for fmt in FORMATS} >= set(UNSUPPORTED)
-    assert all(len(reason) > 40 for reason in UNSUPPORTED.values())
-
-
 @pytest.mark.parametrize("fmt", list(FORMATS))
 @pytest.mark.parametrize("name", list(MODELS))
 def test_export_matches_keras_on_real_patches(name, fmt, hls_path, hls_pixels, tmp_path):
-    """Each family the format holds: parity with Keras on 8 real patches, metadata in the file."""
-    if (name, fmt) in UNSUPPORTED:
-        pytest.skip(f"{fmt} cannot hold {name}: {UNSUPPORTED[name, fmt]} (test_unsupported_export_names_the_layer)")
+    """Each family: parity with Keras on 8 real patches, metadata in the file."""
     model = small_model(name, hls_pixels)
     path = rskeras.export(model, tmp_path / f"{name}{FORMATS[fmt]}", format=fmt)
     report = parity(model, path, _raster(name, hls_path), sensor="hls_l30")
@@ -100,11 +87,10 @@ def test_export_matches_keras_on_real_patches(name, fmt, hls_path, hls_pixels, t
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
-def test_unsupported_export_names_the_layer(fmt, hls_pixels, tmp_path):
-    """PSPNet: an ExportError naming the layer and its class; nothing written."""
-    model = small_model("pspnet", hls_pixels)
-    with pytest.raises(ExportError, match=r"'ppm_pool1' \(AdaptiveAveragePooling2D\)"):
-        rskeras.export(model, tmp_path / f"pspnet{FORMATS[fmt]}", format=fmt)
+def test_unsupported_export_names_the_layer(fmt, tmp_path):
+    """A layer no format holds (an SVD): an ExportError naming the layer and its class; nothing written."""
+    with pytest.raises(ExportError, match=r"cannot hold model 'svd_model': layer 'singular_values' \(SingularValues\)"):
+        rskeras.export(unconvertible_model(), tmp_path / f"svd{FORMATS[fmt]}", format=fmt)
     assert list(tmp_path.iterdir()) == []
 
 

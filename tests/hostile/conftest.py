@@ -72,20 +72,6 @@ def assert_cli_error(result: CliResult, *needles: str) -> None:
 
 
 @pytest.fixture
-def run_here(capsys):
-    """``rskeras ARGS`` in this process (``rskeras.cli.main``), for mistakes refused before any work: the same path
-    to the same one-line error as :func:`run_cli` in a fraction of the time."""
-    from rskeras.cli import main
-
-    def run(*args) -> CliResult:
-        code = main([str(arg) for arg in args])
-        out, err = capsys.readouterr()
-        return CliResult(code, out, err)
-
-    return run
-
-
-@pytest.fixture
 def unchanged():
     """``with unchanged(path, ...):`` asserts the files under the paths have the same checksums afterwards."""
     import contextlib

@@ -40,16 +40,16 @@ def models(tmp_path_factory):
 
 
 @pytest.mark.parametrize("fmt, suffix", [("onnx", ".onnx"), ("litert", ".tflite")])
-def test_a_format_that_cannot_hold_the_model_names_the_layer(fmt, suffix, models, tmp_path, unchanged, run_here):
+def test_a_format_that_cannot_hold_the_model_names_the_layer(fmt, suffix, models, tmp_path, unchanged, cli):
     with unchanged(models["svd"]):
-        result = run_here("export", models["svd"], tmp_path / f"svd{suffix}", "--format", fmt)
+        result = cli("export", models["svd"], tmp_path / f"svd{suffix}", "--format", fmt)
     assert_cli_error(result, f"format '{fmt}' cannot hold model", "layer 'singular_values' (SingularValues)",
                      "nothing was written")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_export_to_a_name_of_another_format(models, tmp_path, run_here):
-    result = run_here("export", models["unet"], tmp_path / "unet.onnx", "--format", "litert")
+def test_export_to_a_name_of_another_format(models, tmp_path, cli):
+    result = cli("export", models["unet"], tmp_path / "unet.onnx", "--format", "litert")
     assert_cli_error(result, "unet.onnx must end in .tflite")
     assert list(tmp_path.iterdir()) == []
 
@@ -63,7 +63,7 @@ def test_onnx_fed_a_raster_with_other_bands_names_both(models, landsat_path, tmp
     assert list(tmp_path.iterdir()) == []
 
 
-def test_onnx_fed_a_described_raster_without_its_bands(models, hls_path, tmp_path, run_here):
+def test_onnx_fed_a_described_raster_without_its_bands(models, hls_path, tmp_path, cli):
     """A raster whose bands are described by other names: the file, its bands and the raster's bands named."""
     described = tmp_path / "s2_names.tif"
     with rasterio.open(hls_path) as src:
@@ -72,32 +72,32 @@ def test_onnx_fed_a_described_raster_without_its_bands(models, hls_path, tmp_pat
         dst.write(data)
         for band in range(1, 11):
             dst.set_band_description(band, f"B{band:02d}")
-    result = run_here("predict", models["onnx"], described, tmp_path / "map.tif", "--no-progress")
+    result = cli("predict", models["onnx"], described, tmp_path / "map.tif", "--no-progress")
     assert_cli_error(result, "unet.onnx", "trained on bands blue, green, red, nir", "s2_names.tif has bands",
                      "B01", "no blue, green, red, nir")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s2_names.tif"]
 
 
-def test_uncertainty_of_a_model_without_dropout(models, hls_path, tmp_path, unchanged, run_here):
+def test_uncertainty_of_a_model_without_dropout(models, hls_path, tmp_path, unchanged, cli):
     with unchanged(hls_path, models["unet"]):
-        result = run_here("predict", models["unet"], hls_path, tmp_path / "map.tif", "--sensor", "hls_l30",
+        result = cli("predict", models["unet"], hls_path, tmp_path / "map.tif", "--sensor", "hls_l30",
                           "--uncertainty", "mc_dropout", "--no-progress")
     assert_cli_error(result, "--uncertainty mc_dropout needs Dropout layers", "has none", "--uncertainty tta")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cog_with_a_wrong_suffix(models, hls_path, tmp_path, run_here):
-    result = run_here("predict", models["unet"], hls_path, tmp_path / "map.png", "--sensor", "hls_l30", "--cog",
+def test_cog_with_a_wrong_suffix(models, hls_path, tmp_path, cli):
+    result = cli("predict", models["unet"], hls_path, tmp_path / "map.png", "--sensor", "hls_l30", "--cog",
                       "--no-progress")
     assert_cli_error(result, "map.png must end in .tif or .tiff")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cog_over_the_input(models, hls_path, tmp_path, unchanged, run_here):
+def test_cog_over_the_input(models, hls_path, tmp_path, unchanged, cli):
     scene = tmp_path / "scene.tif"
     scene.write_bytes(hls_path.read_bytes())
     with unchanged(scene):
-        result = run_here("predict", models["unet"], scene, scene, "--sensor", "hls_l30", "--cog",
+        result = cli("predict", models["unet"], scene, scene, "--sensor", "hls_l30", "--cog",
                           "--uncertainty", "tta", "--no-progress")
     assert_cli_error(result, "is also an input")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.tif"]
@@ -124,9 +124,9 @@ def test_an_interrupted_cog_conversion_leaves_nothing(interruption, models, hls_
     assert old_map.read_bytes() == b"the map of the last run"
 
 
-def test_cog_cli_writes_all_three_outputs(models, hls_path, tmp_path, run_here):
+def test_cog_cli_writes_all_three_outputs(models, hls_path, tmp_path, cli):
     """The same command without mistakes: map, probabilities and uncertainty, each a valid COG."""
-    result = run_here("predict", models["unet"], hls_path, tmp_path / "map.tif", "--sensor", "hls_l30", "--cog",
+    result = cli("predict", models["unet"], hls_path, tmp_path / "map.tif", "--sensor", "hls_l30", "--cog",
                       "--probabilities", "--uncertainty", "tta", "--tile-size", "64", "--no-progress")
     assert result.returncode == 0, result.stderr
     names = ["map.tif", "map_probabilities.tif", "map_uncertainty.tif"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from _common import run
+from _common import check_stack, pixel_pair, run, setting
 
 NAME = "export_scene"
 
@@ -25,12 +25,11 @@ def build(cfg: dict, dry_run: bool) -> tuple[list, dict]:
     from rskeras.ee_export.stack import build_stack
 
     cfg = {**cfg, "label": None}
+    check_stack(cfg)
+    patch = pixel_pair(cfg, "format.patch_dimensions", minimum=1)
+    kernel = pixel_pair(cfg, "format.kernel_size", minimum=0, default=[0, 0])
+    fmt = setting(cfg, "format")
     image, names, _ = build_stack(cfg)
-    fmt = cfg["format"]
-    patch = [int(v) for v in fmt["patch_dimensions"]]
-    kernel = [int(v) for v in fmt.get("kernel_size", [0, 0])]
-    if len(patch) != 2 or len(kernel) != 2 or min(patch) <= 0 or min(kernel) < 0:
-        raise SystemExit(f"format.patch_dimensions and format.kernel_size must be [x, y] pixel counts, got {patch}, {kernel}")
     format_options = {"patchDimensions": patch, "compressed": bool(fmt.get("compressed", True)), "maxFileSize": int(fmt.get("max_file_size", 100 * 2**20))}
     if any(kernel):
         format_options["kernelSize"] = kernel
@@ -51,7 +50,7 @@ def build(cfg: dict, dry_run: bool) -> tuple[list, dict]:
     elif out["destination"] == "drive":
         task = ee.batch.Export.image.toDrive(folder=out["folder"], fileNamePrefix=out["prefix"], **kwargs)
     else:
-        raise SystemExit(f"output.destination must be 'gcs' or 'drive', got {out['destination']!r}")
+        raise ValueError(f"output.destination must be 'gcs' or 'drive', got {out['destination']!r}")
     summary = {
         "bands": names,
         "formatOptions": format_options,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import sys
 
-from _common import run
+from _common import check_stack, number, run
 
 NAME = "export_training_patches"
 METRES_PER_DEGREE = 111_320.0
@@ -30,16 +30,17 @@ def build(cfg: dict, dry_run: bool) -> tuple[list, dict]:
     from rskeras.ee_export.splits import assign_grid_splits
     from rskeras.ee_export.stack import CATEGORICAL_LABELS, build_stack
 
+    check_stack(cfg)
+    patch = number(cfg, "patch_size", minimum=1, integer=True)
+    scale = number(cfg, "scale")
     image, names, label = build_stack(cfg)
-    patch = int(cfg["patch_size"])
-    scale = float(cfg["scale"])
     ones = ee.List.repeat(ee.List.repeat(1, patch), patch)
     kernel = ee.Kernel.fixed(patch, patch, ones)
     label_cfg = cfg.get("label") or {}
     label_name = label_cfg.get("name", "label")
     mode = label_cfg.get("mode", "patch")  # "patch": a mask band per patch; "center": the centre pixel's class
     if mode not in ("patch", "center"):
-        raise SystemExit(f"label.mode must be 'patch' or 'center', got {mode!r}")
+        raise ValueError(f"label.mode must be 'patch' or 'center', got {mode!r}")
     stratified = label is not None and label_cfg["source"] in CATEGORICAL_LABELS
 
     stack = image.addBands(label) if label is not None and mode == "patch" else image
@@ -67,7 +68,7 @@ def build(cfg: dict, dry_run: bool) -> tuple[list, dict]:
         rects = [c.shrunk(margin_lon, margin_deg) for c in mine]
         rects = [r for r in rects if r[0] < r[2] and r[1] < r[3]]
         if not rects:
-            raise SystemExit(f"split {split!r}: its grid cells are smaller than a patch; use a larger split.cell_deg")
+            raise ValueError(f"split {split!r}: its grid cells are smaller than a patch; use a larger split.cell_deg")
         region = ee.Geometry.MultiPolygon([[[[w, s], [e, s], [e, n], [w, n], [w, s]]] for w, s, e, n in rects], "EPSG:4326", False)
         n_points = int(per_split[split] if isinstance(per_split, dict) else per_split)
         common = dict(region=region, scale=scale, seed=int(split_cfg.get("seed", 0)), geometries=False, tileScale=int(cfg.get("tile_scale", 8)))
@@ -82,7 +83,7 @@ def build(cfg: dict, dry_run: bool) -> tuple[list, dict]:
         elif out["destination"] == "drive":
             task = ee.batch.Export.table.toDrive(folder=out["folder"], fileNamePrefix=description, **kwargs)
         else:
-            raise SystemExit(f"output.destination must be 'gcs' or 'drive', got {out['destination']!r}")
+            raise ValueError(f"output.destination must be 'gcs' or 'drive', got {out['destination']!r}")
         tasks.append(task)
         splits[split] = {"cells": len(mine), "cell_bounds": [list(c.bounds) for c in mine], "samples_per_class" if stratified else "samples": n_points}
     summary = {

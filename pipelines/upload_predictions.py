@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from _common import run
+from _common import run, setting
 
 NAME = "upload_predictions"
 
@@ -42,9 +42,13 @@ class IngestionTask:
 def build(cfg: dict, dry_run: bool) -> tuple[list, dict]:
     from rskeras.ee_export.export_tasks import ingestion_manifest
 
-    uris = list(cfg["files"]) + [cfg["mixer"]]
-    manifest = ingestion_manifest(cfg["asset_id"], uris, cfg["bands"], cfg.get("pyramiding_policy", "MEAN"), cfg.get("properties"))
-    summary = {"asset": manifest["name"], "bands": cfg["bands"], "files": uris, "pyramidingPolicy": manifest["pyramidingPolicy"]}
+    files, bands = setting(cfg, "files"), setting(cfg, "bands")
+    for key, value in (("files", files), ("bands", bands)):
+        if not (isinstance(value, list) and value and all(isinstance(v, str) and v for v in value)):
+            raise ValueError(f"{key} must be a non-empty list of names, got {value!r}")
+    uris = files + [str(setting(cfg, "mixer"))]
+    manifest = ingestion_manifest(setting(cfg, "asset_id"), uris, bands, cfg.get("pyramiding_policy", "MEAN"), cfg.get("properties"))
+    summary = {"asset": manifest["name"], "bands": bands, "files": uris, "pyramidingPolicy": manifest["pyramidingPolicy"]}
     return [IngestionTask(manifest)], summary
 
 

@@ -101,15 +101,18 @@ def eurosat_workflow(data: str | os.PathLike | None, out: Path, quick: bool, see
     """Train, evaluate and export a EuroSAT classifier sized to the hardware; returns its summary."""
     import tensorflow as tf
 
-    from rskeras.training.recipes import train_eurosat
+    from rskeras.models import get_model_family
+    from rskeras.training.recipes import eurosat_model, train_eurosat
 
     root = find_eurosat(data)
     gpu = bool(tf.config.list_physical_devices("GPU"))
     if model == "auto":
         model = "resnet50" if gpu else "compact_resnet_small"
+    family = get_model_family(eurosat_model(model).family)
     minutes = minutes or (2.0 if quick else 11.0)
     where = root if root is not None else "tensorflow-datasets eurosat/rgb (downloaded on first use)"
-    print(f"EuroSAT: {model} on {'GPU, mixed precision' if gpu else 'CPU'}, {minutes:g} minute budget, data {where}")
+    print(f"EuroSAT: {model} ({family.description}; {family.paper}) on {'GPU, mixed precision' if gpu else 'CPU'}, "
+          f"{minutes:g} minute budget, data {where}")
     report = train_eurosat(
         root, out, model=model, minutes=minutes, export_dir=export_dir, export_name=f"eurosat_{model}_demo",
         models_config=False,  # a local demo model: saved_models/models.config lists the committed models only
@@ -163,16 +166,17 @@ def _save_model(model, path: Path) -> None:
 def quicklook(scene: Path, classes: Path, values: Path, dst: Path, class_names: list[str]) -> Path:
     """A PNG with the true-colour scene, the class map and the estimated NDVI side by side."""
     from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
-    import rasterio
     from matplotlib.colors import ListedColormap
 
-    with rasterio.open(scene) as ds:
+    from rskeras.data.rasters import open_raster
+
+    with open_raster(scene) as ds:
         rgb = ds.read([4, 3, 2]).astype(float).transpose(1, 2, 0)
     rgb = np.clip(rgb / np.nanpercentile(rgb, 98), 0, 1)
-    with rasterio.open(classes) as ds:
+    with open_raster(classes) as ds:
         cmap = ds.colormap(1)
         class_map = np.ma.masked_equal(ds.read(1), ds.nodata)
-    with rasterio.open(values) as ds:
+    with open_raster(values) as ds:
         ndvi_map = np.ma.masked_equal(ds.read(1), ds.nodata)
     colours = ListedColormap([np.array(cmap[i][:3]) / 255 for i in range(len(class_names))])
     fig = Figure(figsize=(15, 5), layout="constrained")

@@ -3,8 +3,8 @@
 The rules every rskeras writer follows (no TensorFlow here unless a path is a URL):
 
 1. Before any work, :func:`check_output` refuses an output that is one of the inputs
-   (paths resolved, glob patterns expanded), an existing directory, or a name whose
-   suffix is not the format written.
+   (paths resolved, glob patterns expanded), an existing directory, a name whose
+   suffix is not the format written, or a path that cannot be created.
 2. Files are written under a temporary name in the destination's folder,
    ``.<stem>.rskeras-tmp-<pid>-<random><suffixes>``, and renamed when complete
    (:func:`atomic_path`; :func:`atomic_paths` for outputs that belong together, such
@@ -15,6 +15,11 @@ The rules every rskeras writer follows (no TensorFlow here unless a path is a UR
    A process killed outright (SIGKILL) cannot clean up: the next write to the same
    destination removes temporaries whose process no longer runs
    (:func:`remove_stale_temporaries`).
+4. A process ends even when an exception escapes while a ``tf.data`` pipeline is
+   running (:func:`release_pipelines_at_exit`, registered when rskeras is imported).
+
+Outputs may be folders too (a SavedModel version, a report folder): a temporary folder is
+renamed over the destination, and an existing destination folder is replaced whole.
 
 Local paths and ``gs://`` URLs work; URLs go through ``tf.io.gfile`` (no stale-file
 cleanup there: object stores have no half-written objects to find).
@@ -22,11 +27,14 @@ cleanup there: object stores have no half-written objects to find).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import gc
 import glob
 import os
 import shutil
 import signal
+import sys
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -100,6 +108,12 @@ def _rename(tmp: str, dst: str) -> None:
         import tensorflow as tf
 
         tf.io.gfile.rename(tmp, dst, overwrite=True)
+        return
+    if os.path.isdir(dst) and not os.path.islink(dst):  # a folder output replaces the old folder whole
+        old = temporary_name(dst)
+        os.replace(dst, old)
+        os.replace(tmp, dst)
+        _remove(old)
         return
     os.replace(tmp, dst)
     if os.path.exists(f"{tmp}.aux.xml"):
@@ -198,6 +212,7 @@ def check_output(
     suffixes: Sequence[str] = (),
     inputs: Iterable[PathLike] = (),
     what: str = "output",
+    folder: bool = False,
 ) -> None:
     """Refuse ``dst`` before any work is done (rule 1 of the module).
 
@@ -207,28 +222,80 @@ def check_output(
             name ending in none of them is refused (case-insensitive). Empty: any name.
         inputs: paths or glob patterns the same call reads.
         what: how the error names the output (``"--out"``, ``"dst"``).
+        folder: the output is a folder (a run folder, a report folder): an existing
+            file of that name is refused instead of an existing directory.
 
     Raises:
-        ValueError: ``dst`` is an input, an existing directory, or has the wrong suffix.
+        ValueError: ``dst`` is an input, an existing directory (an existing file for a
+            folder output), has the wrong suffix, or cannot be created (a parent is a file,
+            or a folder without write permission).
     """
     name = os.fspath(dst)
-    if not is_url(name) and os.path.isdir(name):
+    if not is_url(name) and not folder and os.path.isdir(name):
         raise ValueError(f"{what} {name} is an existing directory; give a file name")
+    if not is_url(name) and folder and os.path.exists(name) and not os.path.isdir(name):
+        raise ValueError(f"{what} {name} is an existing file; give a folder")
     if suffixes and not name.lower().endswith(tuple(s.lower() for s in suffixes)):
         raise ValueError(f"{what} {name} must end in {' or '.join(suffixes)} (the format written)")
+    if not is_url(name):
+        _check_folder_writable(name, what)
     for source in expand_inputs(inputs):
         if _same_file(name, source):
-            raise ValueError(f"{what} {name} is also an input ({source}); write to another file")
+            raise ValueError(f"{what} {name} is also an input ({source}); write to another "
+                             f"{'folder' if folder else 'file'}")
+        if folder and not is_url(name) and (_inside(name, source) or _inside(source, name)):
+            raise ValueError(f"{what} {name} and the input {source} would be inside each other; "
+                             "write to a folder outside the input data")
 
 
-def check_outputs(outputs: Sequence[tuple[PathLike, Sequence[str], str]], inputs: Iterable[PathLike] = ()) -> None:
+def _check_folder_writable(name: str, what: str) -> None:
+    """Refuse ``name`` when its nearest existing parent is a file or a folder this process cannot write into."""
+    parent = os.path.dirname(os.path.abspath(name))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(f"{what} {name} cannot be created: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {name} cannot be created: no permission to write into {parent}")
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Whether ``path`` lies below the existing folder ``folder`` (paths resolved)."""
+    if is_url(folder) or not os.path.isdir(folder):
+        return False
+    return os.path.realpath(path).startswith(os.path.join(os.path.realpath(folder), ""))
+
+
+def check_outputs(outputs: Sequence[tuple[PathLike, Sequence[str], str]], inputs: Iterable[PathLike] = (),
+                  folder: bool = False) -> None:
     """:func:`check_output` for several outputs ``(dst, suffixes, what)``, which must also differ from each other."""
     inputs = expand_inputs(inputs)
     for i, (dst, suffixes, what) in enumerate(outputs):
-        check_output(dst, suffixes=suffixes, inputs=inputs, what=what)
+        check_output(dst, suffixes=suffixes, inputs=inputs, what=what, folder=folder)
         for other, _, other_what in outputs[:i]:
             if _same_file(os.fspath(dst), os.fspath(other)):
                 raise ValueError(f"{what} and {other_what} are the same file ({dst}); give two names")
+
+
+def _release_pipelines() -> None:
+    # An exception that ends the program keeps its traceback (sys.last_traceback) until the
+    # interpreter is torn down; its frames hold tf.data iterators. Destroyed that late, an
+    # iterator waits for its in-flight elements, and an element that runs Python code
+    # (tf.numpy_function) never finishes: the interpreter no longer lets threads take the GIL.
+    for name in ("last_exc", "last_type", "last_value", "last_traceback"):
+        if hasattr(sys, name):
+            setattr(sys, name, None)
+    gc.collect()
+
+
+def release_pipelines_at_exit() -> None:
+    """At exit, free what a fatal exception keeps alive, while background threads can still run.
+
+    Without this, a Python script (or the CLI) whose ``tf.data`` pipeline fails while
+    elements are in flight prints the error and then hangs forever. Idempotent.
+    """
+    atexit.unregister(_release_pipelines)
+    atexit.register(_release_pipelines)
 
 
 def exit_on_sigterm() -> None:

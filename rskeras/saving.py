@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import zipfile
 
 #: Every module that defines Keras-serialisable rskeras objects (``rskeras>Name``);
 #: ``tests/test_public_names.py`` checks that the list is complete.
@@ -18,6 +19,7 @@ SERIALIZABLE_MODULES = (
     "rskeras.heads",
     "rskeras.layers.normalization",
     "rskeras.layers.resize",
+    "rskeras.losses",
     "rskeras.models.m3net.m3net_training",
     "rskeras.models.pspnet.pspnet_layers",
 )
@@ -30,7 +32,18 @@ def register_custom_objects() -> None:
 
 
 def load_model(path: str | os.PathLike, **kwargs):
-    """``keras.saving.load_model`` with every rskeras layer, activation and model registered."""
+    """``keras.saving.load_model`` with every rskeras layer, activation and model registered.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: ``path`` is not a complete ``.keras`` file (Keras itself says "File not found").
+    """
+    if "://" not in os.fspath(path):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"model file {path} does not exist")
+        if os.fspath(path).endswith(".keras") and not zipfile.is_zipfile(path):
+            raise ValueError(f"model file {path} is not a Keras model (a .keras file is a zip archive); "
+                             "it may be cut short or not a model at all")
     register_custom_objects()
     import keras
 

@@ -4,14 +4,16 @@ Every builder, the training, fine-tuning, inference, serving, evaluation and the
 read this one table (no TensorFlow is imported here until a method needs it):
 
 ==============  ==========  =====================================  ===========================================
-``task=``       activation  loss (a key of :data:`LOSSES`)         :meth:`Task.decode`: outputs -> classes
+``task=``       activation  default loss (a key of :data:`LOSSES`) :meth:`Task.decode`: outputs -> classes
 ==============  ==========  =====================================  ===========================================
-regression      linear      mean_squared_error                     (values, nothing to decode)
-binary          sigmoid     binary_crossentropy                    1 where p > 0.5, else 0
-multiclass      softmax     sparse_categorical_crossentropy        argmax; a tie goes to the lowest class index
-                            (categorical_crossentropy for one-hot)
-multilabel      sigmoid     binary_crossentropy                    per label: 1 where p > 0.5, else 0
+regression      linear      mean_squared_error (NaN, nodata out)   (values, nothing to decode)
+binary          sigmoid     crossentropy (binary)                  1 where p > 0.5, else 0
+multiclass      softmax     crossentropy (sparse or one-hot)       argmax; a tie goes to the lowest class index
+multilabel      sigmoid     crossentropy (binary per label)        per label: 1 where p > 0.5, else 0
 ==============  ==========  =====================================  ===========================================
+
+Classification tasks also take ``loss="focal"``, ``"dice"``, ``"jaccard"``, ``"tversky"`` and
+``"crossentropy_dice"`` (:mod:`rskeras.losses`), each with ``ignore_class`` and ``class_weights``.
 
 The rules new code follows:
 
@@ -21,14 +23,15 @@ The rules new code follows:
   ``tf.function`` too, e.g. a serving signature), with the same result.
 - **Compile** with :meth:`Task.compile` (``rskeras.training.compile_for_task`` is its entry point):
   it builds the loss from :data:`LOSSES`, the task's metrics, wraps the optimizer for the precision
-  policy and passes ``jit_compile``. A new loss (focal, Dice, ...) is one entry of :data:`LOSSES`
-  (a :class:`LossSpec` naming the options it supports), not a new compile.
+  policy and passes ``jit_compile``. A new loss is one entry of :data:`LOSSES` (a :class:`LossSpec`
+  naming the tasks it serves and the options it supports), not a new compile.
 """
 
 from __future__ import annotations
 
+import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,60 +41,95 @@ import numpy as np
 DECISION_THRESHOLD = 0.5
 
 
+CLASSIFICATION_TASKS = ("binary", "multiclass", "multilabel")
+
+
 @dataclass(frozen=True)
 class LossSpec:
-    """One loss of :data:`LOSSES`: how to build it and which compile options it honours.
+    """One loss of :data:`LOSSES`: how to build it, for which tasks, and which options it honours.
 
     Attributes:
-        name: the key in :data:`LOSSES`.
-        build: ``build(**options) -> keras.losses.Loss``, called with the options in ``options``.
-        options: the keyword options of :meth:`Task.compile` this loss supports
-            (``"label_smoothing"``, ``"ignore_class"``); any other non-default option is an error.
-        targets: what the loss expects as targets, for error messages.
+        name: the key in :data:`LOSSES` (``Task.compile(loss=name)``, ``training.loss`` of a config).
+        build: ``build(task, sparse_labels, **options) -> keras.losses.Loss``, called with the given
+            options among ``options``.
+        options: the options it supports: :meth:`Task.compile` keywords (``"label_smoothing"``,
+            ``"ignore_class"``, ``"class_weights"``) and its own settings (``"gamma"``, ``"alpha"``,
+            ``"beta"``, given as ``loss={"name": ..., "gamma": 3}``); any other non-default option
+            is an error.
+        tasks: the task names it serves.
+        description: one line for documentation and error messages.
     """
 
     name: str
     build: Callable[..., Any]
     options: tuple[str, ...]
-    targets: str
+    tasks: tuple[str, ...]
+    description: str
 
 
-def _mean_squared_error():
+def _mean_squared_error(task: str, sparse_labels: bool, ignore_class: float | None = None):
+    from rskeras.losses import MaskedMeanSquaredError
+
+    return MaskedMeanSquaredError(ignore_value=ignore_class)
+
+
+def _crossentropy(task: str, sparse_labels: bool, label_smoothing: float = 0.0, ignore_class: int | None = None,
+                  class_weights: Sequence[float] | None = None):
+    """Keras' own cross-entropy where it does all that is asked, else :class:`rskeras.losses.Crossentropy`."""
     import keras
 
-    return keras.losses.MeanSquaredError()
+    if class_weights is None and task == "multiclass" and sparse_labels and not label_smoothing:
+        return keras.losses.SparseCategoricalCrossentropy(ignore_class=ignore_class)
+    if class_weights is None and ignore_class is None and not (task == "multiclass" and sparse_labels):
+        if task == "multiclass":
+            return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+        return keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
+    from rskeras.losses import Crossentropy
+
+    return Crossentropy(task, sparse_labels, ignore_class, class_weights, label_smoothing)
 
 
-def _binary_crossentropy(label_smoothing: float = 0.0):
-    import keras
+def _rskeras_loss(class_name: str) -> Callable[..., Any]:
+    """A builder of the :mod:`rskeras.losses` class ``class_name``."""
 
-    return keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
+    def build(task: str, sparse_labels: bool, **options):
+        from rskeras import losses
 
+        return getattr(losses, class_name)(task=task, sparse=sparse_labels, **options)
 
-def _categorical_crossentropy(label_smoothing: float = 0.0):
-    import keras
-
-    return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
-
-
-def _sparse_categorical_crossentropy(ignore_class: int | None = None):
-    import keras
-
-    return keras.losses.SparseCategoricalCrossentropy(ignore_class=ignore_class)
+    return build
 
 
-#: The losses :meth:`Task.compile` can build, by name. Issue 13's losses (focal, Dice, ...) plug in here.
+_MASKED = ("ignore_class", "class_weights")
+
+#: The losses :meth:`Task.compile` can build, by name.
 LOSSES: dict[str, LossSpec] = {
     spec.name: spec
     for spec in (
-        LossSpec("mean_squared_error", _mean_squared_error, (), "real values"),
-        LossSpec("binary_crossentropy", _binary_crossentropy, ("label_smoothing",), "0/1 per output"),
-        LossSpec("categorical_crossentropy", _categorical_crossentropy, ("label_smoothing",),
-                 "one-hot class vectors"),
-        LossSpec("sparse_categorical_crossentropy", _sparse_categorical_crossentropy, ("ignore_class",),
-                 "integer class indices"),
+        LossSpec("mean_squared_error", _mean_squared_error, ("ignore_class",), ("regression",),
+                 "mean squared error; NaN targets and targets equal to ignore_class (nodata) left out"),
+        LossSpec("crossentropy", _crossentropy, ("label_smoothing", *_MASKED), CLASSIFICATION_TASKS,
+                 "cross-entropy (categorical for multiclass, binary per output otherwise)"),
+        LossSpec("focal", _rskeras_loss("FocalCrossentropy"), (*_MASKED, "gamma"), CLASSIFICATION_TASKS,
+                 "focal loss: cross-entropy times (1 - p_true) ** gamma (gamma=2), for many easy pixels"),
+        LossSpec("dice", _rskeras_loss("SoftDice"), _MASKED, CLASSIFICATION_TASKS,
+                 "1 - Dice per class over the batch, averaged over the classes present"),
+        LossSpec("jaccard", _rskeras_loss("SoftJaccard"), _MASKED, CLASSIFICATION_TASKS,
+                 "1 - IoU (Jaccard) per class over the batch, averaged over the classes present"),
+        LossSpec("tversky", _rskeras_loss("SoftTversky"), (*_MASKED, "alpha", "beta"), CLASSIFICATION_TASKS,
+                 "1 - TP / (TP + alpha FP + beta FN) per class (alpha=beta=0.5); beta > alpha favours recall"),
+        LossSpec("crossentropy_dice", _rskeras_loss("CrossentropyDice"), _MASKED, CLASSIFICATION_TASKS,
+                 "cross-entropy plus Dice"),
     )
 }
+def losses_for(task: str) -> list[str]:
+    """The names of :data:`LOSSES` that serve ``task``."""
+    return [name for name, spec in LOSSES.items() if task in spec.tasks]
+
+
+def _metric_suffix(name: Any) -> str:
+    """A class name as part of a metric name: ``"Stable forest"`` -> ``"stable_forest"``."""
+    return re.sub(r"\W+", "_", str(name)).strip("_").lower() or "class"
 
 
 def _tensorflow_for(value: Any):
@@ -107,83 +145,156 @@ class Task:
     Attributes:
         name: the ``task=`` name.
         activation: the final activation, by Keras name.
-        loss: the loss for dense (one-hot or real-valued) targets, a key of :data:`LOSSES`.
-        sparse_loss: the loss for integer class targets, where it differs.
+        loss: the default loss, a key of :data:`LOSSES`.
         description: one line for documentation and error messages.
     """
 
     name: str
     activation: str
     loss: str
-    sparse_loss: str | None
     description: str
 
     @property
     def is_classification(self) -> bool:
         return self.name != "regression"
 
-    def loss_for(self, sparse_labels: bool = True) -> str:
-        """The loss name; integer labels get the sparse loss for ``multiclass``."""
-        if sparse_labels and self.sparse_loss is not None:
-            return self.sparse_loss
-        return self.loss
+    def n_classes(self, n_outputs: int) -> int:
+        """Classes (class weights, class indices) of a model with ``n_outputs``: 2 for one binary output."""
+        return 2 if self.name == "binary" else n_outputs
 
-    def metrics(self, sparse_labels: bool = True, ignore_class: int | None = None) -> list:
+    def metrics(self, sparse_labels: bool = True, ignore_class: float | None = None, n_classes: int | None = None,
+                dense: bool = False, class_names: Sequence[str] | None = None) -> list:
         """Fresh Keras metric objects (one set per compile) for this task.
 
-        With ``ignore_class`` (``multiclass`` with integer labels) the accuracy leaves out the
-        targets equal to it (:class:`rskeras.heads.MaskedSparseAccuracy`).
+        Args:
+            sparse_labels: integer class targets (``multiclass``).
+            ignore_class: targets equal to it count in no metric (regression: the nodata value;
+                NaN targets of regression never count).
+            n_classes: classes of the output (:meth:`n_classes`); with ``dense``, needed for IoU.
+            dense: a per-pixel output ``(batch, H, W, K)``: ``binary`` and sparse ``multiclass``
+                also get ``mean_iou`` (:class:`rskeras.heads.ClassIoU`) and an F1 per class
+                (``f1_<class name>``, :class:`rskeras.heads.ClassF1`).
+            class_names: names of the F1 metrics (class indices when None).
         """
         import keras
 
+        from rskeras import heads
+
         if self.name == "regression":
-            return [
-                keras.metrics.MeanAbsoluteError(name="mae"),
-                keras.metrics.RootMeanSquaredError(name="rmse"),
-            ]
-        if self.name == "binary":
-            return [keras.metrics.BinaryAccuracy(name="accuracy", threshold=DECISION_THRESHOLD),
-                    keras.metrics.AUC(name="auc")]
+            return [heads.MaskedMeanAbsoluteError(ignore_class, name="mae"),
+                    heads.MaskedRootMeanSquaredError(ignore_class, name="rmse")]
         if self.name == "multiclass":
             if ignore_class is not None:
-                from rskeras.heads import MaskedSparseAccuracy
+                found = [heads.MaskedSparseAccuracy(ignore_class=ignore_class, name="accuracy")]
+            elif sparse_labels:
+                found = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+            else:
+                found = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+        elif ignore_class is not None:
+            found = [heads.MaskedBinaryAccuracy(ignore_class, name="accuracy"),
+                     heads.MaskedAUC(ignore_class, name="auc", multi_label=self.name == "multilabel")]
+        else:
+            found = [keras.metrics.BinaryAccuracy(name="accuracy", threshold=DECISION_THRESHOLD),
+                     keras.metrics.AUC(name="auc", multi_label=self.name == "multilabel")]
+        overlap = dense and n_classes and (self.name == "binary" or (self.name == "multiclass" and sparse_labels))
+        if overlap:
+            found += self._overlap_metrics(n_classes, ignore_class, class_names)
+        return found
 
-                return [MaskedSparseAccuracy(ignore_class=ignore_class, name="accuracy")]
-            if sparse_labels:
-                return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-            return [keras.metrics.CategoricalAccuracy(name="accuracy")]
-        return [
-            keras.metrics.BinaryAccuracy(name="accuracy", threshold=DECISION_THRESHOLD),
-            keras.metrics.AUC(name="auc", multi_label=True),
-        ]
+    def _overlap_metrics(self, n_classes: int, ignore_class: int | None, class_names: Sequence[str] | None) -> list:
+        """``mean_iou`` and one F1 per class (``binary``: of the positive class only)."""
+        from rskeras.heads import ClassF1, ClassIoU
 
-    def loss_object(self, sparse_labels: bool = True, label_smoothing: float = 0.0,
-                    ignore_class: int | None = None):
-        """The Keras loss of this task from :data:`LOSSES`, with the options it supports.
+        names = list(class_names) if class_names is not None and len(class_names) == n_classes else None
+        scored = [1] if self.name == "binary" else range(n_classes)
+        f1 = [ClassF1(n_classes, k, self.name, ignore_class, name=f"f1_{_metric_suffix(names[k] if names else k)}")
+              for k in scored]
+        return [ClassIoU(n_classes, task=self.name, ignore_class=ignore_class, name="mean_iou"), *f1]
+
+    def loss_object(self, loss: str | Mapping[str, Any] | None = None, *, sparse_labels: bool = True,
+                    label_smoothing: float = 0.0, ignore_class: float | None = None,
+                    class_weights: Sequence[float] | None = None, n_classes: int | None = None):
+        """The Keras loss ``loss`` (default: this task's) from :data:`LOSSES`, with the options it supports.
+
+        Args:
+            loss: a name of :data:`LOSSES` (:func:`losses_for` lists this task's), or a mapping with
+                ``name`` and the loss's own settings (``{"name": "tversky", "alpha": 0.3, "beta": 0.7}``).
+            sparse_labels, label_smoothing, ignore_class, class_weights: as :meth:`compile` takes them.
+            n_classes: the classes of the model's output (:meth:`n_classes`), to check
+                ``class_weights`` and ``ignore_class`` against; None skips those checks.
 
         Raises:
-            ValueError: an option the loss does not support, naming the option and the losses that do.
+            ValueError: an unknown loss (the task's losses listed), one for another task, an option
+                the loss does not support, class weights of the wrong length, or an ignore value that
+                is one of the classes.
         """
-        spec = LOSSES[self.loss_for(sparse_labels)]
-        given = {"label_smoothing": label_smoothing, "ignore_class": ignore_class}
-        defaults = {"label_smoothing": 0.0, "ignore_class": None}
-        for option, value in given.items():
-            if value != defaults[option] and option not in spec.options:
-                raise ValueError(self._unsupported(option, value, spec, sparse_labels))
+        name, settings = self._loss_choice(loss)
+        spec = LOSSES[name]
+        given = {"label_smoothing": label_smoothing, "ignore_class": ignore_class, "class_weights": class_weights,
+                 **settings}
+        used = {*settings, *(["label_smoothing"] if label_smoothing else []),
+                *(option for option in ("ignore_class", "class_weights") if given[option] is not None)}
+        for option in sorted(used - set(spec.options)):
+            raise ValueError(self._unsupported(option, given[option], spec))
         if label_smoothing and not 0 <= label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
-        return spec.build(**{option: given[option] for option in spec.options})
+        if class_weights is not None:
+            class_weights = self._checked_class_weights(class_weights, n_classes)
+            given["class_weights"] = class_weights
+        self._check_ignore(ignore_class, n_classes)
+        return spec.build(self.name, sparse_labels, **{option: given[option] for option in spec.options
+                                                       if option in given})
 
-    def _unsupported(self, option: str, value: Any, spec: LossSpec, sparse_labels: bool) -> str:
-        supporting = [s.name for s in LOSSES.values() if option in s.options]
-        message = (f"{option}={value!r} does not apply to task {self.name!r} with sparse_labels={sparse_labels} "
-                   f"(loss {spec.name!r}, targets: {spec.targets}); losses that support {option}: "
-                   f"{', '.join(supporting)}")
-        if self.name == "multiclass" and option == "label_smoothing":
-            message += "; pass sparse_labels=False with one-hot targets (rskeras.training.prepare_dataset makes them)"
-        if self.name == "multiclass" and option == "ignore_class":
-            message += "; pass sparse_labels=True with integer class targets"
-        return message
+    def _loss_choice(self, loss: str | Mapping[str, Any] | None) -> tuple[str, dict]:
+        """``(name, settings)`` of a loss given by name or as ``{"name": ..., **settings}``."""
+        settings: dict = {}
+        if loss is None:
+            return self.loss, settings
+        if isinstance(loss, Mapping):
+            settings = dict(loss)
+            loss = settings.pop("name", None)
+        choices = losses_for(self.name)
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r} for task {self.name!r}; choose one of {', '.join(choices)}"
+                             + (" (a mapping names its loss with the key 'name')" if loss is None else ""))
+        if self.name not in LOSSES[loss].tasks:
+            raise ValueError(f"loss {loss!r} does not apply to task {self.name!r} ({LOSSES[loss].description}); "
+                             f"losses for {self.name!r}: {', '.join(choices)}")
+        return loss, settings
+
+    def _unsupported(self, option: str, value: Any, spec: LossSpec) -> str:
+        supporting = [s.name for s in LOSSES.values() if option in s.options and self.name in s.tasks]
+        return (f"{option}={value!r} does not apply to loss {spec.name!r} of task {self.name!r} "
+                f"({spec.description}); its options: {', '.join(spec.options) or 'none'}; "
+                f"losses of {self.name!r} that take {option}: {', '.join(supporting) or 'none'}")
+
+    def _checked_class_weights(self, class_weights: Any, n_classes: int | None) -> list[float]:
+        if isinstance(class_weights, str):
+            raise ValueError(f"class_weights={class_weights!r}: give one number per class; 'balanced' weights are "
+                             "computed from the labels: rskeras.losses.balanced_class_weights("
+                             "rskeras.losses.count_labels(dataset, task, n_classes)), or training.class_weights: "
+                             "balanced in a training configuration")
+        try:
+            weights = [float(w) for w in class_weights]
+        except (TypeError, ValueError):
+            raise ValueError(f"class_weights must be a list of numbers, one per class, got {class_weights!r}") from None
+        if n_classes is not None and len(weights) != n_classes:
+            what = "(negative, positive)" if self.name == "binary" else "classes" if self.is_classification else ""
+            raise ValueError(f"class_weights has {len(weights)} values but the model's task {self.name!r} has "
+                             f"{n_classes} {what}: give one weight per class, got {weights}")
+        if not all(np.isfinite(w) and w >= 0 for w in weights) or not any(weights):
+            raise ValueError(f"class_weights must be finite, >= 0 and not all 0, got {weights}")
+        return weights
+
+    def _check_ignore(self, ignore_class: Any, n_classes: int | None) -> None:
+        if ignore_class is None or not self.is_classification:
+            return
+        if isinstance(ignore_class, bool) or not float(ignore_class).is_integer():
+            raise ValueError(f"ignore_class must be an integer target value (e.g. 255), got {ignore_class!r}")
+        if n_classes is not None and 0 <= ignore_class < n_classes:
+            raise ValueError(f"ignore_class={ignore_class!r} is one of the {n_classes} classes (0..{n_classes - 1}) "
+                             f"of task {self.name!r}: its targets would never be learnt; use a value no class has, "
+                             "e.g. 255")
 
     def compile(
         self,
@@ -191,9 +302,11 @@ class Task:
         optimizer: Any = "adam",
         *,
         learning_rate: float | None = None,
+        loss: str | Mapping[str, Any] | None = None,
         sparse_labels: bool = True,
         label_smoothing: float = 0.0,
-        ignore_class: int | None = None,
+        class_weights: Sequence[float] | None = None,
+        ignore_class: float | None = None,
         policy: str | None = None,
         jit_compile: bool | str = "auto",
         **compile_kwargs,
@@ -205,25 +318,33 @@ class Task:
                 output (``loss_weights=`` weighs them).
             optimizer: a Keras optimizer, or its name (e.g. ``"adam"``).
             learning_rate: the learning rate of an optimizer given by name (Keras' default when None).
+            loss: a name of :data:`LOSSES` for this task (:func:`losses_for`; default :attr:`loss`), or
+                ``{"name": ..., **settings}`` (``gamma`` of ``focal``, ``alpha``/``beta`` of ``tversky``).
             sparse_labels: integer class targets (True) or one-hot / real-valued targets (False).
-            label_smoothing: smoothing of the targets of cross-entropy with one-hot or 0/1 targets.
-            ignore_class: a target class index left out of the loss and the accuracy (e.g. 255 for
-                unlabelled pixels); ``multiclass`` with integer targets.
+            label_smoothing: smoothing of the cross-entropy's targets.
+            class_weights: one weight per class (``binary``: negative, positive; ``multilabel``: per
+                label), e.g. from :func:`rskeras.losses.balanced_class_weights`.
+            ignore_class: a target value that counts in neither the loss nor the metrics (e.g. 255 for
+                unlabelled pixels); for ``regression`` the targets' nodata value (NaN targets never count).
             policy: the dtype policy the model was built under; ``mixed_float16`` wraps the optimizer
                 in a ``LossScaleOptimizer`` (:func:`rskeras.training.precision.wrap_optimizer`).
-                Default: Keras' global policy now.
+                Default: Keras' global policy now. Losses and metrics compute in float32.
             jit_compile: XLA compilation of the train step, as ``model.compile`` takes it.
             **compile_kwargs: further ``model.compile`` arguments (``loss_weights``, ``run_eagerly``...).
+
+        Metrics: the task's (:meth:`metrics`), with ``mean_iou`` and an F1 per class for per-pixel outputs.
 
         Returns:
             The same model, compiled.
 
         Raises:
-            ValueError: an option this task's loss does not support, or a learning rate for an
-                optimizer object.
+            ValueError: an unknown loss or one this task cannot use, an option the loss does not support,
+                class weights of the wrong length, an ignore value that is a class, or a learning rate
+                for an optimizer object.
         """
         import keras
 
+        from rskeras._compat import producing_layer
         from rskeras.training.precision import wrap_optimizer
 
         if isinstance(optimizer, str):
@@ -234,10 +355,17 @@ class Task:
                              f"set it on the {type(optimizer).__name__} object instead")
         if policy is None:
             policy = keras.mixed_precision.dtype_policy().name
-        n_outputs = len(model.outputs) if getattr(model, "outputs", None) else 1
-        losses = [self.loss_object(sparse_labels, label_smoothing, ignore_class) for _ in range(n_outputs)]
-        metrics = [self.metrics(sparse_labels, ignore_class) for _ in range(n_outputs)]
-        if n_outputs == 1:
+        outputs = list(getattr(model, "outputs", None) or [None])
+        losses, metrics = [], []
+        for output in outputs:
+            n_classes = None if output is None or output.shape[-1] is None else self.n_classes(int(output.shape[-1]))
+            losses.append(self.loss_object(loss, sparse_labels=sparse_labels, label_smoothing=label_smoothing,
+                                           ignore_class=ignore_class, class_weights=class_weights,
+                                           n_classes=n_classes))
+            class_names = getattr(producing_layer(output), "class_names", None)
+            dense = output is not None and len(output.shape) == 4
+            metrics.append(self.metrics(sparse_labels, ignore_class, n_classes, dense, class_names))
+        if len(outputs) == 1:
             losses, metrics = losses[0], metrics[0]
         model.compile(optimizer=wrap_optimizer(optimizer, policy), loss=losses, metrics=metrics,
                       jit_compile=jit_compile, **compile_kwargs)
@@ -308,19 +436,19 @@ class Task:
 
 TASKS: dict[str, Task] = {
     "regression": Task(
-        "regression", "linear", "mean_squared_error", None,
+        "regression", "linear", "mean_squared_error",
         "real-valued targets (e.g. NDVI, building height in metres)",
     ),
     "binary": Task(
-        "binary", "sigmoid", "binary_crossentropy", None,
+        "binary", "sigmoid", "crossentropy",
         "two classes, one sigmoid output (e.g. building / not building)",
     ),
     "multiclass": Task(
-        "multiclass", "softmax", "categorical_crossentropy", "sparse_categorical_crossentropy",
+        "multiclass", "softmax", "crossentropy",
         "one label out of many classes (e.g. EuroSAT land use, land cover)",
     ),
     "multilabel": Task(
-        "multilabel", "sigmoid", "binary_crossentropy", None,
+        "multilabel", "sigmoid", "crossentropy",
         "any number of labels out of many classes (e.g. BigEarthNet)",
     ),
 }

@@ -12,7 +12,8 @@ in ``../shared/data``:
 - ``gs/<bucket>/...``: the Cloud Storage exports the blocks read (``gs://`` is rewritten to ``gs/`` before a block
   runs), written from the real HLS chip by :func:`rskeras.data.geotiff_to_ee_patches` in Earth Engine's layout and
   holding only what Earth Engine writes (TFRecord files, and ``mixer.json`` for image exports).
-- ``unet.keras``, ``unet_landcover64.keras``: small untrained U-Nets standing in for the reader's trained models.
+- ``unet.keras``, ``unet_landcover64.keras``, ``landcover.keras``: small untrained U-Nets standing in for the reader's
+  trained models (the first two on Earth Engine export bands, ``landcover.keras`` on ``scene.tif``'s HLS bands).
 - ``pipelines``: a link to the repository's ``pipelines/``, so ``python pipelines/<script>.py`` works as written.
 """
 
@@ -79,7 +80,8 @@ EE_EXPORTS = (
 )
 #: model file -> the export bands it reads (the models a reader would have trained).
 MODELS = {"unet.keras": ["B2", "B3", "B4", "B8"],
-          "unet_landcover64.keras": ["B2", "B3", "B4", "B8", "B11", "B12", "VV", "VH", "elevation"]}
+          "unet_landcover64.keras": ["B2", "B3", "B4", "B8", "B11", "B12", "VV", "VH", "elevation"],
+          "landcover.keras": ["blue", "green", "red", "nir"]}  # scene.tif's own band names (HLS L30)
 
 
 def substitute(text: str) -> str:

@@ -102,3 +102,26 @@ def test_check_output_refuses_inputs_directories_and_wrong_suffixes(tmp_path):
     check_output(tmp_path / "OUT.TIF", suffixes=(".tif", ".tiff"), inputs=[shard])
     with pytest.raises(ValueError, match="the same file"):
         check_outputs([(tmp_path / "a.tif", (".tif",), "dst"), (tmp_path / "a.tif", (".tif",), "probabilities")])
+
+
+def test_a_failing_pipeline_ends_the_program_instead_of_hanging_it():
+    # an element fails while others run Python code (tf.numpy_function) in tf.data's threads;
+    # the uncaught error keeps the iterator alive until exit, where it used to wait forever
+    code = textwrap.dedent("""
+        import time
+        import rskeras
+        import numpy as np, tensorflow as tf
+
+        def read(i):
+            if i == 2:
+                raise ValueError("corrupt element 2")
+            time.sleep(0.5)
+            return np.float32(i)
+
+        ds = tf.data.Dataset.range(64).map(lambda i: tf.numpy_function(read, [i], tf.float32), num_parallel_calls=4)
+        for batch in ds.batch(4).prefetch(2):
+            pass
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert done.returncode == 1 and "corrupt element 2" in done.stderr

@@ -19,7 +19,7 @@ print(model.predict(keras.ops.ones((1, 3)), verbose=0)[0].tolist())
 
 
 def test_saved_model_loads_in_a_fresh_process(tmp_path):
-    model = ann(3, "multiclass", class_names=["a", "b"], band_stats=([1.0, 2.0, 3.0], [1.0, 1.0, 2.0]), hidden=(4,))
+    model = ann((3,), task="multiclass", class_names=["a", "b"], band_stats=([1.0, 2.0, 3.0], [1.0, 1.0, 2.0]), hidden=(4,))
     path = tmp_path / "m.keras"
     model.save(path)
     run = subprocess.run([sys.executable, "-c", SCRIPT, str(path)], capture_output=True, text=True, timeout=120)

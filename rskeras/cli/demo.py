@@ -30,8 +30,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rskeras._checks import check_number
     from rskeras.demo import run_demo
+    from rskeras.io import check_outputs
 
+    if args.eurosat_minutes is not None:
+        check_number("eurosat_minutes", args.eurosat_minutes, 0, low_open=True)
+    check_outputs([(args.out, (), "--out"), (args.export_dir, (), "--export-dir")],
+                  inputs=[args.data] if args.data else [], folder=True)
     run_demo(data=args.data, out=args.out, quick=args.quick or os.environ.get("RSKERAS_FAST") == "1", seed=args.seed,
              eurosat_minutes=args.eurosat_minutes, export_dir=args.export_dir, model=args.model)
     return 0

@@ -15,7 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", help="a saved .keras dense model (U-Net, PSPNet, DeepLabV3, ...)")
     p.add_argument("files", help="the export's TFRecord files: a glob pattern (quote it) or a path; gs:// works")
-    p.add_argument("out", help="the prediction TFRecord to write (.tfrecord or .tfrecord.gz)")
+    p.add_argument("out", help="the prediction TFRecord to write: .tfrecord, or .tfrecord.gz for GZIP; never one of "
+                   "the export's files (its mixer goes beside it as OUT-mixer.json)")
     p.add_argument("--bands", nargs="+", required=True, metavar="BAND",
                    help="the export's bands the model reads, in the model's channel order")
     p.add_argument("--kernel-size", type=int, default=0,
@@ -32,10 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rskeras.workflows import predict_ee_export
 
-    compression = "GZIP" if str(args.out).endswith(".gz") else None
     tfrecord, mixer = predict_ee_export(
         args.model, args.files, args.out, args.bands, kernel_size=args.kernel_size, mixer=args.mixer,
-        output=args.output, model_output=args.model_output, batch_size=args.batch_size, compression=compression,
+        output=args.output, model_output=args.model_output, batch_size=args.batch_size,
     )
     print(f"wrote {tfrecord} and {mixer}; upload them with pipelines/upload_predictions.py")
     return 0

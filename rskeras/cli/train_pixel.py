@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from pathlib import Path
 
 from rskeras.cli.arguments import band_argument
@@ -46,12 +47,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rskeras.data import read_points
-    from rskeras.io import atomic_path, atomic_write_text
+    from rskeras.io import atomic_paths, check_outputs
     from rskeras.workflows import train_pixel_model
+    from rskeras.workflows.pixel import check_training_arguments
 
+    check_training_arguments(args.task, args.hidden, args.dropout, args.epochs, args.batch_size, args.learning_rate,
+                             args.test_fraction)
     out = Path(args.out)
-    if out.suffix != ".keras":
-        raise SystemExit(f"--out must end in .keras, got {out}")
+    metrics_path = Path(args.metrics) if args.metrics else out.with_suffix(".metrics.json")
+    check_outputs([(out, (".keras",), "--out"), (metrics_path, (".json",), "--metrics")],
+                  inputs=[args.raster, args.points])
     points = read_points(args.points, x=args.x, y=args.y, crs=args.crs, layer=args.layer)
     result = train_pixel_model(
         args.raster, points, args.label, task=args.task, bands=args.bands, sensor=args.sensor,
@@ -59,14 +64,24 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, learning_rate=args.learning_rate, test_fraction=args.test_fraction,
         seed=args.seed,
     )
-    with atomic_path(out) as tmp:
-        result.model.save(tmp)
-    metrics_path = Path(args.metrics) if args.metrics else out.with_suffix(".metrics.json")
     report = dict(result.metrics, bands=result.bands, band_names=result.samples.band_names)
-    atomic_write_text(metrics_path, json.dumps(report, indent=2))
+    with atomic_paths(metrics_path, out) as (tmp_metrics, tmp_model):  # both appear, or neither
+        tmp_metrics.write_text(json.dumps(report, indent=2))
+        result.model.save(tmp_model)
     print(result.samples.summary())
     headline = (f"held-out accuracy {result.metrics['overall_accuracy']:.3f}" if "overall_accuracy" in result.metrics
                 else f"held-out MAE {result.metrics['mae']:.4g}, RMSE {result.metrics['rmse']:.4g}, R² {result.metrics['r2']:.3f}")
     print(f"{headline} on {result.metrics['n_test']} points; model saved to {out}, metrics to {metrics_path}")
-    print(f"predict with: rskeras predict {out} {args.raster} OUT.tif --bands {' '.join(map(str, result.bands))}")
+    print(f"predict with: {_predict_hint(out, args.raster, args.sensor)}")
     return 0
+
+
+def _predict_hint(model: Path, raster: str, sensor: str | None) -> str:
+    """The ``rskeras predict`` command for the saved model: its band names select the raster's bands,
+    through the raster's band descriptions or, on a raster without them, the same ``--sensor``."""
+    from rskeras.data.rasters import is_described, open_raster
+
+    command = f"rskeras predict {shlex.quote(str(model))} {shlex.quote(raster)} OUT.tif"
+    with open_raster(raster) as ds:
+        described = is_described(ds)
+    return command if sensor is None or described else f"{command} --sensor {shlex.quote(sensor)}"

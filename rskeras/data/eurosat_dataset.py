@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from rskeras._checks import check_integer
 from rskeras.data.labels import split_indices
 from rskeras.data.sensors import band_index, get_sensor
 
@@ -83,6 +84,48 @@ def resolve_bands(bands: str | Sequence[str]) -> tuple[str, list[int], list[str]
     except KeyError as err:
         raise KeyError(f"{err.args[0]}; or 'rgb', 'all', or RGB bands {', '.join(rgb.bands)}") from None
     return "ms", index, [spec.bands[i] for i in index]
+
+
+_ARCHIVES = {"rgb": "the RGB archive (.jpg)", "ms": "the 13-band archive (.tif)"}
+
+
+def folder_kind(root: str | os.PathLike) -> str | None:
+    """``"rgb"`` or ``"ms"``: which EuroSAT archive a folder holds, from the first image its split CSVs
+    list or its class folders hold; None when it holds neither kind of image."""
+    root = Path(root)
+    for split in ("train", "validation"):
+        path = root / f"{split}.csv"
+        if path.exists():
+            with open(path, newline="") as f:
+                row = next(csv.DictReader(f), None)
+            if row and row.get("filename"):
+                return _kind_of(row["filename"])
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for entry in os.scandir(folder):
+            kind = _kind_of(entry.name)
+            if kind:
+                return kind
+    return None
+
+
+def _kind_of(name: str) -> str | None:
+    suffix = os.path.splitext(name)[1].lower()
+    return next((kind for kind, suffixes in _SUFFIXES.items() if suffix in suffixes), None)
+
+
+def check_folder_bands(root: str | os.PathLike, bands: str | Sequence[str]) -> None:
+    """Raise a KeyError naming the folder and its bands when ``bands`` are not in the archive ``root`` holds.
+
+    ``["red", "green", "nir"]`` or ``"all"`` need the 13-band archive (.tif); a folder of the RGB
+    archive (.jpg) has only red, green and blue.
+    """
+    kind, _, _ = resolve_bands(bands)
+    found = folder_kind(root)
+    if found is not None and found != kind:
+        available = ", ".join(_sensor(found).bands) if found == "rgb" else "B1..B12, B8A (or 'all')"
+        given = repr(bands) if isinstance(bands, str) else ", ".join(map(str, bands))
+        raise KeyError(f"bands {given} need {_ARCHIVES[kind]}, "
+                       f"but {root} holds {_ARCHIVES[found]} with bands {available}")
 
 
 def _label_map(root: Path) -> list[str]:
@@ -142,10 +185,17 @@ def eurosat_files(root: str | os.PathLike, split: str = "train", kind: str = "rg
 
 
 def _read_multiband(path: bytes) -> np.ndarray:
-    import rasterio
+    """A 13-band EuroSAT image as (64, 64, 13) float32; an unreadable file raises a ValueError naming it."""
+    from rasterio.errors import RasterioError
 
-    with rasterio.open(path.decode()) as ds:
-        return ds.read().transpose(1, 2, 0).astype(np.float32)
+    from rskeras.data.rasters import open_raster
+
+    name = path.decode()
+    with open_raster(name) as ds:
+        try:
+            return ds.read().transpose(1, 2, 0).astype(np.float32)
+        except RasterioError as err:
+            raise ValueError(f"cannot read EuroSAT image {name} ({err}); replace or remove the file") from None
 
 
 def _tfds_dataset(name: str, split: str, data_dir: str | None, download: bool) -> tf.data.Dataset:
@@ -205,6 +255,10 @@ def eurosat(
     kind, index, _ = resolve_bands(bands)
     if split not in SPLITS:
         raise ValueError(f"unknown EuroSAT split {split!r}; choose one of {', '.join(SPLITS)}")
+    check_integer("batch_size", batch_size, allow_none=True)
+    check_integer("limit", limit, allow_none=True)
+    if root is not None and Path(root).is_dir():
+        check_folder_bands(root, bands)
     shuffle = split == "train" if shuffle is None else shuffle
     autotune = tf.data.AUTOTUNE
     if root is None:

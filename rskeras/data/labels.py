@@ -37,14 +37,15 @@ def encode_labels(values: np.ndarray, task: str, class_names: list[str] | None =
         try:
             y = values.astype(np.float32)
         except ValueError:
-            raise ValueError(f"regression needs numeric labels, but column {field!r} holds {values[:3].tolist()}...") from None
+            bad = next(v for v in values.tolist() if not _is_number(v))
+            raise ValueError(f"regression needs numeric labels, but column {field!r} holds {bad!r}") from None
         if not np.isfinite(y).all():
             raise ValueError(f"column {field!r} has {int((~np.isfinite(y)).sum())} non-finite values")
         return EncodedLabels(y.reshape(len(y), -1), None)
     if task == "multilabel":
         raise ValueError("multilabel targets are one column per class; encode them as an (n, classes) array")
     labels = np.array([str(v) for v in values])
-    names = list(class_names) if class_names is not None else sorted(set(labels.tolist()), key=_natural_key)
+    names = [str(c) for c in class_names] if class_names is not None else sorted(set(labels.tolist()), key=_natural_key)
     unknown = sorted(set(labels.tolist()) - set(names))
     if unknown:
         raise ValueError(f"column {field!r} has labels {unknown} not in class_names {names}")
@@ -54,6 +55,14 @@ def encode_labels(values: np.ndarray, task: str, class_names: list[str] | None =
         raise ValueError(f"task 'multiclass' needs at least 2 classes, column {field!r} has {names}")
     index = {name: i for i, name in enumerate(names)}
     return EncodedLabels(np.array([index[v] for v in labels], dtype=np.int32), names)
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _natural_key(value: str):

@@ -3,6 +3,11 @@
 CSV files give coordinates in columns (``lon``/``lat`` in degrees, or projected ``x``/``y``
 with ``crs=``); GeoJSON and GeoPackage files are read with pyogrio (GDAL) and must hold
 Point geometries. All readers return :class:`Points`.
+
+Blank cells and the texts of :data:`MISSING_VALUES` (any case) are missing values: NaN in
+numeric columns, and :meth:`Points.missing` marks them. Each column also keeps the original
+text of its values (:meth:`Points.text_column`), so class labels keep their spelling: an
+integer column with a blank cell is numeric with NaN, and its labels stay ``"0"``, ``"1"``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from rskeras.io import atomic_path
 
 CSV_SUFFIXES = (".csv", ".txt")
 VECTOR_DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG"}
+#: Texts that mean "no value" in a cell (compared after stripping, case-insensitive); blank cells too.
+MISSING_VALUES = ("", "na", "n/a", "nan", "null", "none")
 LON_NAMES = ("lon", "lng", "long", "longitude")
 LAT_NAMES = ("lat", "latitude")
 WGS84 = CRS.from_epsg(4326)
@@ -41,8 +48,10 @@ class Points:
             (degrees of longitude/latitude for EPSG:4326, metres for UTM).
         crs: coordinate reference system of ``x`` and ``y``.
         attributes: column name -> array of shape (n,); numbers stay numeric
-            (int64/float64), text stays text (numpy str arrays).
+            (int64, or float64 with NaN for missing values), text stays text (numpy str arrays).
         source: the file the points came from (used in error messages).
+        text: column name -> (n,) str array of the values as the file spells them ("" for a
+            missing value); derived from ``attributes`` when not given.
     """
 
     x: np.ndarray
@@ -50,6 +59,7 @@ class Points:
     crs: CRS
     attributes: dict[str, np.ndarray] = field(default_factory=dict)
     source: str = "<points>"
+    text: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.x = np.asarray(self.x, dtype=np.float64).reshape(-1)
@@ -58,8 +68,10 @@ class Points:
             raise ValueError(f"{self.source}: points need a CRS; pass crs=, e.g. crs=\"EPSG:32614\" or \"EPSG:4326\"")
         self.crs = CRS.from_user_input(self.crs)
         self.attributes = {k: np.asarray(v) for k, v in self.attributes.items()}
+        self.text = {k: np.asarray(self.text[k], dtype=str) if k in self.text else _as_text(v)
+                     for k, v in self.attributes.items()}
         for name, values in {"y": self.y, **self.attributes}.items():
-            if values.shape != self.x.shape:
+            if values.shape != self.x.shape or (name in self.text and self.text[name].shape != self.x.shape):
                 raise ValueError(f"{self.source}: column {name!r} has {values.size} values for {self.x.size} points")
 
     def __len__(self) -> int:
@@ -84,6 +96,15 @@ class Points:
             raise KeyError(f"{self.source} has no column {name!r}; columns: {', '.join(self.columns) or '(none)'}")
         return self.attributes[name]
 
+    def text_column(self, name: str) -> np.ndarray:
+        """Column ``name`` as the file spells it (``"0"`` stays ``"0"``), ``""`` for missing values."""
+        self.column(name)
+        return np.where(self.missing(name), "", self.text[name])
+
+    def missing(self, name: str) -> np.ndarray:
+        """(n,) bool: the points whose value in column ``name`` is missing (blank, NA, n/a, null, None, NaN)."""
+        return is_missing(self.column(name)) | is_missing(self.text[name])
+
     def to_crs(self, crs: str | CRS) -> Points:
         """These points reprojected to ``crs`` (a copy; attributes are shared).
 
@@ -92,7 +113,7 @@ class Points:
         """
         crs = CRS.from_user_input(crs)
         if crs == self.crs:
-            return Points(self.x.copy(), self.y.copy(), crs, dict(self.attributes), self.source)
+            return Points(self.x.copy(), self.y.copy(), crs, dict(self.attributes), self.source, dict(self.text))
         try:
             xs, ys = warp_transform(self.crs, crs, self.x, self.y)
         except Exception:  # rasterio fails the whole batch when one point fails: retry point by point
@@ -102,7 +123,7 @@ class Points:
                     f"none of the {len(self)} points of {self.source} can be transformed from "
                     f"{self.crs.to_string()} to {crs.to_string()}; is their CRS right (crs=, swapped lon/lat columns)?"
                 ) from None
-        return Points(np.asarray(xs), np.asarray(ys), crs, dict(self.attributes), self.source)
+        return Points(np.asarray(xs), np.asarray(ys), crs, dict(self.attributes), self.source, dict(self.text))
 
     def _transform_one(self, crs: CRS, x: float, y: float) -> tuple[float, float]:
         try:
@@ -216,7 +237,8 @@ def _read_csv(path: Path, x: str | None, y: str | None, crs: str | CRS | None) -
             f'if they are projected coordinates pass their crs=, e.g. crs="EPSG:32614"'
         )
     attributes = {name: _typed(values) for name, values in columns.items() if name not in (x_col, y_col)}
-    return Points(xs, ys, crs, attributes, str(path))
+    text = {name: np.array(columns[name], dtype=str) for name in attributes}
+    return Points(xs, ys, crs, attributes, str(path), text)
 
 
 def _coordinate_column(path: Path, header: list[str], explicit: str | None, names: tuple[str, ...], what: str) -> str:
@@ -246,19 +268,42 @@ def _coordinates(path: Path, name: str, values: list[str]) -> np.ndarray:
     return out
 
 
+def is_missing(values: np.ndarray) -> np.ndarray:
+    """(n,) bool: NaN, None, blank or :data:`MISSING_VALUES` text (any case)."""
+    values = np.asarray(values)
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    if values.dtype.kind in "iub":
+        return np.zeros(values.shape, bool)
+    return np.array([v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip().lower() in MISSING_VALUES
+                     for v in values.tolist()], dtype=bool).reshape(values.shape)
+
+
 def _typed(values: list[str]) -> np.ndarray:
-    """int64 when every value is an integer, float64 (NaN for blanks) when numeric, else str."""
-    try:
-        return np.array([int(v) for v in values], dtype=np.int64)
-    except (ValueError, OverflowError):
-        pass
-    try:
-        numbers = np.array([float(v) if v else np.nan for v in values])
-        if not np.isnan(numbers).all():
-            return numbers
+    """int64 when every value is an integer, float64 (NaN for missing values) when every value present is
+    numeric, else str (as written)."""
+    missing = is_missing(np.array(values, dtype=str))
+    if missing.all():
+        return np.array(values, dtype=str)
+    if not missing.any():
+        try:
+            return np.array([int(v) for v in values], dtype=np.int64)
+        except (ValueError, OverflowError):
+            pass
+    try:  # integers with gaps become float64 with NaN; Points.text keeps their spelling ("1", "2")
+        return np.array([np.nan if m else float(v) for v, m in zip(values, missing)])
     except ValueError:
-        pass
-    return np.array(values, dtype=str)
+        return np.array(values, dtype=str)
+
+
+def _as_text(values: np.ndarray, integer: bool | None = None) -> np.ndarray:
+    """The values of a column as text: ``""`` for missing values; whole numbers of an integer field
+    (``integer``, default: the array's dtype) without ``.0``."""
+    values = np.asarray(values)
+    integer = values.dtype.kind in "iu" if integer is None else integer
+    missing = is_missing(values)
+    return np.array(["" if m else str(int(v)) if integer else str(v) for v, m in zip(values.tolist(), missing)],
+                    dtype=str)
 
 
 def _read_vector(path: Path, crs: str | CRS | None, layer: str | None) -> Points:
@@ -283,7 +328,9 @@ def _read_vector(path: Path, crs: str | CRS | None, layer: str | None) -> Points
     if file_crs is None and crs is None:
         raise ValueError(f'{where} has no CRS; pass crs=, e.g. crs="EPSG:32614"')
     attributes = {str(name): _attribute(column) for name, column in zip(meta["fields"], values)}
-    return Points(xy[:, 0], xy[:, 1], file_crs or crs, attributes, str(path))
+    text = {str(name): _as_text(column, integer=np.dtype(dtype).kind in "iu")
+            for name, column, dtype in zip(meta["fields"], values, meta["dtypes"])}
+    return Points(xy[:, 0], xy[:, 1], file_crs or crs, attributes, str(path), text)
 
 
 def _point(where: str, i: int, fid: int, wkb: bytes | None) -> tuple[float, float]:

@@ -1,7 +1,7 @@
 """Band values of a raster at field points: the training table of a pixel classifier (no TensorFlow).
 
 :func:`sample_raster` reprojects the points to the raster's CRS, takes the pixel that
-contains each point, and drops (and counts) points outside the raster or on nodata.
+contains each point, and drops (and counts) points without a label, outside the raster or on nodata.
 Pixels are read in windows around the points, so memory stays bounded on large rasters.
 """
 
@@ -35,12 +35,16 @@ class Samples:
         index: (n,) int64 positions of the kept points in the original :class:`Points`.
         xy: (n, 2) float64 point coordinates in the raster CRS.
         rowcol: (n, 2) int64 row and column of the pixel holding each point.
-        labels: (n,) values of the ``label`` column for the kept points, or None.
+        labels: (n,) str: the ``label`` column's values at the kept points as the points file spells
+            them (an integer class stays ``"2"``; numbers for regression convert with
+            ``labels.astype(float)``), or None.
         n_total: number of input points.
-        n_outside: points outside the raster extent (dropped).
-        n_nodata: points inside the raster on nodata, NaN or masked pixels in any sampled band (dropped).
+        n_outside: labelled points outside the raster extent (dropped).
+        n_nodata: labelled points inside the raster on nodata, NaN or masked pixels in any sampled
+            band (dropped).
         crs: the raster's CRS.
         source: the raster's path.
+        n_unlabelled: points whose ``label`` value is missing (blank, NA, n/a, null, None, NaN; dropped).
     """
 
     values: np.ndarray
@@ -55,15 +59,17 @@ class Samples:
     n_nodata: int
     crs: CRS
     source: str
+    n_unlabelled: int = 0
 
     def __len__(self) -> int:
         return len(self.index)
 
     def summary(self) -> str:
-        """One line: kept/dropped counts, bands and label counts."""
+        """One line: kept/dropped counts (unlabelled ones when there are labels), bands and label counts."""
         text = (
-            f"{len(self)} of {self.n_total} points sampled from {self.source} "
-            f"({self.n_outside} outside the raster, {self.n_nodata} on nodata); "
+            f"{len(self)} of {self.n_total} points sampled from {self.source} ("
+            + (f"{self.n_unlabelled} without a label, " if self.labels is not None else "")
+            + f"{self.n_outside} outside the raster, {self.n_nodata} on nodata); "
             f"{len(self.band_names)} bands: {', '.join(self.band_names)}"
         )
         if self.labels is not None:
@@ -88,7 +94,8 @@ def sample_raster(
         points: :class:`Points`, or a points file for :func:`read_points`.
         bands: None for all bands, else rasterio band indexes (1 = first band) and/or
             band names: descriptions, ``band_<i>``, or sensor band names with ``sensor``.
-        label: attribute column to return as ``Samples.labels``.
+        label: attribute column to return as ``Samples.labels``; points whose value is missing
+            (:meth:`Points.missing`) are dropped and counted.
         sensor: a :data:`SENSORS` key or spec naming the bands of a raster without descriptions.
         max_window_bytes: upper bound on the pixel bytes read at once (GDAL's block
             cache, GDAL_CACHEMAX, comes on top).
@@ -96,28 +103,21 @@ def sample_raster(
     Raises:
         FileNotFoundError / ValueError naming a raster that is missing or cannot be opened;
         KeyError naming a missing band or label column and listing what exists;
-        ValueError when no point falls inside the raster (with both extents) or all
-        points inside fall on nodata.
+        ValueError when no point has a label, no labelled point falls inside the raster
+        (with both extents) or all labelled points inside fall on nodata.
     """
     if not isinstance(points, Points):
         points = read_points(points)
     if len(points) == 0:
         raise ValueError(f"{points.source} holds no points")
-    all_labels = points.column(label) if label is not None else None
+    all_labels = points.text_column(label) if label is not None else None
+    unlabelled = points.missing(label) if label is not None else np.zeros(len(points), bool)
+    if unlabelled.all():
+        raise ValueError(f"column {label!r} of {points.source} has no labels: all {len(points)} values are blank "
+                         "or missing (NA, n/a, null, None, NaN)")
     with open_raster(raster) as ds:
-        if ds.crs is None:
-            raise ValueError(f"raster {ds.name} has no CRS, so points cannot be placed on it")
         indexes, names = resolve_bands(ds, bands, sensor)
-        local = points.to_crs(ds.crs)
-        inv = ~ds.transform
-        col = inv.a * local.x + inv.b * local.y + inv.c
-        row = inv.d * local.x + inv.e * local.y + inv.f
-        with np.errstate(invalid="ignore"):
-            inside = (col >= 0) & (col < ds.width) & (row >= 0) & (row < ds.height)
-        if not inside.any():
-            raise ValueError(_outside_message(ds, points, local))
-        inside_at = np.flatnonzero(inside)
-        rows, cols = np.floor(row[inside]).astype(np.int64), np.floor(col[inside]).astype(np.int64)
+        local, inside, rows, cols = _locate(ds, points, skip=unlabelled)
         values, bad = _read_pixels(ds, indexes, rows, cols, max_window_bytes)
         crs, source, nodata = ds.crs, ds.name, ds.nodata
     if bad.all():
@@ -126,7 +126,7 @@ def sample_raster(
             f"(nodata={nodata}) in bands {', '.join(names)}"
         )
     keep = ~bad
-    index = inside_at[keep]
+    index = np.flatnonzero(inside)[keep]
     return Samples(
         values=values[keep],
         band_names=names,
@@ -136,11 +136,29 @@ def sample_raster(
         rowcol=np.stack([rows[keep], cols[keep]], axis=1),
         labels=None if all_labels is None else all_labels[index],
         n_total=len(points),
-        n_outside=int((~inside).sum()),
+        n_outside=int((~inside & ~unlabelled).sum()),
         n_nodata=int(bad.sum()),
         crs=crs,
         source=source,
+        n_unlabelled=int(unlabelled.sum()),
     )
+
+
+def _locate(ds: DatasetReaderBase, points: Points, skip: np.ndarray) -> tuple[Points, np.ndarray, np.ndarray, np.ndarray]:
+    """The points in the raster's CRS, a (n,) mask of those inside it (leaving out ``skip``, e.g. the
+    unlabelled), and the (m,) rows and columns of the pixels holding the m points inside. Raises
+    ValueError when none is inside."""
+    if ds.crs is None:
+        raise ValueError(f"raster {ds.name} has no CRS, so points cannot be placed on it")
+    local = points.to_crs(ds.crs)
+    inv = ~ds.transform
+    col = inv.a * local.x + inv.b * local.y + inv.c
+    row = inv.d * local.x + inv.e * local.y + inv.f
+    with np.errstate(invalid="ignore"):
+        inside = (col >= 0) & (col < ds.width) & (row >= 0) & (row < ds.height) & ~skip
+    if not inside.any():
+        raise ValueError(_outside_message(ds, points, local))
+    return local, inside, np.floor(row[inside]).astype(np.int64), np.floor(col[inside]).astype(np.int64)
 
 
 def _tile_shape(ds: DatasetReaderBase, pixel_bytes: int, max_bytes: int) -> tuple[int, int]:

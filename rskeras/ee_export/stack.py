@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from rskeras.data.class_schemes import WORLDCOVER_CLASSES
+
 S2_BANDS = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
-WORLDCOVER_CLASSES = (10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100)
 LABEL_NODATA = 255
 CATEGORICAL_LABELS = ("worldcover", "feature_collection")
 CONTINUOUS_LABELS = ("ndvi",)
@@ -68,7 +69,7 @@ def dem():
     return ee.ImageCollection("COPERNICUS/DEM/GLO30").select(["DEM"], ["elevation"]).mosaic().toFloat()
 
 
-def worldcover_label(name: str = "label", classes: Sequence[int] = WORLDCOVER_CLASSES):
+def worldcover_label(name: str = "label", classes: Sequence[int] = WORLDCOVER_CLASSES.codes):
     """ESA WorldCover v200 classes ``classes`` remapped to 0..K-1 (others masked), band ``name``."""
     import ee
 
@@ -126,7 +127,7 @@ def build_stack(cfg: Mapping[str, Any]) -> tuple[Any, list[str], Any]:
     if label_cfg:
         name = label_cfg.get("name", "label")
         if label_cfg["source"] == "worldcover":
-            label = worldcover_label(name, label_cfg.get("classes", WORLDCOVER_CLASSES))
+            label = worldcover_label(name, label_cfg.get("classes", WORLDCOVER_CLASSES.codes))
         elif label_cfg["source"] == "feature_collection":
             label = feature_collection_label(label_cfg["asset"], label_cfg["property"], name)
         elif label_cfg["source"] == "ndvi":

@@ -11,29 +11,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from rskeras.data.class_schemes import WORLDCOVER_CLASSES
+from rskeras.data.rasters import open_raster
 from rskeras.evaluation.metrics import regression_report
-
-# ESA WorldCover v100/v200 class values and names (Zanaga et al., 2021/2022, product user manual)
-WORLDCOVER_CLASSES: dict[int, str] = {
-    10: "Tree cover",
-    20: "Shrubland",
-    30: "Grassland",
-    40: "Cropland",
-    50: "Built-up",
-    60: "Bare / sparse vegetation",
-    70: "Snow and ice",
-    80: "Permanent water bodies",
-    90: "Herbaceous wetland",
-    95: "Mangroves",
-    100: "Moss and lichen",
-}
-
 
 def _read_strata(strata: np.ndarray | str | os.PathLike) -> np.ndarray:
     if isinstance(strata, (str, os.PathLike)):
-        import rasterio
-
-        with rasterio.open(strata) as ds:
+        with open_raster(strata) as ds:
             return ds.read(1)
     return np.asarray(strata)
 
@@ -51,7 +35,7 @@ def mae_per_class(
     Args:
         y_true, y_pred: target and predicted values, same shape (``(H, W)`` maps or vectors).
         strata: class values of the same shape (an array, or a single-band raster's path).
-        class_names: stratum value -> name (default :data:`WORLDCOVER_CLASSES`; unnamed
+        class_names: stratum value -> name (default :data:`rskeras.data.WORLDCOVER_CLASSES`; unnamed
             values are reported as ``"class <value>"``).
         nodata: a target value to leave out; NaN targets and predictions are always left out.
         ignore: stratum values to leave out (WorldCover's 0 is no data).

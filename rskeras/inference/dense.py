@@ -25,14 +25,14 @@ from rasterio.windows import Window
 from tqdm.auto import tqdm
 
 from rskeras.inference.outputs import OutputPlan
-from rskeras.inference.runner import ModelRunner
+from rskeras.inference.model_spec import Runner
 from rskeras.inference.sources import Source
 from rskeras.inference.tiling import blend_weights, cut_tiles, tile_origins
 from rskeras.inference.writer import GeoTIFFOutputs
 
 
 def predict_dense(
-    runner: ModelRunner,
+    runner: Runner,
     sources: list[Source],
     fills: list[np.ndarray],
     plan: OutputPlan,
@@ -53,46 +53,74 @@ def predict_dense(
         ``(n_pixels, n_nodata)``: pixels predicted and pixels left nodata.
     """
     ds = sources[0].dataset
-    height, width = ds.height, ds.width
-    row_starts, col_starts = tile_origins(height, tile, overlap), tile_origins(width, tile, overlap)
-    stride = tile - overlap
-    left = int(col_starts[0])  # padded column 0 is scene column `left` (<= 0)
-    columns = np.arange(left, int(col_starts[-1]) + tile)
-    offsets = col_starts - left
-    weight = blend_weights(tile, overlap)
-    sums = np.zeros((plan.n_outputs, tile, len(columns)), np.float32)
-    weights = np.zeros((tile, len(columns)), np.float32)
+    row_starts = tile_origins(ds.height, tile, overlap)
+    strip = _BlendedStrip(ds.width, tile, overlap, plan.n_channels)
     n_valid = n_nodata = 0
-    bar = tqdm(total=len(row_starts) * len(col_starts), desc="predict", unit="tile", disable=not progress)
+    bar = tqdm(total=len(row_starts) * len(strip.offsets), desc="predict", unit="tile", disable=not progress)
     with bar:
         for k, top in enumerate(int(r) for r in row_starts):
-            reads = [src.read_reflected(top, tile, columns, fill) for src, fill in zip(sources, fills)]
+            reads = [src.read_reflected(top, tile, strip.columns, fill) for src, fill in zip(sources, fills)]
             invalid = np.logical_or.reduce([inv for _, inv in reads])
-            for first in range(0, len(offsets), batch_size):
-                chunk = offsets[first:first + batch_size]
-                pred = runner([cut_tiles(values, chunk, tile) for values, _ in reads], batch_size)
-                if pred.shape[1:3] != (tile, tile):
-                    raise ValueError(
-                        f"the dense model maps {tile}x{tile} tiles to {pred.shape[1]}x{pred.shape[2]} outputs; "
-                        "predict_raster needs outputs the size of their input tiles"
-                    )
-                for j, offset in enumerate(chunk):
-                    sums[:, :, offset:offset + tile] += np.moveaxis(pred[j], -1, 0) * weight
-                    weights[:, offset:offset + tile] += weight
-                bar.update(len(chunk))
-            done = stride if k < len(row_starts) - 1 else tile  # rows no later tile touches
-            first_row, last_row = max(top, 0), min(top + done, height)
+            strip.add_predictions(runner, [values for values, _ in reads], batch_size, bar)
+            done = strip.stride if k < len(row_starts) - 1 else tile  # rows no later tile touches
+            first_row, last_row = max(top, 0), min(top + done, ds.height)
             if last_row > first_row:
-                rows = slice(first_row - top, last_row - top)
-                cols = slice(-left, -left + width)
-                values = sums[:, rows, cols] / weights[rows, cols]
-                mask = invalid[rows, cols]
-                for index, array in enumerate(plan.encode(values, mask)):
-                    outputs.write(index, array, Window(0, first_row, width, last_row - first_row))
+                mask = strip.write_rows(top, first_row, last_row, invalid, plan, outputs)
                 n_nodata += int(mask.sum())
                 n_valid += int(mask.size - mask.sum())
-            sums[:, :tile - stride] = sums[:, stride:]
-            sums[:, tile - stride:] = 0
-            weights[:tile - stride] = weights[stride:]
-            weights[tile - stride:] = 0
+            strip.shift()
     return n_valid, n_nodata
+
+
+class _BlendedStrip:
+    """The weighted sums of one row of tiles across the padded scene's width.
+
+    ``sums`` ``(n_outputs, tile, padded width)`` and ``weights`` ``(tile, padded
+    width)``; padded column 0 is scene column ``left`` (<= 0).
+    """
+
+    def __init__(self, width: int, tile: int, overlap: int, n_outputs: int):
+        col_starts = tile_origins(width, tile, overlap)
+        self.tile, self.stride, self.width = tile, tile - overlap, width
+        self.left = int(col_starts[0])
+        self.columns = np.arange(self.left, int(col_starts[-1]) + tile)
+        self.offsets = col_starts - self.left
+        self.weight = blend_weights(tile, overlap)
+        self.sums = np.zeros((n_outputs, tile, len(self.columns)), np.float32)
+        self.weights = np.zeros((tile, len(self.columns)), np.float32)
+
+    def add_predictions(self, runner: Runner, strips: list[np.ndarray], batch_size: int, bar) -> None:
+        """Predict the tiles of ``strips`` (one ``(bands, tile, padded width)`` array per input) and add them."""
+        tile = self.tile
+        for first in range(0, len(self.offsets), batch_size):
+            chunk = self.offsets[first:first + batch_size]
+            pred = runner([cut_tiles(values, chunk, tile) for values in strips], batch_size)
+            if pred.shape[1:3] != (tile, tile):
+                raise ValueError(
+                    f"the dense model maps {tile}x{tile} tiles to {pred.shape[1]}x{pred.shape[2]} outputs; "
+                    "predict_raster needs outputs the size of their input tiles"
+                )
+            for j, offset in enumerate(chunk):
+                self.sums[:, :, offset:offset + tile] += np.moveaxis(pred[j], -1, 0) * self.weight
+                self.weights[:, offset:offset + tile] += self.weight
+            bar.update(len(chunk))
+
+    def write_rows(
+        self, top: int, first_row: int, last_row: int, invalid: np.ndarray, plan: OutputPlan, outputs: GeoTIFFOutputs
+    ) -> np.ndarray:
+        """Write scene rows ``first_row .. last_row`` of the strip starting at ``top``; their nodata mask."""
+        rows = slice(first_row - top, last_row - top)
+        cols = slice(-self.left, -self.left + self.width)
+        values = self.sums[:, rows, cols] / self.weights[rows, cols]
+        mask = invalid[rows, cols]
+        for index, array in enumerate(plan.encode(values, mask)):
+            outputs.write(index, array, Window(0, first_row, self.width, last_row - first_row))
+        return mask
+
+    def shift(self) -> None:
+        """Move the buffers up by ``stride`` rows for the next row of tiles."""
+        keep = self.tile - self.stride
+        self.sums[:, :keep] = self.sums[:, self.stride:]
+        self.sums[:, keep:] = 0
+        self.weights[:keep] = self.weights[self.stride:]
+        self.weights[keep:] = 0

@@ -1,31 +1,41 @@
-"""``predict_raster``: a model applied to a whole scene, written as GeoTIFF."""
+"""``predict_raster``: a model applied to a whole scene, written as GeoTIFF.
+
+Four named steps: open the model's runner (a Keras model or an ONNX / LiteRT file,
+:func:`rskeras.inference.model_spec.open_runner`) and check its kind (:func:`_resolve_model`); open
+the input rasters and choose their bands (:func:`rskeras.inference.sources.open_sources`);
+plan the outputs and the work, checking tiles, batch and memory
+(:func:`rskeras.inference.outputs.plan_outputs`, :func:`rskeras.inference.planning.plan_work`);
+run the kind-specific loop (:func:`_run`). This module imports no TensorFlow: an ONNX file is mapped
+with onnxruntime alone.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import keras
-import numpy as np
 import rasterio
 from rasterio.transform import Affine
 
+from rskeras.data.rasters import BandError
+from rskeras.data.sensors import SensorSpec
 from rskeras.inference.dense import predict_dense
-from rskeras.inference.outputs import plan_outputs
+from rskeras.inference.model_spec import Runner, open_runner
+from rskeras.inference.outputs import OutputPlan, check_prediction_outputs, plan_outputs
 from rskeras.inference.patch import LAYOUTS, patch_grid, predict_patches
 from rskeras.inference.pixel import predict_pixels
-from rskeras.inference.runner import ModelRunner, load_model, select_output
-from rskeras.inference.sources import Source, check_aligned, open_raster, select_bands
-from rskeras.inference.writer import TILE, GeoTIFFOutputs, block_cache_mib
-from rskeras.layers.normalization import BandNormalization
-from rskeras.models.metadata import input_normalizations, model_metadata
+from rskeras.inference.planning import WorkPlan, plan_work
+from rskeras.inference.sources import Source, open_sources
+from rskeras.inference.uncertainty import DEFAULT_PASSES, UncertaintyRunner, check_uncertainty
+from rskeras.inference.writer import GeoTIFFOutputs
+from rskeras.layers.input_contract import check_inputs
 
 KINDS = ("auto", "pixel", "patch", "dense")
-DEFAULT_TILE = 256  # tile side for models that take any spatial size
 
 
 @dataclass
@@ -35,6 +45,7 @@ class PredictionResult:
     Attributes:
         dst: the main output (class map or values).
         probabilities: the probabilities raster, or None.
+        uncertainty: the uncertainty raster, or None.
         kind: ``"pixel"``, ``"patch"`` or ``"dense"``.
         task: the model's task (``"regression"`` for a model without a task head).
         n_pixels: input pixels valid in every selected band (predicted).
@@ -42,83 +53,184 @@ class PredictionResult:
             a coarse patch map marks a cell nodata when half its pixels are).
         class_names: names of the class map's values (index = value), or of the
             regression outputs; None when the model holds none.
+        bands: per input raster, the names of the bands read, in the model's order.
+        tile_size, overlap: the tiles used (patch and dense models; None for pixel models).
+        batch_size: items per model call (pixels or tiles).
         seconds: wall-clock time of the whole call.
     """
 
     dst: Path
     probabilities: Path | None
+    uncertainty: Path | None
     kind: str
     task: str
     n_pixels: int
     n_nodata: int
     class_names: list[str] | None
+    bands: list[list[str]]
+    tile_size: int | None
+    overlap: int | None
+    batch_size: int
     seconds: float
 
 
-def model_kind(input_shapes: Sequence[tuple], output_shape: tuple) -> str:
-    """``"pixel"`` for ``(bands,)`` inputs, ``"patch"`` for ``(H, W, C)`` inputs with a
-    vector output, ``"dense"`` for ``(H, W, C)`` inputs with an ``(H, W, n)`` output."""
-    ranks = {len(shape) for shape in input_shapes}
-    if ranks == {1}:
-        return "pixel"
-    if ranks == {3}:
-        return "dense" if len(output_shape) == 3 else "patch"
-    raise ValueError(
-        f"cannot tell the model's kind from its input shapes {list(input_shapes)} and output shape "
-        f"{output_shape}; pixel models take (bands,), patch and dense models (height, width, bands)"
+def predict_raster(
+    model,
+    src: str | os.PathLike | Sequence[str | os.PathLike] | dict[str, str | os.PathLike],
+    dst: str | os.PathLike,
+    *,
+    bands: Sequence[int | str] | Sequence[Sequence[int | str] | None] | dict | None = None,
+    sensor: str | SensorSpec | Sequence[str | SensorSpec | None] | dict | None = None,
+    kind: str = "auto",
+    probabilities: str | os.PathLike | bool | None = None,
+    batch_size: int | None = None,
+    window_size: int | None = None,
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    nodata: float | None = None,
+    src_nodata: float | None = None,
+    patch_output: str = "coarse",
+    output: str | None = None,
+    max_memory: int | str | None = None,
+    cog: bool = False,
+    uncertainty: str | None = None,
+    passes: int = DEFAULT_PASSES,
+    progress: bool = True,
+) -> PredictionResult:
+    """Apply ``model`` to every pixel of ``src`` and write the result to ``dst`` (GeoTIFF).
+
+    The output has the source's grid; pixels that are nodata in any input band stay nodata. Classification
+    writes a uint8 class map (nodata 255, class names, colour map) and optionally float32 probabilities;
+    regression float32 values (nodata -9999) (:mod:`rskeras.inference.outputs`). Files appear only when
+    complete. Bands, tiles, batch and memory are checked before any pixel is read
+    (:mod:`rskeras.inference.planning`); what had to change is said in a warning, and so are band values far
+    outside the model's training ranges in a few windows of the scene (:mod:`rskeras.layers.input_contract`).
+
+    Args:
+        model: a Keras model, a ``.keras`` file, or an ``.onnx`` / ``.tflite`` file written by
+            :func:`rskeras.export` (run by onnxruntime / LiteRT; no TensorFlow needed for ONNX).
+        src: the input raster; for several model inputs a list of aligned rasters in the order of
+            ``model.inputs``, or a dict ``{input name: raster}``.
+        dst: the output GeoTIFF (``.tif``; replaced if it exists).
+        bands: 1-based band numbers or names (descriptions, ``band_<i>``, sensor band names), as for
+            :func:`rskeras.data.sample_raster`; one list (or None) per raster, keyed like a dict ``src``.
+            Default: the model's band names looked up in the raster's descriptions or ``sensor``'s names
+            (:func:`rskeras.data.rasters.match_model_bands`).
+        sensor: a :data:`rskeras.data.SENSORS` name naming the bands of rasters without descriptions;
+            one for all rasters or one per raster.
+        kind: ``"auto"`` (from the model's shapes), ``"pixel"``, ``"patch"`` or ``"dense"``.
+        probabilities: True for ``<dst stem>_probabilities.tif``, or a path (classification only).
+        batch_size: pixels (default 4096) or tiles (default 2**19 pixels' worth) per model call; lowered
+            to fit in memory when not given.
+        window_size: window side of pixel models (default 512).
+        tile_size, overlap: tiles of patch and dense models (:mod:`rskeras.inference.tiling`: rounded up
+            to the model's downsampling multiple, clamped to the scene; default 256, dense overlap 1/4).
+        nodata: nodata of float32 outputs (default -9999).
+        src_nodata: an extra input value to treat as nodata.
+        patch_output: patch models: ``"coarse"`` (one pixel per cell) or ``"pixel"`` (the source's grid).
+        output: the output to write of a multi-output model (e.g. M3Net's ``"height"``).
+        max_memory: the memory it may use (bytes or ``"4GiB"``; default most of what is free).
+        cog: write Cloud-Optimised GeoTIFFs (internal tiles and overviews; :mod:`rskeras.inference.cog`).
+        uncertainty: ``"tta"`` (the 8 flips and rotations of each tile; patch and dense models) or
+            ``"mc_dropout"`` (``passes`` predictions with dropout on): the map from the mean prediction and
+            ``<dst stem>_uncertainty.tif``, entropy in nats (classification) or the standard deviation in the
+            target's units (regression) (:mod:`rskeras.inference.uncertainty`).
+        passes: stochastic passes of ``uncertainty="mc_dropout"``.
+        progress: show a progress bar.
+    """
+    start = time.perf_counter()
+    check_prediction_outputs(dst, probabilities, src, uncertainty)
+    _check_choice("kind", kind, KINDS)
+    _check_choice("patch_output", patch_output, LAYOUTS)
+    runner = _resolve_model(model, output, kind)
+    spec = runner.spec
+    check_uncertainty(uncertainty, spec, passes)
+    paths, bands, sensors = input_rasters(src, bands, sensor, spec.input_names)
+    plan = plan_outputs(spec.task, spec.output_shape[-1], spec.class_names, Path(dst), probabilities, nodata,
+                        uncertainty=uncertainty, cog=cog)
+    if uncertainty:
+        runner = UncertaintyRunner(runner, uncertainty, passes)
+    with contextlib.ExitStack() as stack:
+        sources = _open_sources(stack, paths, spec, bands, sensors, src_nodata)
+        check_inputs(spec.contracts, [s.sample() for s in sources], sources=[str(s.path) for s in sources])
+        work = plan_work(spec.kind, spec.probe, spec.input_shapes[0], sources, plan.specs, tile_size=tile_size,
+                         overlap=overlap, batch_size=batch_size, window_size=window_size, max_memory=max_memory)
+        for note in work.notes:
+            warnings.warn(note, UserWarning, stacklevel=2)
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=work.cache_mib))
+        n_valid, n_nodata = _run(work, runner, sources, plan, patch_output, progress)
+    return PredictionResult(
+        dst=plan.specs[0].path, probabilities=plan.probabilities, uncertainty=plan.path("uncertainty"),
+        kind=spec.kind, task=plan.task, n_pixels=n_valid, n_nodata=n_nodata, class_names=plan.class_names,
+        bands=[s.band_names for s in sources], tile_size=work.tile, overlap=work.overlap, batch_size=work.batch,
+        seconds=time.perf_counter() - start,
     )
 
 
-def nodata_fills(norms: Sequence[BandNormalization | None], n_bands: Sequence[int]) -> list[np.ndarray]:
-    """Per model input, the ``(bands,)`` values that replace nodata pixels: the input's
-    ``BandNormalization`` mean (0 after normalisation), or zeros without statistics."""
-    return [
-        np.asarray(norm.mean, np.float32) if norm is not None and norm.adapted else np.zeros(n, np.float32)
-        for norm, n in zip(norms, n_bands)
-    ]
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
 
 
-def tile_layout(kind: str, input_shape: tuple, tile_size: int | None, overlap: int | None) -> tuple[int, int]:
-    """``(tile, overlap)`` for a patch or dense model with ``input_shape`` ``(H, W, C)``.
+def _resolve_model(model, output: str | None, kind: str) -> Runner:
+    """The runner of ``model`` computing ``output``, its kind checked against ``kind``."""
+    runner = open_runner(model, output)
+    spec = runner.spec
+    if kind not in ("auto", spec.kind):
+        raise ValueError(
+            f"kind={kind!r} does not fit the model: its input shapes {spec.input_shapes} and output shape "
+            f"{spec.output_shape} make it a {spec.kind!r} model (pixel: (bands,) -> (n,); "
+            "patch: (height, width, bands) -> (n,); dense: (height, width, bands) -> (height, width, n))"
+        )
+    return runner
 
-    A model with a fixed input size takes tiles of that size; otherwise
-    ``tile_size`` defaults to 256. ``overlap`` defaults to a quarter of the tile
-    for dense models (blending; exact for receptive fields up to overlap / 4
-    pixels, see :mod:`rskeras.inference.tiling`) and 0 for patch models.
+
+def input_rasters(src, bands, sensor, names: list[str]) -> tuple[list[Path], list, list]:
+    """One path, band selection and sensor per model input (``names``, in the order the runner takes them).
+
+    ``src``, ``bands`` and ``sensor`` are given as to :func:`predict_raster`.
     """
-    fixed_h, fixed_w = input_shape[0], input_shape[1]
-    if fixed_h is not None or fixed_w is not None:
-        if fixed_h != fixed_w:
-            raise ValueError(f"predict_raster cuts square tiles; the model's input is {fixed_h}x{fixed_w}")
-        if tile_size is not None and tile_size != fixed_h:
-            raise ValueError(f"tile_size={tile_size} but the model takes {fixed_h}x{fixed_w} tiles")
-        tile = fixed_h
-    else:
-        tile = DEFAULT_TILE if tile_size is None else tile_size
-    if overlap is None:
-        overlap = tile // 4 if kind == "dense" else 0
-    if not 0 <= overlap < tile:
-        raise ValueError(f"overlap must be in [0, tile_size), got overlap={overlap} with tile_size={tile}")
-    return tile, overlap
+    if isinstance(src, dict):
+        src = _keyed(names, src, "src", complete=True)
+        if bands is not None and not isinstance(bands, dict):
+            raise ValueError(f"with src as a dict give bands= as a dict keyed by input names ({', '.join(names)})")
+        bands = _keyed(names, bands, "bands") if bands is not None else None
+    if isinstance(sensor, dict):
+        sensor = _keyed(names, sensor, "sensor")
+    paths = [Path(p) for p in ([src] if isinstance(src, (str, os.PathLike)) else src)]
+    if len(paths) != len(names):
+        raise ValueError(
+            f"the model takes {len(names)} input(s) but {len(paths)} raster(s) were given: "
+            f"{[str(p) for p in paths]}; give one aligned raster per model input"
+        )
+    return paths, _per_source_bands(bands, len(paths)), _per_source_sensor(sensor, len(paths))
 
 
-def _by_input_name(names: list[str], src: dict, bands) -> tuple[list, list | None]:
-    """``src`` (and ``bands``) given as dicts keyed by model input name -> lists in input order."""
-    unknown = set(src) - set(names)
-    missing = [n for n in names if n not in src]
+def _open_sources(stack: contextlib.ExitStack, paths: list[Path], spec, bands, sensors, src_nodata) -> list[Source]:
+    """The input rasters with the bands that feed the model; a band error of a model file names the file."""
+    try:
+        return open_sources(stack, paths, spec.band_names, [shape[-1] for shape in spec.input_shapes], bands,
+                            sensors, src_nodata)
+    except BandError as err:
+        if spec.source is None:
+            raise
+        raise BandError(f"model file {spec.source}: {err}") from None
+
+
+def _keyed(names: list[str], values: dict, what: str, complete: bool = False) -> list:
+    """``values`` keyed by model input name -> a list in input order (None where absent)."""
+    unknown = sorted(set(values) - set(names))
+    missing = [n for n in names if n not in values] if complete else []
     if unknown or missing:
         raise ValueError(
-            f"src must name every model input ({', '.join(names)}); "
-            f"missing {missing}, unknown {sorted(unknown)}"
+            f"{what} must be keyed by the model's input names ({', '.join(names)}); "
+            f"missing {missing}, unknown {unknown}"
         )
-    if bands is not None:
-        if not isinstance(bands, dict) or set(bands) - set(names):
-            raise ValueError(f"with src as a dict give bands= as a dict keyed by input names ({', '.join(names)})")
-        bands = [bands.get(n) for n in names]
-    return [src[n] for n in names], bands
+    return [values.get(n) for n in names]
 
 
 def _per_source_bands(bands, n_sources: int) -> list:
+    """One band selection (or None) per input raster."""
     if bands is None:
         return [None] * n_sources
     if n_sources == 1:
@@ -128,149 +240,32 @@ def _per_source_bands(bands, n_sources: int) -> list:
     return list(bands)
 
 
-def predict_raster(
-    model: keras.Model | str | os.PathLike,
-    src: str | os.PathLike | Sequence[str | os.PathLike] | dict[str, str | os.PathLike],
-    dst: str | os.PathLike,
-    *,
-    bands: Sequence[int | str] | Sequence[Sequence[int | str] | None] | None = None,
-    kind: str = "auto",
-    probabilities: str | os.PathLike | bool | None = None,
-    batch_size: int | None = None,
-    window_size: int = 512,
-    tile_size: int | None = None,
-    overlap: int | None = None,
-    nodata: float | None = None,
-    src_nodata: float | None = None,
-    patch_output: str = "coarse",
-    output: str | None = None,
-    progress: bool = True,
-) -> PredictionResult:
-    """Apply ``model`` to every pixel of ``src`` and write the result to ``dst`` (GeoTIFF).
+def _per_source_sensor(sensor, n_sources: int) -> list:
+    """One sensor (or None) per input raster: a single sensor applies to all."""
+    if sensor is None or isinstance(sensor, (str, SensorSpec)):
+        return [sensor] * n_sources
+    if len(sensor) != n_sources:
+        raise ValueError(f"with {n_sources} input rasters give sensor= as one name, or one (or None) per raster, "
+                         f"got {sensor!r}")
+    return list(sensor)
 
-    The output has the source's CRS, transform and size; pixels that are nodata in
-    any selected input band stay nodata. What is written depends on the model's
-    task (see :mod:`rskeras.inference.outputs`): a uint8 class map (nodata 255,
-    class names in the ``CLASS_NAMES`` tag, a colour map) and optionally float32
-    probabilities for classification; float32 values (nodata -9999) for
-    regression. Files are written under a temporary name in ``dst``'s folder and
-    renamed at the end; on any error or interruption nothing is left behind.
 
-    Args:
-        model: a Keras model or the path of a ``.keras`` file.
-        src: the input raster, or for models with several inputs a list of aligned
-            rasters in the order of ``model.inputs`` (dict inputs: sorted by name),
-            or a dict ``{input name: raster}``.
-        dst: the output GeoTIFF (replaced if it exists).
-        bands: the bands feeding the model, as 1-based band numbers or band
-            descriptions (one list, or None, per raster for several rasters; a dict
-            keyed like ``src`` when ``src`` is a dict). By default the
-            model's band names are matched with the raster's band descriptions, or
-            else all bands are used and their number must match the model's input.
-        kind: ``"auto"`` tells from the model's shapes: ``"pixel"`` (input
-            ``(bands,)``), ``"patch"`` (``(H, W, C)`` -> ``(n,)``) or ``"dense"``
-            (``(H, W, C)`` -> ``(H, W, n)``); naming another kind is an error.
-        probabilities: True for ``<dst stem>_probabilities.tif``, or a path, to also
-            write the class probabilities (classification only).
-        batch_size: items per model call: pixels for pixel models (default 4096),
-            tiles for patch and dense models.
-        window_size: side in pixels of the windows a pixel model reads and writes
-            at a time; bounds memory.
-        tile_size, overlap: the tiles of patch and dense models, in pixels (see
-            :func:`tile_layout` for the defaults). Dense models blend overlapping
-            tiles smoothly (:mod:`rskeras.inference.dense`); patch models predict
-            one cell of ``tile_size - overlap`` pixels per patch
-            (:mod:`rskeras.inference.patch`).
-        nodata: the nodata value of float32 outputs (default -9999).
-        src_nodata: an extra input value to treat as nodata, for rasters that do not
-            declare one (the raster's own nodata, masks and NaN always count).
-        patch_output: for patch models, ``"coarse"`` (one output pixel per cell,
-            transform scaled) or ``"pixel"`` (the source's grid).
-        output: for a model with several outputs (e.g. M3Net's ``"height"``), the
-            name of the one to write.
-        progress: show a progress bar (windows, tiles or rows of patches done, time left).
-
-    Returns:
-        A :class:`PredictionResult`.
-    """
-    start = time.perf_counter()
-    if kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
-    if patch_output not in LAYOUTS:
-        raise ValueError(f"unknown patch_output {patch_output!r}; choose one of {', '.join(LAYOUTS)}")
-    model = select_output(load_model(model), output)
-    meta = model_metadata(model)
-    runner = ModelRunner(model)
-    if isinstance(src, dict):
-        src, bands = _by_input_name(runner.input_names, src, bands)
-    paths = [Path(p) for p in ([src] if isinstance(src, (str, os.PathLike)) else src)]
-    if len(paths) != runner.n_inputs:
-        raise ValueError(
-            f"the model takes {runner.n_inputs} input(s) but {len(paths)} raster(s) were given: "
-            f"{[str(p) for p in paths]}; give one aligned raster per model input"
-        )
-    dst = Path(dst)
-    for path in paths:
-        for out in (dst, probabilities):
-            if isinstance(out, (str, os.PathLike)) and path.exists() and Path(out).exists() and os.path.samefile(path, out):
-                raise ValueError(f"the output {out} is also an input raster; write to another file")
-    detected = model_kind(meta.input_shapes, runner.output_shape)
-    if kind not in ("auto", detected):
-        raise ValueError(
-            f"kind={kind!r} does not fit the model: its input shapes {meta.input_shapes} and output shape "
-            f"{runner.output_shape} make it a {detected!r} model (pixel: (bands,) -> (n,); "
-            "patch: (height, width, bands) -> (n,); dense: (height, width, bands) -> (height, width, n))"
-        )
-    resolved = detected
-
-    norms = input_normalizations(model)
-    with contextlib.ExitStack() as stack:
-        sources = []
-        for i, (path, chosen) in enumerate(zip(paths, _per_source_bands(bands, len(paths)))):
-            ds = stack.enter_context(open_raster(path))
-            n_bands = meta.input_shapes[i][-1]
-            indexes = select_bands(ds, path, n_bands, norms[i].band_names if norms[i] else None, chosen)
-            sources.append(Source(path, ds, indexes, src_nodata))
-        check_aligned(sources)
-        plan = plan_outputs(meta.task, runner.output_shape[-1], meta.class_names, dst, probabilities, nodata)
-        first = sources[0].dataset
-        grid = {"crs": first.crs, "transform": first.transform, "width": first.width, "height": first.height}
-        if resolved != "pixel":
-            tile, overlap = tile_layout(resolved, meta.input_shapes[0], tile_size, overlap)
-        strip = (window_size if resolved == "pixel" else tile) + TILE  # rows in use at a time, and a block row
-        cache = block_cache_mib(
-            [(strip, s.dataset.width, len(s.indexes), s.dataset.dtypes[0]) for s in sources]
-            + [(strip, first.width, spec.count, spec.dtype) for spec in plan.specs]
-        )
-        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=cache))
-        if resolved == "pixel":
-            with GeoTIFFOutputs(grid, plan.specs) as outputs:
-                n_valid, n_nodata = predict_pixels(
-                    runner, sources, plan, outputs, window_size, batch_size or 4096, progress
-                )
-        else:
-            fills = nodata_fills(norms, [len(s.indexes) for s in sources])
-            batch = batch_size or max(1, 2**19 // (tile * tile))
-            if resolved == "dense":
-                with GeoTIFFOutputs(grid, plan.specs) as outputs:
-                    n_valid, n_nodata = predict_dense(
-                        runner, sources, fills, plan, outputs, tile, overlap, batch, progress
-                    )
-            else:
-                if patch_output == "coarse":
-                    stride, n_rows, n_cols = patch_grid(first.height, first.width, tile, overlap)
-                    grid.update(transform=first.transform @ Affine.scale(stride), width=n_cols, height=n_rows)
-                with GeoTIFFOutputs(grid, plan.specs) as outputs:
-                    n_valid, n_nodata = predict_patches(
-                        runner, sources, fills, plan, outputs, tile, overlap, batch, patch_output, progress
-                    )
-    return PredictionResult(
-        dst=dst,
-        probabilities=plan.probabilities,
-        kind=resolved,
-        task=plan.task,
-        n_pixels=n_valid,
-        n_nodata=n_nodata,
-        class_names=plan.class_names,
-        seconds=time.perf_counter() - start,
-    )
+def _run(
+    work: WorkPlan, runner: Runner, sources: list[Source], plan: OutputPlan, patch_output: str, progress: bool,
+) -> tuple[int, int]:
+    """Run the kind-specific loop of ``work``, writing ``plan``'s outputs; ``(n_pixels, n_nodata)``."""
+    first = sources[0].dataset
+    grid = {"crs": first.crs, "transform": first.transform, "width": first.width, "height": first.height}
+    if work.kind == "pixel":
+        with GeoTIFFOutputs(grid, plan.specs) as outputs:
+            return predict_pixels(runner, sources, plan, outputs, work.window, work.batch, progress)
+    fills = runner.spec.fills
+    if work.kind == "dense":
+        with GeoTIFFOutputs(grid, plan.specs) as outputs:
+            return predict_dense(runner, sources, fills, plan, outputs, work.tile, work.overlap, work.batch, progress)
+    if patch_output == "coarse":
+        stride, n_rows, n_cols = patch_grid(first.height, first.width, work.tile, work.overlap)
+        grid.update(transform=first.transform @ Affine.scale(stride), width=n_cols, height=n_rows)
+    with GeoTIFFOutputs(grid, plan.specs) as outputs:
+        return predict_patches(runner, sources, fills, plan, outputs, work.tile, work.overlap, work.batch,
+                               patch_output, progress)

@@ -1,25 +1,24 @@
-"""Input rasters of a prediction: opening, band selection, alignment and masked reads.
+"""Input rasters of a prediction: opened and their bands chosen by the raster layer, alignment, masked reads.
 
-No TensorFlow here. Band selection follows one rule for every model kind:
-
-1. ``bands=`` given: rasterio's 1-based band numbers or band descriptions.
-2. Otherwise, when the model stores band names (its ``BandNormalization``) and the
-   raster's band descriptions hold all of them, bands are picked by name.
-3. Otherwise the raster must have exactly as many bands as the model's input.
+No TensorFlow here. Rasters are opened with :func:`rskeras.data.rasters.open_raster`
+and their bands chosen by :func:`rskeras.data.rasters.match_model_bands`: the
+caller's ``bands=``, else the model's band names matched with the raster's band
+descriptions or a sensor's band names, else all bands in file order.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import rasterio
-from rasterio.errors import RasterioIOError
+from rasterio.io import DatasetReaderBase
 from rasterio.windows import Window
 
+from rskeras.data.rasters import match_model_bands, open_raster
+from rskeras.data.sensors import SensorSpec
 from rskeras.inference.tiling import reflect_index
 
 
@@ -31,13 +30,15 @@ class Source:
         path: the raster's path.
         dataset: the open rasterio dataset.
         indexes: 1-based band numbers, in the model's input order.
+        band_names: their names (descriptions, sensor names or ``band_<i>``).
         nodata: an extra value to treat as nodata (besides the raster's own nodata,
             its masks and NaN), or None.
     """
 
     path: Path
-    dataset: rasterio.io.DatasetReader
+    dataset: DatasetReaderBase
     indexes: list[int]
+    band_names: list[str]
     nodata: float | None = None
 
     def read(self, window: Window, boundless: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -57,6 +58,24 @@ class Source:
         if self.nodata is not None:
             invalid |= (values == np.float32(self.nodata)).any(axis=0)
         return values, invalid
+
+    def sample(self, size: int = 32, per_side: int = 4) -> np.ndarray:
+        """A cheap look at the scene's values: ``per_side`` x ``per_side`` windows of ``size`` px spread
+        evenly over the raster, corners included, read with :meth:`read` (16 reads of 32 x 32 px by default).
+
+        Returns:
+            ``(n_pixels, bands)`` float32, NaN where a pixel is invalid (at most ``per_side**2 * size**2`` rows).
+        """
+        ds = self.dataset
+        rows = np.unique(np.linspace(0, max(ds.height - size, 0), per_side).astype(int))
+        cols = np.unique(np.linspace(0, max(ds.width - size, 0), per_side).astype(int))
+        parts = []
+        for row in rows:
+            for col in cols:
+                values, invalid = self.read(Window(col, row, min(size, ds.width - col), min(size, ds.height - row)))
+                values[:, invalid] = np.nan
+                parts.append(values.reshape(len(values), -1).T)
+        return np.concatenate(parts)
 
     def read_reflected(self, row0: int, n_rows: int, cols: np.ndarray, fill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows ``row0 .. row0 + n_rows`` at columns ``cols``, reflected where outside the raster.
@@ -78,70 +97,31 @@ class Source:
         return values[np.ix_(np.arange(len(values)), rows, cols)], invalid[np.ix_(rows, cols)]
 
 
-def open_raster(path: str | os.PathLike) -> rasterio.io.DatasetReader:
-    """Open a raster for reading; the error names the path."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"input raster {path} does not exist")
-    try:
-        return rasterio.open(path)
-    except RasterioIOError as err:
-        raise ValueError(f"cannot open input raster {path} as a raster: {err}") from None
+def open_sources(
+    stack: contextlib.ExitStack,
+    paths: Sequence[Path],
+    model_bands: Sequence[Sequence[str] | None],
+    n_bands: Sequence[int | None],
+    bands: Sequence[Sequence[int | str] | None],
+    sensors: Sequence[str | SensorSpec | None],
+    nodata: float | None = None,
+) -> list[Source]:
+    """Open one raster per model input (closed with ``stack``) and choose the bands feeding it.
 
+    Args:
+        model_bands, n_bands: per input, the band names the model carries and its band count.
+        bands, sensors: per input, the caller's band selection and sensor (None for the default).
+        nodata: an extra input value to treat as nodata.
 
-def band_labels(ds: rasterio.io.DatasetReader) -> list[str]:
-    """``"1 (red)"``-style labels of every band, for error messages."""
-    return [f"{i} ({d})" if d else str(i) for i, d in enumerate(ds.descriptions, start=1)]
-
-
-def select_bands(
-    ds: rasterio.io.DatasetReader,
-    path: Path,
-    n_model_bands: int | None,
-    model_band_names: Sequence[str] | None,
-    bands: Sequence[int | str] | None = None,
-) -> list[int]:
-    """The 1-based band numbers of ``ds`` that feed a model input (see the module's rule).
-
-    Raises:
-        ValueError: a band that does not exist (the error lists the raster's bands),
-            or a band count that differs from the model's input.
+    Bands follow :func:`rskeras.data.rasters.match_model_bands`; the rasters must be aligned.
     """
-    descriptions = list(ds.descriptions)
-    if bands is not None:
-        indexes = []
-        for band in bands:
-            if isinstance(band, (int, np.integer)) and not isinstance(band, bool):
-                if not 1 <= int(band) <= ds.count:
-                    raise ValueError(
-                        f"band {band} does not exist in {path}, which has bands 1..{ds.count} "
-                        f"({', '.join(band_labels(ds))}); band numbers are 1-based"
-                    )
-                indexes.append(int(band))
-            elif isinstance(band, str):
-                if band not in descriptions:
-                    raise ValueError(
-                        f"band {band!r} not found in {path}; its bands are {', '.join(band_labels(ds))}"
-                    )
-                indexes.append(descriptions.index(band) + 1)
-            else:
-                raise TypeError(f"bands must be band numbers (1-based) or band descriptions, got {band!r}")
-        if n_model_bands is not None and len(indexes) != n_model_bands:
-            raise ValueError(
-                f"bands={list(bands)} selects {len(indexes)} band(s) of {path}, "
-                f"but the model takes {n_model_bands}"
-            )
-        return indexes
-    if model_band_names and all(name in descriptions for name in model_band_names):
-        return [descriptions.index(name) + 1 for name in model_band_names]
-    if n_model_bands is not None and ds.count != n_model_bands:
-        named = f" (bands {', '.join(model_band_names)})" if model_band_names else ""
-        raise ValueError(
-            f"{path} has {ds.count} band(s) ({', '.join(band_labels(ds))}) but the model takes "
-            f"{n_model_bands}{named}; choose its bands with bands=[...] "
-            "(1-based band numbers or band descriptions)"
-        )
-    return list(range(1, ds.count + 1))
+    sources = []
+    for path, names, count, chosen, sensor in zip(paths, model_bands, n_bands, bands, sensors):
+        ds = stack.enter_context(open_raster(path))
+        indexes, selected = match_model_bands(ds, names, count, chosen, sensor)
+        sources.append(Source(path, ds, indexes, selected, nodata))
+    check_aligned(sources)
+    return sources
 
 
 def check_aligned(sources: Sequence[Source]) -> None:

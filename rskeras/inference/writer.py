@@ -1,25 +1,28 @@
 """Atomic GeoTIFF output: written under a temporary name, renamed when complete.
 
 Each output is created as a hidden temporary file in the destination's folder
-(``.NAME.tmp-XXXXXXXX.tif``) with a tiled, compressed, Cloud-Optimised-GeoTIFF
-friendly profile (256 x 256 internal tiles, DEFLATE with a predictor, BigTIFF
-when needed). :class:`GeoTIFFOutputs` renames every file of a run with
-:func:`os.replace` only after all of them were written and closed, and removes
-the temporary files on any exception, ``KeyboardInterrupt`` included, so an
-interrupted or failed run leaves nothing behind.
+(``.NAME.rskeras-tmp-<pid>-<hex>.tif``, :mod:`rskeras.io`) with a tiled, compressed,
+Cloud-Optimised-GeoTIFF friendly profile (256 x 256 internal tiles, DEFLATE with a
+predictor, BigTIFF when needed). :class:`GeoTIFFOutputs` renames every file of a run
+only after all of them were written and closed, and removes the temporary files on
+any exception (``KeyboardInterrupt`` and SIGTERM in the CLI included), so an
+interrupted or failed run leaves nothing behind; the temporaries of a run killed
+with SIGKILL are removed by the next run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from rasterio.windows import Window
+
+from rskeras.inference.cog import make_cog
+from rskeras.io import atomic_paths
 
 TILE = 256  # internal GeoTIFF tile size in pixels
 
@@ -36,6 +39,8 @@ class OutputSpec:
         descriptions: one description per band (class names, output names).
         tags: dataset-level GDAL metadata (strings; lists/dicts are stored as JSON).
         colormap: ``{value: (r, g, b, a)}`` for band 1 of a single-band uint8 map.
+        cog: the overview resampling (``"mode"``, ``"average"``) of a Cloud-Optimised GeoTIFF, made from the
+            tiled file before the rename (:func:`rskeras.inference.cog.make_cog`); None for a tiled GeoTIFF.
     """
 
     path: Path
@@ -45,6 +50,7 @@ class OutputSpec:
     descriptions: list[str] = field(default_factory=list)
     tags: dict = field(default_factory=dict)
     colormap: dict[int, tuple[int, int, int, int]] | None = None
+    cog: str | None = None
 
 
 def geotiff_profile(base: dict, spec: OutputSpec) -> dict:
@@ -84,20 +90,8 @@ def block_cache_mib(band_rows: list[tuple[int, int, int, str]]) -> int:
     return max(64, int(2 * total / 2**20) + 1)
 
 
-def _temporary_name(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}{path.suffix or '.tif'}")
-
-
-def _remove(path: Path) -> None:
-    for p in (path, Path(f"{path}.aux.xml")):
-        try:
-            p.unlink()
-        except FileNotFoundError:
-            pass
-
-
 class GeoTIFFOutputs:
-    """A group of output GeoTIFFs written together and renamed together.
+    """A group of output GeoTIFFs written together and renamed together (:func:`rskeras.io.atomic_paths`).
 
     Use as a context manager::
 
@@ -105,60 +99,61 @@ class GeoTIFFOutputs:
             out.write(0, array_a, window)   # (count, h, w) for output 0
             out.write(1, array_b, window)
 
-    On normal exit every file is closed and then renamed to its final name; on
+    On normal exit every file is closed and then all are renamed to their final names
+    (the main output last, so a class map never appears without its probabilities); on
     any exception the temporary files are removed and the exception propagates.
+    Temporaries of a run killed outright are removed by the next run to the same paths.
     """
 
     def __init__(self, base_profile: dict, specs: list[OutputSpec]):
         self.base_profile = base_profile
         self.specs = specs
-        self._temps: list[Path] = []
         self._datasets: list = []
+        self._temps: list[Path] = []
+        self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> "GeoTIFFOutputs":
-        try:
-            for spec in self.specs:
-                spec.path.parent.mkdir(parents=True, exist_ok=True)
-                temp = _temporary_name(spec.path)
-                self._temps.append(temp)
-                ds = rasterio.open(temp, "w", **geotiff_profile(self.base_profile, spec))
-                self._datasets.append(ds)
-                for band, text in enumerate(spec.descriptions, start=1):
-                    ds.set_band_description(band, text)
-                if spec.tags:
-                    ds.update_tags(**{k: v if isinstance(v, str) else json.dumps(v) for k, v in spec.tags.items()})
-                if spec.colormap:
-                    ds.write_colormap(1, spec.colormap)
-        except BaseException:
-            self._abort()
-            raise
+        with self._stack as stack:
+            order = self.specs[1:] + self.specs[:1]  # the main output is renamed last
+            temps = stack.enter_context(atomic_paths(*(spec.path for spec in order)))
+            stack.push(self._close)  # runs before the renames
+            self._temps = temps = temps[-1:] + temps[:-1]
+            for spec, temp in zip(self.specs, temps):
+                self._datasets.append(self._open(spec, temp))
+            self._stack = stack.pop_all()
         return self
+
+    def _open(self, spec: OutputSpec, temp: Path):
+        ds = rasterio.open(temp, "w", **geotiff_profile(self.base_profile, spec))
+        for band, text in enumerate(spec.descriptions, start=1):
+            ds.set_band_description(band, text)
+        if spec.tags:
+            ds.update_tags(**{k: v if isinstance(v, str) else json.dumps(v) for k, v in spec.tags.items()})
+        if spec.colormap:
+            ds.write_colormap(1, spec.colormap)
+        return ds
 
     def write(self, index: int, array: np.ndarray, window: Window) -> None:
         """Write ``array`` (``(count, h, w)``) into output ``index`` at ``window``."""
         self._datasets[index].write(array.astype(self.specs[index].dtype, copy=False), window=window)
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self._abort()
-            return
-        try:
-            for ds in self._datasets:
-                ds.close()
-        except BaseException:
-            self._abort()
-            raise
-        for temp, spec in zip(self._temps, self.specs):
-            os.replace(temp, spec.path)
-            aux = Path(f"{temp}.aux.xml")
-            if aux.exists():
-                os.replace(aux, f"{spec.path}.aux.xml")
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        return self._stack.__exit__(exc_type, exc, tb)
 
-    def _abort(self) -> None:
+    def _close(self, exc_type, exc, tb) -> bool:
+        """Close every dataset (flushing it); after success the first failure to close is raised, then the
+        outputs asked as COG are converted (:func:`rskeras.inference.cog.make_cog`), still under their
+        temporary names."""
+        failure = None
         for ds in self._datasets:
             try:
                 ds.close()
-            except Exception:  # the file is deleted next; a failing close changes nothing
-                pass
-        for temp in self._temps:
-            _remove(temp)
+            except Exception as err:  # noqa: PERF203  (close the others first)
+                failure = failure or err
+        if failure is not None and exc_type is None:
+            raise failure
+        if exc_type is None:
+            for spec, temp in zip(self.specs, self._temps):
+                if spec.cog:
+                    make_cog(temp, spec.cog)
+        return False

@@ -119,7 +119,8 @@ def fine_tune(
         optimizer: a Keras optimizer name.
         backbone: which backbone to freeze in stage 1 (default: every registered one found).
         compile_kwargs: further :meth:`rskeras.tasks.Task.compile` options for both stages
-            (e.g. ``label_smoothing=0.1``, ``ignore_class=255``, ``jit_compile=True``, ``run_eagerly=True``).
+            (e.g. ``loss="dice"``, ``class_weights=[...]``, ``ignore_class=255``, ``label_smoothing=0.1``,
+            ``jit_compile=True``, ``run_eagerly=True``).
         verbose: as ``model.fit``.
 
     Returns:

@@ -8,25 +8,27 @@ Layout written (``saved_models/NAME`` is ``base_dir``)::
         1/
           saved_model.pb            # signatures: serving_default, serving_ee_examples
           variables/
-          assets.extra/rskeras.json # task, class names, band names, signatures (TF Serving ignores it)
+          assets.extra/rskeras.json # task, class names, band names, signatures, input contract (TF Serving ignores it)
 
 Each version is written to a hidden temporary folder inside ``base_dir`` (TF Serving
-only looks at folders named by integers) and renamed when complete.
+only looks at folders named by integers) and renamed when complete (:mod:`rskeras.io`:
+an export killed outright leaves a hidden folder that the next export removes).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import keras
 import tensorflow as tf
 
-from rskeras.models.metadata import model_metadata
+from rskeras._checks import check_integer
+from rskeras.io import atomic_path, check_output
+from rskeras.layers.input_contract import EXPORT_METADATA
+from rskeras.models.metadata import input_contracts, model_metadata
 from rskeras.serving.config import CONTAINER_ROOT, check_model_name, update_models_config
 from rskeras.serving.signatures import (
     DEFAULT_SIGNATURE,
@@ -38,7 +40,7 @@ from rskeras.serving.signatures import (
     ee_examples_signature,
 )
 
-METADATA_FILE = "assets.extra/rskeras.json"
+METADATA_FILE = EXPORT_METADATA
 
 
 def existing_versions(base_dir: str | os.PathLike) -> list[int]:
@@ -132,13 +134,13 @@ def export_saved_model(
         The version folder written.
     """
     base = Path(base_dir)
+    check_output(base, what="base_dir", folder=True)
     if models_config:
         check_model_name(base.name)
     if version is None:
         found = existing_versions(base)
         version = found[-1] + 1 if found else 1
-    if int(version) < 0:
-        raise ValueError(f"version must be a non-negative integer, got {version}")
+    check_integer("version", version, minimum=0)
     target = base / str(int(version))
     if target.exists() and not overwrite:
         raise FileExistsError(
@@ -155,9 +157,7 @@ def export_saved_model(
         fn, input_signature = ee_examples_signature(model, spec)
         archive.add_endpoint(EE_EXAMPLES_SIGNATURE, fn, input_signature=input_signature)
 
-    base.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base))
-    try:
+    with atomic_path(target) as tmp:  # a killed export leaves a hidden folder the next export removes
         archive.write_out(str(tmp), verbose=False)
         metadata = {
             "format": "rskeras-serving/1",
@@ -166,19 +166,10 @@ def export_saved_model(
             "tensorflow_version": tf.__version__,
             "keras_version": keras.__version__,
             **spec.to_json(),
+            "input_contract": [contract.to_json() for contract in input_contracts(model)],
         }
         (tmp / METADATA_FILE).parent.mkdir(parents=True, exist_ok=True)
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".old-{version}-", dir=base))
-            os.replace(target, old / "v")
-            os.replace(tmp, target)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     if models_config:
         update_models_config(base.parent, base.name, container_root)
     return target

@@ -31,9 +31,14 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import keras
-import numpy as np
 import tensorflow as tf
 
+from rskeras.data.ee_records.example_codec import (  # noqa: F401  (float_examples, parse_float_examples: public here too)
+    float_examples,
+    parse_float_examples,
+    patch_feature_spec,
+    serialize_float_examples,
+)
 from rskeras.heads import get_task
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -241,70 +246,6 @@ def default_signature(model: keras.Model, spec: SignatureSpec) -> tuple[Callable
     return serve, input_signature
 
 
-# ----- Earth Engine tf.Example patches ------------------------------------------------
-
-# one-byte strings for building protobuf bytes with gather + join; index 256 is the empty string
-_BYTE_TABLE = [bytes([b]) for b in range(256)] + [b""]
-
-
-def _varint(n: tf.Tensor) -> tf.Tensor:
-    """Protobuf base-128 varints of ``n`` (int64, any shape, values < 2**35) as strings of 1-5 bytes."""
-    n = tf.cast(n, tf.int64)
-    shifts = tf.constant([0, 7, 14, 21, 28], tf.int64)
-    groups = tf.bitwise.right_shift(n[..., None], shifts)
-    low = tf.bitwise.bitwise_and(groups, 0x7F)
-    more = tf.concat([groups[..., 1:] > 0, tf.zeros_like(groups[..., :1], tf.bool)], axis=-1)
-    used = tf.concat([tf.ones_like(groups[..., :1], tf.bool), groups[..., 1:] > 0], axis=-1)
-    byte = tf.where(more, low + 0x80, low)
-    index = tf.where(used, byte, tf.constant(256, tf.int64))
-    return tf.strings.reduce_join(tf.gather(tf.constant(_BYTE_TABLE), index), axis=-1)
-
-
-def _field(tag: int, payload: tf.Tensor) -> tf.Tensor:
-    """A length-delimited protobuf field: tag byte, varint length, payload (elementwise)."""
-    return tf.strings.join([tf.constant(bytes([tag])), _varint(tf.strings.length(payload)), payload])
-
-
-def _float_bytes(values: tf.Tensor) -> tf.Tensor:
-    """``(batch, L)`` float32 -> ``(batch,)`` strings of the ``4*L`` little-endian value bytes.
-
-    SerializeTensor writes the values last, as ``tensor_content``; the tail is cut off.
-    """
-    values = tf.cast(values, tf.float32)
-
-    def row_bytes(row):
-        proto = tf.io.serialize_tensor(row)
-        size = 4 * tf.size(row)
-        return tf.strings.substr(proto, tf.strings.length(proto) - size, size)
-
-    return tf.map_fn(row_bytes, values, fn_output_signature=tf.TensorSpec((), tf.string))
-
-
-def serialize_float_examples(features: dict[str, tf.Tensor]) -> tf.Tensor:
-    """``{band: (batch, L) float32}`` -> ``(batch,)`` serialized ``tf.train.Example`` records.
-
-    Each band becomes a ``float_list`` feature with its ``L`` values (packed encoding,
-    as ``tf.train.Example.SerializeToString`` writes it), features in sorted order.
-    """
-    entries = []
-    for name in sorted(features):
-        float_list = _field(0x0A, _float_bytes(features[name]))  # FloatList.value (packed)
-        feature = _field(0x12, float_list)  # Feature.float_list
-        key = tf.constant(b"\x0a" + _varint_py(len(name.encode())) + name.encode())  # entry.key
-        entries.append(_field(0x0A, tf.strings.join([key, _field(0x12, feature)])))  # Features.feature
-    features_bytes = tf.strings.join(entries) if len(entries) > 1 else entries[0]
-    return _field(0x0A, features_bytes)  # Example.features
-
-
-def _varint_py(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def ee_examples_signature(model: keras.Model, spec: SignatureSpec) -> tuple[Callable, list]:
     """``serving_ee_examples``: serialized Examples in -> serialized Examples out.
 
@@ -319,12 +260,8 @@ def ee_examples_signature(model: keras.Model, spec: SignatureSpec) -> tuple[Call
                 f"input {info.name!r} has shape {info.shape}; export with ee_signature=False"
             )
     tile = spec.ee_tile_size
-    n_values = tile[0] * tile[1] if tile else None
-    feature_spec = {
-        band: tf.io.FixedLenFeature([n_values], tf.float32) if n_values else tf.io.RaggedFeature(tf.float32)
-        for info in spec.inputs
-        for band in info.band_names
-    }
+    all_bands = [band for info in spec.inputs for band in info.band_names]
+    feature_spec = patch_feature_spec(all_bands, tile) if tile else {b: tf.io.RaggedFeature(tf.float32) for b in all_bands}
 
     def serve(input):  # noqa: A002  (the name Earth Engine sends)
         parsed = tf.io.parse_example(input, feature_spec)
@@ -361,30 +298,3 @@ def ee_examples_signature(model: keras.Model, spec: SignatureSpec) -> tuple[Call
         return {EE_OUTPUT_NAME: serialize_float_examples(bands)}
 
     return serve, [tf.TensorSpec((None,), tf.string, name=EE_INPUT_NAME)]
-
-
-def parse_float_examples(records: Sequence[bytes], bands: Sequence[str]) -> dict[str, np.ndarray]:
-    """Serialized Examples -> ``{band: (n_records, L) float32}`` (for clients and tests)."""
-    out: dict[str, list] = {b: [] for b in bands}
-    for record in records:
-        example = tf.train.Example.FromString(record)
-        for band in bands:
-            if band not in example.features.feature:
-                raise KeyError(f"band {band!r} missing from the record; it holds {sorted(example.features.feature)}")
-            out[band].append(np.asarray(example.features.feature[band].float_list.value, dtype=np.float32))
-    return {b: np.stack(v) if v else np.zeros((0, 0), np.float32) for b, v in out.items()}
-
-
-def float_examples(arrays: dict[str, np.ndarray]) -> list[bytes]:
-    """``{band: (n, ...) values}`` -> ``n`` serialized Examples, each band flattened row-major."""
-    n = {len(a) for a in arrays.values()}
-    if len(n) != 1:
-        raise ValueError(f"every band needs the same number of records, got {[len(a) for a in arrays.values()]}")
-    records = []
-    for i in range(n.pop()):
-        feature = {
-            band: tf.train.Feature(float_list=tf.train.FloatList(value=np.asarray(a[i], np.float32).ravel()))
-            for band, a in arrays.items()
-        }
-        records.append(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
-    return records

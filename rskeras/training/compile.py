@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import keras
 
 from rskeras.models.metadata import model_metadata
@@ -15,8 +18,10 @@ def compile_for_task(
     learning_rate: float = 1e-3,
     sparse_labels: bool = True,
     *,
+    loss: str | Mapping[str, Any] | None = None,
     label_smoothing: float = 0.0,
-    ignore_class: int | None = None,
+    class_weights: Sequence[float] | None = None,
+    ignore_class: float | None = None,
     **compile_kwargs,
 ) -> keras.Model:
     """Compile ``model`` for ``task`` (read from the model's output layer when None).
@@ -28,8 +33,14 @@ def compile_for_task(
         optimizer: an optimizer name or instance; a name gets ``learning_rate``.
         learning_rate: the learning rate for an optimizer given by name.
         sparse_labels: integer class labels (True) or one-hot targets (False).
-        label_smoothing: smoothing of one-hot (``multiclass`` with ``sparse_labels=False``) or 0/1 targets.
-        ignore_class: a class index left out of the loss and the accuracy (``multiclass``, integer labels).
+        loss: the loss by name (``rskeras.tasks.losses_for(task)``: ``"crossentropy"``, ``"focal"``,
+            ``"dice"``, ``"jaccard"``, ``"tversky"``, ``"crossentropy_dice"`` for classification), or
+            ``{"name": ..., **settings}``; default: the task's (:data:`rskeras.tasks.TASKS`).
+        label_smoothing: smoothing of the cross-entropy's targets.
+        class_weights: one weight per class (``binary``: negative, positive), e.g. from
+            :func:`rskeras.losses.balanced_class_weights`.
+        ignore_class: a target value left out of the loss and the metrics (e.g. 255 for unlabelled
+            pixels; for regression the targets' nodata value).
         **compile_kwargs: :meth:`rskeras.tasks.Task.compile` options (``policy``, ``jit_compile``)
             and ``model.compile`` arguments (``run_eagerly``, ``loss_weights``, ...).
 
@@ -42,5 +53,6 @@ def compile_for_task(
             raise ValueError(f"model {model.name!r} has no rskeras TaskOutput layer; pass task=")
     return get_task(task).compile(
         model, optimizer, learning_rate=learning_rate if isinstance(optimizer, str) else None,
-        sparse_labels=sparse_labels, label_smoothing=label_smoothing, ignore_class=ignore_class, **compile_kwargs,
+        loss=loss, sparse_labels=sparse_labels, label_smoothing=label_smoothing, class_weights=class_weights,
+        ignore_class=ignore_class, **compile_kwargs,
     )

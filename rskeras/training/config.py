@@ -5,11 +5,11 @@ A YAML file (or a dict of the same shape)::
     data:
       source: eurosat               # eurosat | earthengine | rasters (see DataConfig)
       root: ../shared/data/eurosat_rgb   # omit to read eurosat/rgb through tensorflow-datasets
-      bands: rgb                    # rgb | all | a list of band names
+      bands: rgb                    # rgb | all | a list of band names | {input: [bands]} (multi-input models)
       batch_size: 64
     model:
-      name: compact_resnet          # see MODELS
-      options: {widths: [32, 64, 128, 256]}   # keyword arguments of the builder
+      name: compact_resnet          # a family of rskeras.models.MODELS (`rskeras models` lists them)
+      options: {widths: [32, 64, 128, 256]}   # the family's options (keyword arguments of its builder)
     task: multiclass                # or {type: multiclass, class_names: [...]}
     training:
       epochs: 30
@@ -17,7 +17,10 @@ A YAML file (or a dict of the same shape)::
       learning_rate: 0.002
       schedule: onecycle
       label_smoothing: 0.1
-      augment: true                 # random flips and 90-degree rotations
+      loss: crossentropy            # or focal, dice, jaccard, tversky, crossentropy_dice; {name: tversky, beta: 0.7}
+      class_weights: balanced       # or one weight per class, or {class name: weight}
+      ignore_class: 255             # target value that counts nowhere (unlabelled pixels, nodata)
+      augment: true                 # flips and 90-degree rotations; or [flip, crop, {noise: {std: 50}}, mixup]
       precision: auto
       strategy: auto
     output:
@@ -30,11 +33,13 @@ choices by :func:`load_config`, before any data is read or model built.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import importlib
-import inspect
 import os
-from collections.abc import Callable, Mapping
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,25 +48,12 @@ import yaml
 
 from rskeras.tasks import TASKS
 
-# model name -> (module, builder); every builder takes input_shape, task, n_outputs, class_names,
-# band_names and band_stats
-MODELS: dict[str, tuple[str, str]] = {
-    "cnn": ("rskeras.models.cnn", "cnn"),
-    "compact_resnet": ("rskeras.models.compact_resnet", "compact_resnet"),
-    "resnet50": ("rskeras.models.resnet", "resnet50"),
-    "googlenet": ("rskeras.models.googlenet", "googlenet"),
-    "unet": ("rskeras.models.unet", "unet"),
-    "pspnet": ("rskeras.models.pspnet", "pspnet"),
-    "deeplabv3": ("rskeras.models.deeplabv3", "deeplabv3"),
-}
-# arguments the training fills from the data and the task section
+# builder arguments the training fills from the data and the task section
 FILLED_ARGUMENTS = ("input_shape", "task", "n_outputs", "class_names", "band_names", "band_stats")
 SOURCES = ("eurosat", "earthengine", "rasters")
 #: What each model predicts, hence the targets source ``rasters`` makes for it: a class or value per
 #: pixel of the patch ("dense"), one per patch ("patch"), one per pixel vector ("pixel"). The model
 #: registry's family kinds replace this table once it lands.
-MODEL_KINDS = {"cnn": "patch", "compact_resnet": "patch", "resnet50": "patch", "googlenet": "patch",
-               "unet": "dense", "pspnet": "dense", "deeplabv3": "dense", "ann": "pixel"}
 RASTER_SAMPLERS = ("random", "grid")
 PATCH_TARGETS = ("majority", "centre")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -70,7 +62,53 @@ MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
 
 
 class ConfigError(ValueError):
-    """A configuration names an unknown section, key, model, option, band or value."""
+    """A configuration names an unknown section, key, model, option, band or value.
+
+    Attributes:
+        key: the dotted key at fault (``"training.epochs"``), when known; :func:`load_config`
+            uses it to name the YAML line (or the ``--set`` override) the value came from.
+    """
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass
+class ConfigOrigin:
+    """Where the values of a configuration came from, for error messages.
+
+    Attributes:
+        path: the YAML file (``"<dict>"`` for a configuration given as a dict).
+        lines: dotted key -> its 1-based line in ``path``.
+        overrides: dotted key -> the ``--set KEY=VALUE`` item that replaced it.
+    """
+
+    path: str = "<dict>"
+    lines: dict[str, int] = field(default_factory=dict)
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    def where(self, key: str | None) -> str:
+        """``"c.yaml, line 7"``, ``"c.yaml, --set data.bands=all"`` or ``"c.yaml"`` for ``key`` (or its nearest parent)."""
+        parts = key.split(".") if key else []
+        for end in range(len(parts), 0, -1):
+            name = ".".join(parts[:end])
+            if name in self.overrides:
+                return f"{self.path}, {self.overrides[name]}"
+            if name in self.lines:
+                return f"{self.path}, line {self.lines[name]}"
+        return self.path
+
+    def locate(self, err: ConfigError) -> ConfigError:
+        """``err`` (a message starting ``"<path>: "``) with the line or override of its key after the path."""
+        prefix = f"{self.path}: "
+        text = str(err)
+        if not text.startswith(prefix):
+            return err
+        rest = text[len(prefix):]
+        leading = re.match(r"[a-z_]+(\.[a-z_0-9]+)+", rest)
+        key = err.key or (leading[0] if leading else None)
+        return ConfigError(f"{self.where(key)}: {rest}", key=key)
 
 
 @dataclass
@@ -82,14 +120,16 @@ class DataConfig:
             patches in Earth Engine's layout, :func:`rskeras.data.ee_patch_dataset`) or ``"rasters"``
             (GeoTIFF/COG scenes with a label raster or vector file, :func:`rskeras.data.raster_dataset`).
         root: EuroSAT folder (None: tensorflow-datasets).
-        bands: ``"rgb"``, ``"all"`` or band names (EuroSAT); band names (Earth Engine); ``"all"`` or
-            1-based band numbers and names (rasters).
+        bands: ``"rgb"``, ``"all"`` or band names (EuroSAT); band names, or ``{input: band names}``
+            for a model with several inputs (Earth Engine; M3Net's ``multispectral`` and ``multiview``);
+            ``"all"`` or 1-based band numbers and names (rasters).
         batch_size: global batch size (split over the replicas of a distribution strategy).
         train_split, validation_split: EuroSAT splits.
         train_files, validation_files: Earth Engine TFRecord files or glob patterns.
         label: Earth Engine property or band holding the target.
-        patch_size: Earth Engine patch side in pixels (None: read from the first record); rasters:
-            the patch side (None: 64).
+        patch_size: Earth Engine patch side in pixels (None: read from the first record; 1 for
+            pixel models, which take the band vectors of table exports); rasters: the patch side
+            (None: 64).
         limit, validation_limit: use only that many training / validation patches.
         cache: keep decoded patches in memory after the first epoch (rasters: the validation
             patches and a grid sampler's; a random sampler draws new windows every epoch).
@@ -116,7 +156,7 @@ class DataConfig:
 
     source: str = "eurosat"
     root: str | None = None
-    bands: str | list[str | int] = "rgb"
+    bands: str | list[str | int] | dict[str, list[str]] = "rgb"
     batch_size: int = 64
     train_split: str = "train"
     validation_split: str | None = "validation"
@@ -143,10 +183,15 @@ class DataConfig:
     max_nodata: float = 0.5
     buffer: float = 0.0
 
+    @property
+    def has_validation(self) -> bool:
+        """Whether validation data is configured (a EuroSAT split, or Earth Engine files)."""
+        return bool(self.validation_files if self.source == "earthengine" else self.validation_split)
+
 
 @dataclass
 class ModelConfig:
-    """``model:`` the builder (a name of :data:`MODELS`) and its keyword arguments."""
+    """``model:`` a family of :data:`rskeras.models.MODELS` and its options (keyword arguments of its builder)."""
 
     name: str = "compact_resnet"
     options: dict = field(default_factory=dict)
@@ -176,7 +221,16 @@ class TrainingConfig:
             30 % of the steps, then cosine decay to 0).
         warmup_epochs: warm-up of the cosine schedule.
         label_smoothing: smoothing of one-hot targets (classification).
-        augment: random flips and 90-degree rotations of patches (and of dense targets).
+        loss: a loss of the task (:func:`rskeras.tasks.losses_for`), or ``{name: ..., <setting>: ...}``
+            (``gamma`` of focal, ``alpha``/``beta`` of tversky); None: the task's default.
+        class_weights: ``"balanced"`` (counted from the training labels; the weights used are
+            written to the run folder's ``class_weights.json``), one weight per class, or a mapping
+            of class name -> weight.
+        ignore_class: a target value left out of the loss and the metrics (unlabelled pixels,
+            nodata; for regression the targets' nodata value).
+        augment: True (random flips and 90-degree rotations of patches and of dense targets), False,
+            or the steps of :func:`rskeras.data.augment.parse_augment` (flip, crop, brightness, noise,
+            mixup, cutmix), as a list or a mapping of step -> settings.
         precision: ``"auto"``, ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``.
         strategy: ``"auto"``, ``"default"``, ``"mirrored"``, ``"multi_worker"`` or ``"tpu"``.
         seed: seeds weights, shuffling and augmentation.
@@ -194,7 +248,10 @@ class TrainingConfig:
     schedule: str = "cosine"
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.0
-    augment: bool = True
+    loss: str | dict | None = None
+    class_weights: str | list[float] | dict[str, float] | None = None
+    ignore_class: int | float | None = None
+    augment: bool | list | dict = True
     precision: str = "auto"
     strategy: str = "auto"
     seed: int = 0
@@ -231,11 +288,13 @@ class Config:
     training: TrainingConfig
     output: OutputConfig
     source: str = "<dict>"
+    origin: ConfigOrigin = field(default_factory=ConfigOrigin, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         """The configuration as plain data (what ``config.yaml`` of a run holds)."""
         out = dataclasses.asdict(self)
         out.pop("source")
+        out.pop("origin")
         return out
 
 
@@ -244,30 +303,57 @@ SECTIONS: dict[str, type] = {
 }
 
 
-def model_builder(name: str) -> Callable:
-    """The builder function of model ``name``; the error lists :data:`MODELS`."""
-    if name not in MODELS:
-        raise ConfigError(f"model.name: unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    module, attr = MODELS[name]
-    return getattr(importlib.import_module(module), attr)
-
-
 def _section(raw: Any, cls: type, where: str, section: str):
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: section {section!r} must be a mapping of keys to values, got {raw!r}")
+        raise ConfigError(f"{where}: section {section!r} must be a mapping of keys to values, got {raw!r}", key=section)
     names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(raw) - set(names))
+    unknown = sorted(set(raw) - set(names), key=str)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))} in section {section!r}; "
-                          f"valid keys: {', '.join(names)}")
+                          f"valid keys: {', '.join(names)}", key=f"{section}.{unknown[0]}")
+    hints = typing.get_type_hints(cls)
+    for name, value in raw.items():
+        if not _matches(value, hints[name]):
+            raise ConfigError(f"{where}: {section}.{name} must be {_describe(hints[name])}, got {value!r}",
+                              key=f"{section}.{name}")
     return cls(**raw)
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a YAML value fits a field's type hint (``int`` excludes booleans; ``float`` takes integers)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in args)
+    if origin is list:
+        return isinstance(value, list) and all(_matches(v, args[0]) for v in value)
+    if hint is type(None):
+        return value is None
+    if hint is dict or origin is dict:
+        return isinstance(value, Mapping)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return hint is Any or isinstance(value, hint)
+
+
+def _describe(hint: Any) -> str:
+    """A type hint in words: ``str | list[str] | None`` -> ``"a string or a list of strings or null"``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in args)
+    if origin is list:
+        return f"a list of {_describe(args[0]).split(' ', 1)[1]}s"
+    words = {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping",
+             list: "a list", type(None): "null"}
+    return words.get(hint, words.get(origin, str(hint)))
 
 
 def _choice(value, choices, key: str, where: str) -> None:
     if value not in choices:
-        raise ConfigError(f"{where}: {key} {value!r} is not one of {', '.join(map(str, choices))}")
+        raise ConfigError(f"{where}: {key} {value!r} is not one of {', '.join(map(str, choices))}", key=key)
 
 
 def _positive(value, key: str, where: str, integer: bool = False, allow_none: bool = False,
@@ -277,7 +363,7 @@ def _positive(value, key: str, where: str, integer: bool = False, allow_none: bo
     kind = int if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kind) or value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{where}: {key} must be a {'non-negative' if allow_zero else 'positive'} "
-                          f"{'integer' if integer else 'number'}, got {value!r}")
+                          f"{'integer' if integer else 'number'}, got {value!r}", key=key)
 
 
 def _check_data(data: DataConfig, where: str) -> None:
@@ -287,24 +373,27 @@ def _check_data(data: DataConfig, where: str) -> None:
         _positive(getattr(data, key), f"data.{key}", where, integer=True, allow_none=True)
     _positive(data.stats_samples, "data.stats_samples", where, integer=True)
     if data.source == "eurosat":
-        from rskeras.data.eurosat_dataset import SPLITS, resolve_bands
+        from rskeras.data.eurosat_dataset import SPLITS, check_folder_bands, resolve_bands
 
         _choice(data.train_split, SPLITS, "data.train_split", where)
         if data.validation_split is not None:
             _choice(data.validation_split, SPLITS, "data.validation_split", where)
-        try:
-            resolve_bands(data.bands)
-        except KeyError as err:
-            raise ConfigError(f"{where}: data.bands: {err.args[0]}") from None
         if data.root is not None and not Path(data.root).is_dir():
             raise ConfigError(f"{where}: data.root {data.root!r} is not a folder (omit it to use tensorflow-datasets)")
+        try:
+            resolve_bands(data.bands)
+            if data.root is not None:
+                check_folder_bands(data.root, data.bands)
+        except KeyError as err:
+            raise ConfigError(f"{where}: data.bands: {err.args[0]}") from None
     elif data.source == "earthengine":
         if not data.train_files:
             raise ConfigError(f"{where}: data.train_files is required for source 'earthengine' "
                               "(TFRecord files or glob patterns, e.g. gs://bucket/train*.tfrecord.gz)")
-        if isinstance(data.bands, str) or not data.bands:
-            raise ConfigError(f"{where}: data.bands must list the band names to read for source 'earthengine', "
-                              f"got {data.bands!r}")
+        groups = data.bands.values() if isinstance(data.bands, Mapping) else [data.bands]
+        if not data.bands or any(isinstance(g, str) or not g for g in groups):
+            raise ConfigError(f"{where}: data.bands must list the band names to read for source 'earthengine' "
+                              f"(or give {{input: [band names]}} for a model with several inputs), got {data.bands!r}")
         if not data.label:
             raise ConfigError(f"{where}: data.label is required for source 'earthengine' (a property or a band)")
 
@@ -377,7 +466,10 @@ def _check_rasters(config: Config, where: str) -> None:
     _choice(data.patch_target, PATCH_TARGETS, "data.patch_target", where)
     if not 0 <= data.max_nodata <= 1:
         raise ConfigError(f"{where}: data.max_nodata must be a fraction in [0, 1], got {data.max_nodata!r}")
-    kind = MODEL_KINDS.get(config.model.name, "patch")
+    from rskeras.models.registry import MODELS
+
+    kind = MODELS[config.model.name].kind
+    kind = "dense" if kind == "multi-input" else kind
     if kind == "dense" and task in ("binary", "multilabel"):
         raise ConfigError(f"{where}: task {task!r} with the dense model {config.model.name!r} and source 'rasters': "
                           "use task multiclass (unlabelled pixels are left out of its loss through data.ignore_value)")
@@ -422,20 +514,61 @@ def _check_raster_files(data: DataConfig, task: str, classes, split, where: str)
 
 
 def _check_model(model: ModelConfig, where: str) -> None:
+    from rskeras.models.registry import MODELS
+
     if model.name not in MODELS:
         raise ConfigError(f"{where}: model.name: unknown model {model.name!r}; choose one of {', '.join(MODELS)}")
     if not isinstance(model.options, Mapping):
         raise ConfigError(f"{where}: model.options must be a mapping of builder arguments, got {model.options!r}")
-    params = inspect.signature(model_builder(model.name)).parameters
-    valid = [p for p in params if p not in FILLED_ARGUMENTS]
-    unknown = sorted(set(model.options) - set(valid))
-    filled = sorted(set(model.options) & set(FILLED_ARGUMENTS))
+    family = MODELS[model.name]
+    valid = [*family.options(), "weights", "name"]
+    renamed = family.renamed_options  # old names still accepted (the builder warns)
+    filled = sorted(o for o in model.options if renamed.get(o, o) in FILLED_ARGUMENTS)
+    unknown = sorted(o for o in model.options if renamed.get(o, o) not in (*valid, *FILLED_ARGUMENTS))
     if filled:
         raise ConfigError(f"{where}: model.options {', '.join(map(repr, filled))} come from the data and task "
                           "sections; remove them from model.options")
     if unknown:
         raise ConfigError(f"{where}: unknown option(s) {', '.join(map(repr, unknown))} for model {model.name!r}; "
                           f"valid options: {', '.join(valid)}")
+
+
+def _check_model_fits(config: Config, where: str) -> None:
+    """The model family against the data, task and training sections (what its inputs and loss need)."""
+    from rskeras.models.registry import MODELS
+
+    family, task = MODELS[config.model.name], config.task
+    _choice(task.type, family.tasks, f"task.type (model {family.name!r})", where)
+    if task.type in ("multiclass", "multilabel") and config.data.source == "earthengine" and not (
+            task.class_names or task.n_outputs):
+        raise ConfigError(f"{where}: task {task.type!r} needs the classes: give task.class_names or task.n_outputs")
+    _check_model_inputs(family, config.data, where)
+    if family.kind in ("pixel", "multi-input") and config.training.augment:
+        raise ConfigError(f"{where}: training.augment flips and rotates image patches; model {family.name!r} "
+                          f"({family.kind}) is not augmented by rskeras train: set training.augment: false")
+    if family.training_wrapper and config.training.label_smoothing:
+        raise ConfigError(f"{where}: model {family.name!r} brings its own loss; training.label_smoothing must be 0")
+
+
+def _check_model_inputs(family, data: DataConfig, where: str) -> None:
+    """Pixel models read band vectors (1x1 Earth Engine patches, or the labelled pixels of rasters), multi-input
+    models one band list per input of Earth Engine exports."""
+    grouped = isinstance(data.bands, Mapping)
+    if family.kind == "pixel" and data.source not in ("earthengine", "rasters"):
+        raise ConfigError(f"{where}: model {family.name!r} (pixel) reads band vectors of Earth Engine table exports "
+                          "or of labelled raster pixels: set data.source: earthengine or rasters")
+    if family.kind == "multi-input" and data.source != "earthengine":
+        raise ConfigError(f"{where}: model {family.name!r} (multi-input) reads one band list per input of Earth "
+                          "Engine exports: set data.source: earthengine")
+    if family.kind == "pixel" and data.source == "earthengine" and data.patch_size not in (None, 1):
+        raise ConfigError(f"{where}: model {family.name!r} takes one pixel's band vector: data.patch_size must be 1 "
+                          f"(or omitted), got {data.patch_size!r}")
+    if family.inputs and (not grouped or set(data.bands) != set(family.inputs)):
+        raise ConfigError(f"{where}: model {family.name!r} has the inputs {', '.join(family.inputs)}: give data.bands "
+                          f"as {{input: [band names]}} for each, got {data.bands!r}")
+    if grouped and not family.inputs:
+        raise ConfigError(f"{where}: data.bands names inputs ({', '.join(data.bands)}) but model {family.name!r} has "
+                          "one input: give a list of band names")
 
 
 def _check_task(task: TaskConfig, where: str) -> None:
@@ -464,39 +597,169 @@ def _check_training(training: TrainingConfig, task: TaskConfig, where: str) -> N
         raise ConfigError(f"{where}: training.label_smoothing must be in [0, 1), got {training.label_smoothing!r}")
     if training.label_smoothing and task.type == "regression":
         raise ConfigError(f"{where}: training.label_smoothing applies to classification, not task 'regression'")
+    _check_loss(training, task, where)
 
 
-def load_config(config: str | os.PathLike | Mapping | Config) -> Config:
-    """Read and validate a configuration (a YAML path, a dict, or a :class:`Config`).
+def _n_classes(task: TaskConfig) -> int | None:
+    """Classes of the task when the configuration knows them (``binary``: 2)."""
+    if task.type == "binary":
+        return 2
+    return task.n_outputs or (len(task.class_names) if task.class_names else None)
+
+
+def _check_loss(training: TrainingConfig, task: TaskConfig, where: str) -> None:
+    """``training.loss``, ``class_weights``, ``ignore_class`` and ``augment`` against the task."""
+    from rskeras.data.augment import MIXING, parse_augment
+    from rskeras.tasks import get_task
+
+    spec = get_task(task.type)
+    n_classes, weights = _n_classes(task), training.class_weights
+    if isinstance(weights, Mapping):
+        unknown = sorted(set(weights) - set(task.class_names or weights))
+        if unknown:
+            raise ConfigError(f"{where}: training.class_weights names unknown class(es) {', '.join(map(repr, unknown))}"
+                              f"; task.class_names: {', '.join(task.class_names or [])}")
+        weights = [weights.get(name, 1.0) for name in task.class_names or weights]
+    if weights == "balanced":
+        weights = None
+        if not spec.is_classification:
+            raise ConfigError(f"{where}: training.class_weights 'balanced' applies to classification, not task "
+                              f"{task.type!r}")
+    elif isinstance(weights, str):
+        raise ConfigError(f"{where}: training.class_weights must be 'balanced', a list of weights or a mapping of "
+                          f"class name -> weight, got {weights!r}")
+    try:
+        spec.loss_object(training.loss, sparse_labels=True, class_weights=weights, n_classes=n_classes,
+                         ignore_class=training.ignore_class)
+        steps = parse_augment(training.augment)
+    except ValueError as err:
+        raise ConfigError(f"{where}: training: {err}") from None
+    mixing = [name for name in steps if name in MIXING]
+    if mixing and not spec.is_classification:
+        raise ConfigError(f"{where}: training.augment {', '.join(mixing)} mix class labels; task {task.type!r} "
+                          "has none")
+
+
+def read_yaml(path: str | os.PathLike) -> tuple[Any, dict[str, int]]:
+    """The data of a YAML file and the 1-based line of every dotted key of its mappings.
 
     Raises:
-        ConfigError: unknown sections, keys, models, model options, bands or values, each
-            reported with the valid choices.
+        FileNotFoundError: ``path`` does not exist.
+        ConfigError: the file is not UTF-8 text, is malformed YAML, or repeats a key (each
+            naming the file and line).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"configuration file {path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a YAML text file (not UTF-8)") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        context, context_mark = getattr(err, "context", None), getattr(err, "context_mark", None)
+        if context and context_mark is not None and context_mark.line != getattr(mark, "line", None):
+            problem += f" ({context} started on line {context_mark.line + 1})"
+        raise ConfigError(f"{where}: malformed YAML: {problem}") from None
+    lines: dict[str, int] = {}
+    _key_lines(node, "", lines, path)
+    return data, lines
+
+
+def _key_lines(node: yaml.Node | None, prefix: str, lines: dict[str, int], path: Path) -> None:
+    if not isinstance(node, yaml.MappingNode):
+        return
+    for key_node, value_node in node.value:
+        key = f"{prefix}{key_node.value}"
+        if key in lines:
+            raise ConfigError(f"{path}, line {key_node.start_mark.line + 1}: key {key} appears twice "
+                              f"(first on line {lines[key]}); keep one", key=key)
+        lines[key] = key_node.start_mark.line + 1
+        _key_lines(value_node, f"{key}.", lines, path)
+
+
+def apply_overrides(config: dict, overrides: Sequence[str]) -> dict[str, str]:
+    """Apply ``--set KEY=VALUE`` items (dotted keys, YAML values) to ``config`` in place.
+
+    ``task.KEY`` turns a task given as a name into its mapping. Returns dotted key -> the
+    ``"--set ..."`` item, for :class:`ConfigOrigin`.
+    """
+    origins = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        parts = key.split(".")
+        if not sep or len(parts) < 2 or not all(parts):
+            raise ConfigError(f"--set expects SECTION.KEY=VALUE, got {item!r}")
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--set {item}: the value is not valid YAML ({getattr(err, 'problem', err)})") from None
+        if parts[0] == "task" and isinstance(config.get("task"), str):
+            config["task"] = {"type": config["task"]}
+        target = config
+        for depth, part in enumerate(parts[:-1], start=1):
+            if target.get(part) is None:
+                target[part] = {}
+            if not isinstance(target[part], dict):
+                raise ConfigError(f"--set {item}: {'.'.join(parts[:depth])} is not a mapping in the configuration")
+            target = target[part]
+        target[parts[-1]] = parsed
+        origins[key] = f"--set {item}"
+    return origins
+
+
+def load_config(config: str | os.PathLike | Mapping | Config, overrides: Sequence[str] = ()) -> Config:
+    """Read and validate a configuration (a YAML path, a dict, or a :class:`Config`).
+
+    Args:
+        config: the configuration.
+        overrides: ``"SECTION.KEY=VALUE"`` items (YAML values) applied before validation, as
+            ``rskeras train --set`` does; errors about them name the override.
+
+    Raises:
+        ConfigError: malformed YAML; unknown sections, keys, models, model options, bands or
+            values, each reported with the valid choices and with the file and line (or the
+            override) of the value at fault.
         FileNotFoundError: the YAML file does not exist.
     """
-    if isinstance(config, Config):
+    if isinstance(config, Config) and not overrides:
         return config
-    where = "<dict>"
-    if isinstance(config, (str, os.PathLike)):
-        where = str(config)
-        path = Path(config)
-        if not path.exists():
-            raise FileNotFoundError(f"configuration file {path} does not exist")
-        config = yaml.safe_load(path.read_text()) or {}
+    origin = ConfigOrigin()
+    if isinstance(config, Config):
+        config = config.to_dict()
+    elif isinstance(config, (str, os.PathLike)):
+        origin.path = str(config)
+        config, origin.lines = read_yaml(config)
+        config = {} if config is None else config
     if not isinstance(config, Mapping):
-        raise ConfigError(f"{where}: a configuration is a mapping with sections {', '.join(SECTIONS)}")
-    unknown = sorted(set(config) - set(SECTIONS))
+        raise ConfigError(f"{origin.path}: a configuration is a mapping with sections {', '.join(SECTIONS)}")
+    raw = copy.deepcopy(dict(config))
+    try:
+        origin.overrides = apply_overrides(raw, overrides)
+        return _validate(raw, origin)
+    except ConfigError as err:
+        raise origin.locate(err) from None
+
+
+def _validate(raw: dict, origin: ConfigOrigin) -> Config:
+    where = origin.path
+    unknown = sorted(set(raw) - set(SECTIONS), key=str)
     if unknown:
         raise ConfigError(f"{where}: unknown section(s) {', '.join(map(repr, unknown))}; "
-                          f"valid sections: {', '.join(SECTIONS)}")
-    raw = dict(config)
+                          f"valid sections: {', '.join(SECTIONS)}", key=str(unknown[0]))
     if isinstance(raw.get("task"), str):
         raw["task"] = {"type": raw["task"]}
     parts = {name: _section(raw.get(name), cls, where, name) for name, cls in SECTIONS.items()}
-    result = Config(**parts, source=where)
+    result = Config(**parts, source=where, origin=origin)
     _check_data(result.data, where)
     _check_model(result.model, where)
     _check_task(result.task, where)
     _check_training(result.training, result.task, where)
     _check_rasters(result, where)
+    _check_model_fits(result, where)
     return result

@@ -2,7 +2,7 @@
 
 :func:`eurosat_recipe` is the configuration (a dict for :func:`rskeras.training.train`) of the best
 recipe rskeras offers for EuroSAT RGB without pretrained weights: a compact residual network
-(:func:`rskeras.models.compact_resnet.compact_resnet_classifier`) with its normalisation inside, the eight
+(:func:`rskeras.models.compact_resnet`) with its normalisation inside, the eight
 flips and rotations of each patch, label smoothing 0.1, AdamW with a one-cycle schedule.
 On a GPU the same recipe trains ResNet-50 or GoogLeNet in mixed precision.
 :func:`train_eurosat` measures the throughput, picks the epochs that fit a time budget, trains,
@@ -15,6 +15,7 @@ import copy
 import os
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import tensorflow as tf
@@ -30,15 +31,40 @@ from rskeras.training.trainer import (
 )
 from rskeras.training.trainer import train as train_config
 
-# model -> (builder options, batch size, peak learning rate)
-EUROSAT_MODELS: dict[str, tuple[dict, int, float]] = {
-    "compact_resnet": ({"widths": [32, 64, 128, 256], "blocks": [1, 1, 1, 1], "stem_filters": 32, "dropout": 0.1},
-                       64, 2e-3),
-    "compact_resnet_small": ({"widths": [24, 48, 96, 192], "blocks": [1, 1, 1, 1], "stem_filters": 16,
-                              "dropout": 0.1}, 64, 2e-3),
-    "resnet50": ({"dropout": 0.2}, 128, 1e-3),
-    "googlenet": ({"dropout": 0.4}, 128, 1e-3),
+
+@dataclass(frozen=True)
+class EurosatModel:
+    """One model of the EuroSAT recipe.
+
+    Attributes:
+        family: its family in :data:`rskeras.models.MODELS`.
+        options: the family's options (builder keyword arguments).
+        batch_size: the batch size it trains with.
+        learning_rate: the peak learning rate of its one-cycle schedule.
+    """
+
+    family: str
+    options: dict = field(default_factory=dict)
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+
+
+#: recipe model name -> its family, options, batch size and learning rate
+EUROSAT_MODELS: dict[str, EurosatModel] = {
+    "compact_resnet": EurosatModel("compact_resnet", {"widths": [32, 64, 128, 256], "blocks": [1, 1, 1, 1],
+                                                      "stem_filters": 32, "dropout": 0.1}),
+    "compact_resnet_small": EurosatModel("compact_resnet", {"widths": [24, 48, 96, 192], "blocks": [1, 1, 1, 1],
+                                                            "stem_filters": 16, "dropout": 0.1}),
+    "resnet50": EurosatModel("resnet50", {"dropout": 0.2}, batch_size=128, learning_rate=1e-3),
+    "googlenet": EurosatModel("googlenet", {"dropout": 0.4}, batch_size=128, learning_rate=1e-3),
 }
+
+
+def eurosat_model(name: str) -> EurosatModel:
+    """The recipe model ``name`` (a key of :data:`EUROSAT_MODELS`); the error lists them."""
+    if name not in EUROSAT_MODELS:
+        raise ValueError(f"no EuroSAT recipe for model {name!r}; recipes: {', '.join(EUROSAT_MODELS)}")
+    return EUROSAT_MODELS[name]
 
 
 def default_model() -> str:
@@ -51,18 +77,15 @@ def eurosat_recipe(root: str | os.PathLike | None, model: str = "compact_resnet"
                    validation_limit: int | None = None, precision: str = "auto", seed: int = 0,
                    verbose: int = 1) -> dict:
     """The training configuration of the EuroSAT RGB recipe for ``model`` (a key of :data:`EUROSAT_MODELS`)."""
-    if model not in EUROSAT_MODELS:
-        raise ValueError(f"no EuroSAT recipe for model {model!r}; recipes: {', '.join(EUROSAT_MODELS)}")
-    options, batch_size, learning_rate = EUROSAT_MODELS[model]
+    recipe = eurosat_model(model)
     return {
         "data": {"source": "eurosat", "root": None if root is None else str(root), "bands": "rgb",
-                 "batch_size": batch_size, "limit": limit, "validation_limit": validation_limit, "cache": True},
-        "model": {"name": "compact_resnet" if model.startswith("compact_resnet") else model,
-                  "options": copy.deepcopy(options)},
+                 "batch_size": recipe.batch_size, "limit": limit, "validation_limit": validation_limit, "cache": True},
+        "model": {"name": recipe.family, "options": copy.deepcopy(recipe.options)},
         "task": {"type": "multiclass"},
-        "training": {"epochs": epochs, "optimizer": "adamw", "learning_rate": learning_rate, "weight_decay": 0.05,
-                     "schedule": "onecycle", "label_smoothing": 0.1, "augment": True, "precision": precision,
-                     "strategy": "auto", "seed": seed, "monitor": "val_accuracy", "verbose": verbose},
+        "training": {"epochs": epochs, "optimizer": "adamw", "learning_rate": recipe.learning_rate,
+                     "weight_decay": 0.05, "schedule": "onecycle", "label_smoothing": 0.1, "augment": True,
+                     "precision": precision, "strategy": "auto", "seed": seed, "monitor": "val_accuracy", "verbose": verbose},
         "output": {"run_dir": str(run_dir), "export": None, "evaluate": True, "tensorboard": True},
     }
 

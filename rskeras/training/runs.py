@@ -7,7 +7,12 @@ Layout of a run folder::
       best.keras      the model of the best epoch so far (by ``monitor``)
       log.csv         one row per finished epoch
       tensorboard/    TensorBoard event files
-      config.yaml     the configuration (written by :func:`rskeras.training.train`)
+      config.yaml     the configuration, recorded once when training starts (:func:`rskeras.training.train`)
+      export.json     which SavedModel version the run exported, after which epoch
+
+A run continues only with the configuration it was started with (:func:`check_resume`):
+only :data:`RESUMABLE_KEYS` may change (more epochs extend a run). A run that never
+checkpointed an epoch has trained nothing, so a new start replaces its configuration.
 
 A run killed at any moment (SIGKILL included) and started again with the same callbacks
 continues after its last saved epoch with the same weights and optimizer state
@@ -28,11 +33,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import yaml
 
 from rskeras._compat import BackupAndRestoreHooks, ModelCheckpointHooks, set_resume_epoch
 from rskeras.io import atomic_path, atomic_write_text
+from rskeras.training.config import ConfigError
 
 STATE_FILE = "state.json"
+CONFIG_FILE = "config.yaml"
+EXPORT_FILE = "export.json"
+#: Configuration keys (or sections) that may differ when a run resumes: more epochs extend a run;
+#: the output section says where the run lives and what is written after training, not how it trains.
+RESUMABLE_KEYS = ("training.epochs", "training.verbose", "output")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -134,6 +146,73 @@ def read_checkpoint_state(folder: Path) -> dict | None:
     return state
 
 
+def saved_epoch(folder: str | os.PathLike) -> int:
+    """Epochs finished and checkpointed in run folder ``folder`` (0 for a new or missing folder)."""
+    state = read_checkpoint_state(Path(folder) / "checkpoints")
+    return int(state["epoch"]) if state else 0
+
+
+def _flatten(config: dict, prefix: str = "") -> dict[str, object]:
+    """``{"model": {"options": {"widths": [8]}}}`` -> ``{"model.options.widths": [8]}``."""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_changes(recorded: dict, config: dict, allowed: tuple[str, ...] = RESUMABLE_KEYS) -> list[tuple[str, str]]:
+    """``[(dotted key, "old -> new")]`` for every value that differs between two configurations.
+
+    Values are written as YAML flow text (``[32, 64] -> [16, 32]``); keys in ``allowed`` (or below a
+    section named there) are skipped.
+    """
+    old, new = _flatten(recorded), _flatten(config)
+
+    def text(flat, key):
+        return yaml.safe_dump(flat[key], default_flow_style=True, width=10**6).strip().removesuffix("\n...") \
+            if key in flat else "(unset)"
+
+    keys = [k for k in dict.fromkeys([*old, *new])
+            if not any(k == a or k.startswith(f"{a}.") for a in allowed) and old.get(k, ...) != new.get(k, ...)]
+    return [(key, f"{text(old, key)} -> {text(new, key)}") for key in keys]
+
+
+def check_resume(folder: str | os.PathLike, config: dict) -> int:
+    """The epochs run folder ``folder`` has checkpointed (0: a new run); nothing is created or written.
+
+    Raises:
+        RunChangedError: the run has checkpoints and its ``config.yaml`` differs from
+            ``config`` in keys other than :data:`RESUMABLE_KEYS`.
+    """
+    folder = Path(folder)
+    epoch = saved_epoch(folder)
+    recorded = folder / CONFIG_FILE
+    if epoch == 0 or not recorded.exists():
+        return epoch
+    changes = config_changes(yaml.safe_load(recorded.read_text()) or {}, config)
+    if changes:
+        shown = "; ".join(f"{key}: {change}" for key, change in changes[:5])
+        more = f" (and {len(changes) - 5} more)" if len(changes) > 5 else ""
+        raise RunChangedError(
+            f"run folder {folder} was trained {epoch} epoch(s) with another configuration ({recorded}): {shown}{more}; "
+            "restore those values to resume, or set another output.run_dir for a new run (only "
+            f"{_in_words(RESUMABLE_KEYS)} may change on resume)", key=changes[0][0])
+    return epoch
+
+
+def _in_words(keys: tuple[str, ...]) -> str:
+    """``("training.epochs", "output")`` -> ``"training.epochs and the output section"``."""
+    words = [key if "." in key else f"the {key} section" for key in keys]
+    return ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else words[0]
+
+
+class RunChangedError(ConfigError):
+    """A run folder was started with another configuration; ``key`` is the first changed key."""
+
+
 def truncate_log(path: Path, epochs: int) -> list[dict]:
     """Keep the header and the complete rows of epochs ``0 .. epochs - 1`` of a CSV log; returns those rows.
 
@@ -226,10 +305,33 @@ class RunFolder:
     def tensorboard(self) -> Path:
         return self.path / "tensorboard"
 
+    @property
+    def config_file(self) -> Path:
+        return self.path / CONFIG_FILE
+
     def saved_epoch(self) -> int:
         """Epochs finished and checkpointed so far (0 for a new run)."""
-        state = read_checkpoint_state(self.checkpoints)
-        return int(state["epoch"]) if state else 0
+        return saved_epoch(self.path)
+
+    def record_config(self, config: dict) -> None:
+        """Write ``config.yaml`` when the run has not checkpointed an epoch yet (see :func:`check_resume`)."""
+        if self.saved_epoch() == 0 or not self.config_file.exists():
+            atomic_write_text(self.config_file, yaml.safe_dump(config, sort_keys=False))
+
+    def exported(self, export: str | os.PathLike | None) -> Path | None:
+        """The SavedModel version this run wrote to ``export`` after its current last epoch, if it still exists."""
+        path = self.path / EXPORT_FILE
+        if export is None or not path.exists():
+            return None
+        record = json.loads(path.read_text())
+        version = Path(record["version"])
+        same = Path(record["export"]) == Path(export) and record["epoch"] == self.saved_epoch()
+        return version if same and version.is_dir() else None
+
+    def record_export(self, export: str | os.PathLike, version: Path) -> None:
+        """Remember that ``version`` (a folder under ``export``) holds the model after the last saved epoch."""
+        record = {"export": str(export), "version": str(version), "epoch": self.saved_epoch()}
+        atomic_write_text(self.path / EXPORT_FILE, json.dumps(record))
 
     def log_rows(self) -> list[dict]:
         """The rows of ``log.csv`` (strings, as written)."""

@@ -8,9 +8,9 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from rskeras.data.ee_records import predict_scene, read_scene_export
+from rskeras.data.ee_records.scene import check_prediction_outputs, locate_export, predict_scene, read_scene_export
 from rskeras.inference.runner import load_model, select_output
-from rskeras.models.metadata import model_metadata
+from rskeras.models.metadata import check_input_contract, model_metadata
 from rskeras.tasks import Task, get_task
 
 OUTPUTS = ("auto", "classes", "probabilities", "values")
@@ -33,6 +33,13 @@ class _ScenePredictor:
             return y
         classes = self.decode.decode(y).astype(np.float32)
         return classes if self.decode.name == "multilabel" else classes[..., None]
+
+
+def _inputs(model, files, paths: list[str], mixer) -> list[str]:
+    """What ``predict_ee_export`` reads (the patterns too), which its outputs must neither be nor match."""
+    sources = [files] if isinstance(files, (str, os.PathLike)) else list(files)
+    sources += paths + [m for m in (model, mixer) if isinstance(m, (str, os.PathLike))]
+    return [os.fspath(p) for p in sources]
 
 
 def output_band_names(model: keras.Model, output: str) -> list[str]:
@@ -60,7 +67,7 @@ def predict_ee_export(
     output: str = "auto",
     model_output: str | None = None,
     batch_size: int = 8,
-    compression: str | None = None,
+    compression: str | None = "auto",
 ) -> tuple[str, str]:
     """Predict an Earth Engine image export and write the TFRecord + mixer.json Earth Engine uploads.
 
@@ -76,12 +83,23 @@ def predict_ee_export(
             ``"values"`` (regression); ``"auto"``: classes for classification, else values.
         model_output: which output of a multi-output model (e.g. M3Net's ``"height"``).
         batch_size: patches per model call.
+        compression: ``"auto"``: GZIP exactly when ``dst`` ends in ``.gz``; ``"GZIP"`` or None must agree.
 
     Returns:
         ``(tfrecord path, mixer.json path)``, patches in the export's order, without buffer.
+
+    Raises:
+        BandError: ``bands`` are not the model's band names in its order (both lists named); values far
+            outside the model's training ranges in the first patches give an ``InputRangeWarning``.
+        ValueError: before any work, for an output that is an input (the export's records, its mixer,
+            the model), matches the input pattern or is not ``*.tfrecord[.gz]``; then for a model or
+            an export that does not fit (see :func:`~rskeras.data.read_scene_export`), a truncated
+            export file (named), or fewer patches than the mixer says (nothing is written).
     """
     if output not in OUTPUTS:
         raise ValueError(f"unknown output {output!r}; choose one of {', '.join(OUTPUTS)}")
+    paths, mixer = locate_export(files, mixer)
+    check_prediction_outputs(dst, None, _inputs(model, files, paths, mixer), compression)
     model = select_output(load_model(model), model_output)
     if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
         raise ValueError(f"model {model.name!r} is not a dense image model with one (height, width, bands) input")
@@ -91,7 +109,8 @@ def predict_ee_export(
     if output == "classes" and (task is None or not get_task(task).is_classification):
         raise ValueError(f"output='classes' needs a classification model; model {model.name!r} has task {task!r} "
                          "(use output='values')")
-    scene = read_scene_export(files, bands, mixer=mixer, kernel_size=kernel_size)
+    scene = read_scene_export(paths, bands, mixer=mixer, kernel_size=kernel_size)
+    check_input_contract(model, [scene.sample()], bands=[list(bands)], sources=[paths[0]])
     predictor = _ScenePredictor(model, get_task(task) if output == "classes" else None)
     return predict_scene(predictor, scene, dst, bands=output_band_names(model, output), batch_size=batch_size,
                          compression=compression)

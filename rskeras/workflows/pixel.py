@@ -10,6 +10,7 @@ import keras
 import numpy as np
 from tqdm.keras import TqdmCallback
 
+from rskeras._checks import check_integer, check_number
 from rskeras.data.labels import EncodedLabels, encode_labels, split_indices
 from rskeras.data.points import Points, read_points
 from rskeras.data.sampling import Samples, sample_raster
@@ -77,7 +78,12 @@ def train_pixel_model(
         class_names: the class order; sorted labels when None.
         seed: makes sampling, splitting and weight initialisation repeatable.
         progress: show an epoch progress bar.
+
+    Raises:
+        ValueError: an argument out of range (``epochs=0``, ``test_fraction=1.5``; checked before
+            anything is read), or a fault of the data naming the file, column or band.
     """
+    check_training_arguments(task, hidden, dropout, epochs, batch_size, learning_rate, test_fraction)
     if not isinstance(points, Points):
         points = read_points(points)
     points.column(label)  # fails early, naming the file and listing the columns
@@ -115,3 +121,20 @@ def train_pixel_model(
         model=model, bands=samples.indexes, samples=samples, targets=targets,
         train_index=train, test_index=test, metrics=metrics, history=history.history,
     )
+
+
+PIXEL_TASKS = ("multiclass", "binary", "regression")
+
+
+def check_training_arguments(task: str, hidden: Sequence[int], dropout: float, epochs: int, batch_size: int,
+                     learning_rate: float, test_fraction: float) -> None:
+    """Refuse settings of :func:`train_pixel_model` that cannot train a model, before any data is read."""
+    if task not in PIXEL_TASKS:
+        raise ValueError(f"task={task!r} must be one of {', '.join(PIXEL_TASKS)}")
+    for units in hidden:
+        check_integer("hidden", units)
+    check_number("dropout", dropout, 0, 1, high_open=True)
+    check_integer("epochs", epochs)
+    check_integer("batch_size", batch_size)
+    check_number("learning_rate", learning_rate, 0, low_open=True)
+    check_number("test_fraction", test_fraction, 0, 1, low_open=True, high_open=True)

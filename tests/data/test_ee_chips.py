@@ -48,5 +48,12 @@ def test_chip_errors(landsat_path, hls_path, tmp_path):
         geotiff_to_ee_patches(landsat_path, tmp_path, 64, band_names=["a", "b"])
     with pytest.raises(ValueError, match="is not aligned"):
         geotiff_to_ee_patches(landsat_path, tmp_path, 64, label_raster=hls_path)
-    with pytest.raises(ValueError, match="nothing was written"):
+    with pytest.raises(ValueError, match=r"max_nodata_fraction within \[0, 1\], got 1000, -1.0"):
         geotiff_to_ee_patches(landsat_path, tmp_path / "none", 64, max_nodata_fraction=-1.0)
+    empty = tmp_path / "nodata.tif"  # the Landsat grid with every pixel nodata
+    with rasterio.open(landsat_path) as src:
+        with rasterio.open(empty, "w", **src.profile) as dst:
+            dst.write(np.zeros((src.count, src.height, src.width), src.dtypes[0]))
+    with pytest.raises(ValueError, match="nothing was written"):
+        geotiff_to_ee_patches(empty, tmp_path / "none", 64, max_nodata_fraction=0.5)
+    assert list((tmp_path / "none").iterdir()) == []

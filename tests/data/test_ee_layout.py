@@ -38,8 +38,26 @@ def test_kernel_buffer_sizes_and_messages():
     assert kernel_margin(128) == (64, 64)
     assert buffered_size(256, 128) == (384, 384)  # the tutorials' 256 + 128
     assert buffered_size((32, 16), (2, 4)) == (34, 20)
-    msg = describe_length(1156, (32, 32))
-    assert "expected 32x32 = 1024 values but found 1156 = 34x34" in msg and "kernelSize 2" in msg
+    assert describe_length(1, 8).endswith("a scalar property, not a patch")
+
+
+def test_length_messages_claim_only_what_the_numbers_prove():
+    # a 256 x 256 patch read as 64 (no mixer): the stored size is proved, its split into patch and buffer is not
+    msg = describe_length(256 * 256, 64)
+    assert msg.startswith("expected 64x64 = 4096 values per band but found 65536 = 256x256: ")
+    assert "patch_size 256 without kernel_size or patch_size 64x64 with kernel_size 192" in msg
+    assert msg.endswith("check the export's patchDimensions and kernelSize")
+    # records of a kernelSize-60 export of 256 patches read with 32: the mixer fixes the patch, so the kernel follows
+    assert describe_length(316 * 316, 256, 32, patch_from="scene-mixer.json") == (
+        "expected 288x288 = 82944 values per band but found 99856 = 316x316: "
+        "with the patch size 256x256 of scene-mixer.json that is kernel_size 60")
+    # an odd excess: Earth Engine adds kernelSize // 2 on each side, so no kernel size gives it
+    assert "no kernel size gives that" in describe_length(257 * 257, 256, patch_from="m.json")
+    # fewer values than the patch itself
+    assert "no kernel size gives that" in describe_length(64 * 64, 256, patch_from="m.json")
+    # a rectangular patch: the one stored size whose sides grow by even numbers
+    assert describe_length(34 * 20, (32, 16), patch_from="m.json").endswith(
+        "kernel_size (2, 4) (Earth Engine's kernelSize [4, 2])")
 
 
 def test_mixer_round_trip_and_validation(tmp_path):

@@ -136,7 +136,8 @@ def test_missing_band_names_it_and_lists_features(shards):
 
 def test_patch_size_mismatch_explains_kernel_buffer(tmp_path):
     write_ee_patches(tmp_path / "k.tfrecord.gz", np.zeros((2, 34, 34, 1)), ["B2"])
-    with pytest.raises(ValueError, match=r"expected 32x32 = 1024 values but found 1156 = 34x34: did you forget the kernel buffer \(kernelSize 2\)"):
+    with pytest.raises(ValueError, match=r"expected 32x32 = 1024 values per band but found 1156 = 34x34: .*patch_size 34 "
+                                         r"without kernel_size or patch_size 32x32 with kernel_size 2"):
         ee_patch_dataset(tmp_path / "k.tfrecord.gz", ["B2"], patch_size=32)
     ds = ee_patch_dataset(tmp_path / "k.tfrecord.gz", ["B2"], patch_size=32, kernel_size=2, batch_size=2)
     assert next(iter(ds)).shape == (2, 34, 34, 1)

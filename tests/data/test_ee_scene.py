@@ -73,14 +73,15 @@ def test_round_trip_identity_model(scene, tmp_path):
 
 def test_scene_errors(scene, tmp_path):
     out, summary, _ = scene
-    with pytest.raises(ValueError, match=r"disagrees with the records.*did you forget the kernel buffer \(kernelSize 8\)"):
+    with pytest.raises(ValueError, match=r"found 5184 = 72x72: with the patch size 64x64 of .*patches-mixer\.json that is kernel_size 8$"):
         read_scene_export(str(out / "patches-*.tfrecord.gz"), BANDS)  # kernel_size forgotten
     wrong = Mixer("EPSG:32614", (30.0, 0, 0, 0, -30.0, 0), (64, 64), 4, 12)
-    with pytest.raises(ValueError, match="the mixer says 12 patches but more"):
+    with pytest.raises(ValueError, match="the mixer says totalPatches 12 but more predictions were given; nothing was written"):
         write_scene_predictions(tmp_path / "p.tfrecord", np.zeros((16, 64, 64, 1)), ["x"], wrong)
-    assert not (tmp_path / "p.tfrecord").exists()
-    with pytest.raises(ValueError, match="the mixer says 12 patches but 10"):
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="the mixer says totalPatches 12 but 10 predictions were given"):
         write_scene_predictions(tmp_path / "p.tfrecord", np.zeros((10, 72, 72, 1)), ["x"], wrong, kernel_size=KERNEL)
+    assert list(tmp_path.iterdir()) == []  # neither the records nor the mixer
     with pytest.raises(ValueError, match=r"must be 64x64 \(or 72x72 with the kernel buffer\)"):
         write_scene_predictions(tmp_path / "p.tfrecord", np.zeros((12, 70, 70, 1)), ["x"], wrong, kernel_size=KERNEL)
     write_mixer(tmp_path / "m.json", wrong)

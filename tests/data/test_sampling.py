@@ -44,7 +44,8 @@ def test_hls_lon_lat_points_are_reprojected_and_sampled(hls_path):
     assert (samples.n_total, samples.n_outside, samples.n_nodata) == (5, 0, 0)
     assert samples.index.tolist() == [0, 1, 2, 3, 4]
     assert samples.crs.to_epsg() == 32614
-    assert samples.summary().startswith(f"5 of 5 points sampled from {hls_path} (0 outside the raster, 0 on nodata)")
+    assert samples.summary().startswith(
+        f"5 of 5 points sampled from {hls_path} (0 without a label, 0 outside the raster, 0 on nodata)")
     assert "labels: a=2, b=2, c=1" in samples.summary()
 
 
@@ -118,11 +119,11 @@ def test_landsat_outside_and_nodata_points_are_dropped_and_counted(landsat_path,
     assert samples.labels.tolist() == ["valid"] * 3
     np.testing.assert_array_equal(samples.values, [values[pixels[i]] for i in keep])
     assert samples.band_names == ["red", "green", "blue"]
-    assert "3 of 8 points sampled" in samples.summary() and "(2 outside the raster, 3 on nodata)" in samples.summary()
+    assert "3 of 8 points sampled" in samples.summary() and "(0 without a label, 2 outside the raster, 3 on nodata)" in samples.summary()
     # nodata counts only in the selected bands: the band-1-only zero pixel is kept without band 1
     gb = sample_raster(landsat_path, pts, ["green", "blue"], sensor="landsat7_etm_rgb", label="id")
     keep_gb = [i for i, k in enumerate(kinds) if k in ("valid", "partial")]
-    assert (gb.n_outside, gb.n_nodata) == (2, 2) and gb.labels.tolist() == keep_gb
+    assert (gb.n_outside, gb.n_nodata) == (2, 2) and gb.labels.tolist() == [str(i) for i in keep_gb]
     np.testing.assert_array_equal(gb.values, [values[pixels[i]][1:] for i in keep_gb])
 
 

@@ -83,3 +83,21 @@ def unchanged():
         assert checksums(*paths) == before, "an input was modified"
 
     return check
+
+
+@pytest.fixture
+def cli(capsys):
+    """``cli(*args)`` runs ``rskeras ARGS`` in this process (TensorFlow loads once, so cases stay fast) and
+    returns a :class:`CliResult`; cases about signals, hangs and exit codes of a fresh process use :func:`run_cli`."""
+    from rskeras.cli import main
+
+    def run(*args: str | os.PathLike) -> CliResult:
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exit_:  # usage errors and --help
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run

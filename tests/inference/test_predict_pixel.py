@@ -17,6 +17,7 @@ import rskeras
 from rskeras.heads import output_head
 from rskeras.inference import PredictionResult, predict_raster
 from rskeras.inference.runner import ModelRunner
+from rskeras.data import BandError
 from rskeras.layers import BandNormalization
 
 HLS_BANDS = ["coastal", "blue", "green", "red", "nir", "swir1", "swir2", "cirrus", "tir1", "tir2"]
@@ -193,11 +194,11 @@ def test_bad_inputs_name_what_is_wrong_and_write_nothing(hls_holes, landsat_path
     model10 = pixel_model(10, "regression", 1, np.ones((10, 1)), [0.0])
     model3 = pixel_model(3, "regression", 1, np.ones((3, 1)), [0.0])
 
-    with pytest.raises(ValueError, match=r"band 'ndvi' not found in .*hls_holes\.tif.*4 \(red\)"):
+    with pytest.raises(BandError, match=r"raster .*hls_holes\.tif has no band 'ndvi'; bands: .*4=red"):
         predict_raster(model3, hls_holes, dst, bands=["red", "ndvi", "nir"], progress=False)
-    with pytest.raises(ValueError, match=r"band 11 does not exist in .*bands 1\.\.10"):
+    with pytest.raises(KeyError, match=r"hls_holes\.tif has no band 11 \(bands are numbered from 1\): 1=coastal"):
         predict_raster(model3, hls_holes, dst, bands=[1, 2, 11], progress=False)
-    with pytest.raises(ValueError, match=r"selects 2 band\(s\).*model takes 3"):
+    with pytest.raises(ValueError, match=r"selects 2 band\(s\) \(coastal, blue\) but the model takes 3"):
         predict_raster(model3, hls_holes, dst, bands=[1, 2], progress=False)
     with pytest.raises(ValueError, match=r"hls_holes\.tif has 10 band\(s\).*model takes 3.*bands="):
         predict_raster(model3, hls_holes, dst, progress=False)
@@ -207,12 +208,18 @@ def test_bad_inputs_name_what_is_wrong_and_write_nothing(hls_holes, landsat_path
         predict_raster(model3, tmp_path / "missing.tif", dst, progress=False)
     text = tmp_path / "notes.tif"
     text.write_text("not a raster")
-    with pytest.raises(ValueError, match=r"cannot open input raster .*notes\.tif"):
+    with pytest.raises(ValueError, match=r"cannot open raster .*notes\.tif"):
         predict_raster(model3, text, dst, progress=False)
     with pytest.raises(ValueError, match=r"regression model has no probabilities"):
         predict_raster(model3, landsat_path, dst, probabilities=True, progress=False)
     with pytest.raises(ValueError, match=r"model takes 1 input\(s\) but 2 raster\(s\)"):
         predict_raster(model3, [landsat_path, landsat_path], dst, progress=False)
+    with pytest.raises(ValueError, match=r"dst .*out is an existing directory"):
+        predict_raster(model10, hls_holes, out, progress=False)
+    with pytest.raises(ValueError, match=r"dst .*x\.png must end in \.tif or \.tiff"):
+        predict_raster(model10, hls_holes, out / "x.png", progress=False)
+    with pytest.raises(ValueError, match=r"dst .*hls_holes\.tif is also an input"):
+        predict_raster(model10, hls_holes, hls_holes, progress=False)
     assert listing(out) == []
 
 

@@ -75,8 +75,8 @@ def test_m3net_two_rasters_one_output(landsat_path, landsat, tmp_path):
     with rasterio.open(view, "w", **profile) as out:
         out.write(np.where(invalid, -1, brightness[0])[None])
     keras.utils.set_random_seed(2)
-    model = m3net((None, None, 3), (None, None, 1), depth=2, filters=4, multispectral_stats=(MEAN, STD),
-                  multiview_stats=([80.0], [30.0]))
+    model = m3net({"multispectral": (None, None, 3), "multiview": (None, None, 1)}, depth=2, filters=4,
+                  band_stats={"multispectral": (MEAN, STD), "multiview": ([80.0], [30.0])})
     with pytest.raises(ValueError, match=r"4 outputs \(height, height_multiview, height_multispectral, building\).*output="):
         predict_raster(model, [landsat_path, view], tmp_path / "h.tif", progress=False)
 

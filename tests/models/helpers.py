@@ -32,14 +32,15 @@ def eurosat_batch(eurosat_dir: Path, n: int = 8, split: str = "train") -> tuple[
 
 @contextmanager
 def dtype_policy(name: str):
-    """Run under the Keras dtype policy ``name`` (e.g. ``"mixed_float16"``), restoring float32 afterwards."""
+    """Run under the Keras dtype policy ``name`` (e.g. ``"mixed_float16"``), restoring the previous one afterwards."""
     import keras
 
+    previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(name)
     try:
         yield
     finally:
-        keras.mixed_precision.set_global_policy("float32")
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def train_steps(model, x, y, steps: int = 5) -> list[float]:

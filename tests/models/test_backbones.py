@@ -113,7 +113,7 @@ def test_rgb_weights_load_into_n_bands(rgb_backbone_file, name, n_bands):
 
 
 def test_keras_native_weights_file_loads_into_more_bands(tmp_path):
-    small = dict(filters=(4, 8), dense_units=(8,))
+    small = dict(n_outputs=10, widths=(4, 8), hidden=(8,))
     rgb = cnn((16, 16, 3), **small)
     rng = np.random.default_rng(2)
     rgb.set_weights([rng.normal(size=w.shape).astype("float32") for w in rgb.get_weights()])
@@ -129,11 +129,11 @@ def test_keras_native_weights_file_loads_into_more_bands(tmp_path):
 
 
 def test_mismatch_past_the_first_convolution_is_an_error(tmp_path):
-    path = save_weights(cnn((16, 16, 3), filters=(4, 8), dense_units=(8,)), tmp_path / "a.weights.h5")
+    path = save_weights(cnn((16, 16, 3), n_outputs=10, widths=(4, 8), hidden=(8,)), tmp_path / "a.weights.h5")
     with pytest.raises(ValueError, match="fc1"):
-        load_weights(cnn((16, 16, 3), filters=(4, 8), dense_units=(16,)), path)
+        load_weights(cnn((16, 16, 3), n_outputs=10, widths=(4, 8), hidden=(16,)), path)
     with pytest.raises(ValueError, match="not in"):
-        load_weights(cnn((16, 16, 3), filters=(4, 8, 8), dense_units=(8,)), path)
+        load_weights(cnn((16, 16, 3), n_outputs=10, widths=(4, 8, 8), hidden=(8,)), path)
 
 
 def test_imagenet_weights_follow_keras_applications_layout(tmp_path, monkeypatch):

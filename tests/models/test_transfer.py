@@ -8,8 +8,9 @@ import pytest
 import tensorflow as tf
 
 from rskeras.models.backbones import build_backbone
-from rskeras.models.backbones.inputs_and_heads import image_input, pooled_head
+from rskeras.models.blocks import pooled_head
 from rskeras.models.cnn import cnn
+from rskeras.models.contract import image_input
 from rskeras.models.googlenet import googlenet
 from rskeras.models.transfer import backbone_layers, fine_tune, freeze_backbone
 from tests.models.helpers import eurosat_batch
@@ -38,7 +39,7 @@ def test_freeze_backbone_picks_one_of_two_backbones():
 
 def test_freeze_backbone_without_backbone_is_an_error():
     with pytest.raises(ValueError, match="has no layer of the backbone"):
-        freeze_backbone(cnn((32, 32, 3), filters=(4,), dense_units=(4,)))
+        freeze_backbone(cnn((32, 32, 3), n_outputs=2, widths=(4,), hidden=(4,)))
 
 
 def test_fine_tune_trains_head_then_everything_with_batch_norm_frozen(eurosat_dir):

@@ -2,7 +2,8 @@
 
 import pytest
 
-from rskeras.training import MODELS, ConfigError, load_config
+from rskeras.models import MODELS
+from rskeras.training import ConfigError, load_config
 
 
 def _config(**sections):
@@ -24,13 +25,13 @@ def test_valid_config_round_trips(tmp_path):
 
 
 def test_unknown_model_lists_the_models():
-    with pytest.raises(ConfigError, match=r"unknown model 'vgg99'; choose one of cnn, compact_resnet, resnet50") as e:
+    with pytest.raises(ConfigError, match=r"unknown model 'vgg99'; choose one of ann, cnn, compact_resnet") as e:
         load_config(_config(model={"name": "vgg99"}))
     assert all(name in str(e.value) for name in MODELS)
 
 
 def test_unknown_model_option_lists_the_options():
-    with pytest.raises(ConfigError, match=r"unknown option\(s\) 'filterz' for model 'cnn'; valid options: .*filters"):
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) 'filterz' for model 'cnn'; valid options: .*widths"):
         load_config(_config(model={"name": "cnn", "options": {"filterz": [8]}}))
     with pytest.raises(ConfigError, match="'n_outputs' come from the data and task sections"):
         load_config(_config(model={"name": "cnn", "options": {"n_outputs": 3}}))
@@ -70,3 +71,25 @@ def test_earthengine_source_needs_files_bands_and_label():
         load_config(_config(data={"source": "earthengine", "bands": ["B4"], "label": "lc"}))
     with pytest.raises(ConfigError, match="data.bands must list the band names"):
         load_config(_config(data={"source": "earthengine", "train_files": "a.tfrecord", "label": "lc"}))
+
+
+def test_errors_name_the_yaml_line_or_the_override(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  batch_size: 16\nmodel:\n  name: cnn\ntraining:\n  epochs: 3\n  schedule: linear\n")
+    with pytest.raises(ConfigError, match=rf"^{path}, line 7: training.schedule 'linear' is not one of"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=rf"^{path}, --set data.batch_size=0: data.batch_size must be a positive"):
+        load_config(path, overrides=["training.schedule=cosine", "data.batch_size=0"])
+    config = load_config(path, overrides=["training.schedule=cosine", "model.options.filters=[8, 16]"])
+    assert config.source == str(path) and config.model.options == {"filters": [8, 16]}
+    assert config.origin.where("training.epochs") == f"{path}, line 6"
+    assert config.origin.where("model.options.filters") == f"{path}, --set model.options.filters=[8, 16]"
+
+
+def test_values_of_the_wrong_type_are_named():
+    with pytest.raises(ConfigError, match=r"training.augment must be true or false or a list or a mapping, got 'yes'"):
+        load_config(_config(training={"augment": "yes"}))
+    with pytest.raises(ConfigError, match=r"task.class_names must be a list of strings or null, got \[1, 2\]"):
+        load_config(_config(task={"type": "multiclass", "class_names": [1, 2]}))
+    with pytest.raises(ConfigError, match=r"training.label_smoothing must be a number, got 'x'"):
+        load_config(_config(training={"label_smoothing": "x"}))

@@ -62,7 +62,7 @@ def test_cli_train_refuses_a_bad_config_before_training(tmp_path, capsys):
     path = tmp_path / "bad.yaml"
     path.write_text("model:\n  name: alexnet\n")
     assert main(["train", str(path)]) == 2
-    assert "unknown model 'alexnet'; choose one of cnn, compact_resnet" in capsys.readouterr().err
+    assert "unknown model 'alexnet'; choose one of ann, cnn, compact_resnet" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 
 

@@ -40,7 +40,7 @@ def test_mixed_bfloat16_fit_on_cpu(restore_policy):
     policy = set_precision("mixed_bfloat16")
     assert policy == "mixed_bfloat16"
     keras.utils.set_random_seed(0)
-    model = cnn((16, 16, 3), n_outputs=3, filters=(4, 8), dense_units=(8,), dropout=0.0,
+    model = cnn((16, 16, 3), n_outputs=3, widths=(4, 8), hidden=(8,), dropout=0.0,
                 band_stats=([100.0] * 3, [50.0] * 3))
     keras.mixed_precision.set_dtype_policy("float32")
     assert model.get_layer("block1_conv1").compute_dtype == "bfloat16"

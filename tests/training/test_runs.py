@@ -119,3 +119,14 @@ def test_best_model_survives_resume_with_threshold(tmp_path):
                                                      "AtomicBackupAndRestore"]
     with open(run.log) as f:
         assert list(csv.reader(f))[-1] == ["1", "0.2"]
+
+
+def test_config_changes_list_what_changed_except_resumable_keys():
+    from rskeras.training.runs import config_changes
+
+    old = {"model": {"name": "cnn", "options": {"widths": [32, 64]}}, "training": {"epochs": 10, "seed": 0},
+           "output": {"run_dir": "runs/a"}}
+    new = {"model": {"name": "cnn", "options": {"widths": [16, 32], "dropout": 0.2}}, "training": {"epochs": 20,
+           "seed": 0}, "output": {"run_dir": "runs/b"}}
+    assert config_changes(old, new) == [("model.options.widths", "[32, 64] -> [16, 32]"),
+                                        ("model.options.dropout", "(unset) -> 0.2")]

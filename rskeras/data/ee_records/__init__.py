@@ -1,4 +1,5 @@
-"""Earth Engine exports <-> tf.data: the TFRecord patch layout, mixer.json, datasets, scenes, GeoTIFF chips.
+"""Earth Engine exports <-> tf.data: the TFRecord patch layout and its one tf.Example float codec,
+mixer.json, datasets, scenes, GeoTIFF chips.
 
 This is the TensorFlow side of Earth Engine; the earthengine-api side (image stacks,
 export and upload tasks, used by ``pipelines/``) is :mod:`rskeras.ee_export`.
@@ -10,8 +11,9 @@ __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "rskeras.data.ee_records.chips": ["ChipSummary", "geotiff_to_ee_patches"],
-        "rskeras.data.ee_records.layout": ["buffered_size", "encode_patch", "kernel_margin", "patch_feature_spec",
-                                           "write_ee_patches"],
+        "rskeras.data.ee_records.example_codec": ["encode_patch", "float_examples", "parse_float_examples",
+                                                  "patch_feature_spec"],
+        "rskeras.data.ee_records.layout": ["buffered_size", "kernel_margin", "write_ee_patches"],
         "rskeras.data.ee_records.mixer": ["Mixer", "read_mixer", "write_mixer"],
         "rskeras.data.ee_records.patches": ["ee_patch_dataset"],
         "rskeras.data.ee_records.scene": ["SceneExport", "assemble_scene", "crop_buffer", "predict_scene",

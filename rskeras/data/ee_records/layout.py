@@ -1,4 +1,4 @@
-"""Earth Engine's TFRecord patch layout, and a writer that follows it exactly.
+"""Earth Engine's TFRecord patch layout (sizes, kernel buffer), and a writer that follows it exactly.
 
 Earth Engine writes one ``tf.train.Example`` per patch. Every band is a feature holding a
 ``float_list`` of ``height * width`` values in row-major order (row 0 first, west to east);
@@ -9,6 +9,7 @@ on every side, so neighbouring patches overlap and a stored patch is
 
 Sizes in this module are ``(height, width)`` in pixels; Earth Engine's own lists
 (``patchDimensions``, ``kernelSize``) are ``[width, height]`` and are converted where they are read.
+The records themselves are encoded by :mod:`rskeras.data.ee_records.example_codec`.
 """
 
 from __future__ import annotations
@@ -20,22 +21,25 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-from rskeras.io import atomic_path
+from rskeras.data.ee_records._io import TFRECORD_SUFFIXES, output_compression
+from rskeras.data.ee_records.example_codec import encode_patch, patch_feature_spec  # noqa: F401  (public here too)
+from rskeras.io import atomic_path, check_output
 
 Size = tuple[int, int]
 
 
 def as_size(size: int | Sequence[int], what: str = "patch_size") -> Size:
-    """``(height, width)`` from an int (square) or a pair; both positive (zero allowed for kernels)."""
-    if isinstance(size, (int, np.integer)):
-        hw = (int(size), int(size))
-    else:
-        values = [int(v) for v in size]
-        if len(values) != 2:
-            raise ValueError(f"{what} must be an int or (height, width), got {size!r}")
-        hw = (values[0], values[1])
-    if min(hw) < 0 or (what == "patch_size" and min(hw) == 0):
-        raise ValueError(f"{what} must be positive, got {size!r}")
+    """``(height, width)`` in pixels from an int (square) or a pair of ints.
+
+    Raises:
+        ValueError: not whole numbers, or not positive (``kernel_size`` may be 0).
+    """
+    values = [size, size] if isinstance(size, (int, np.integer)) else list(size) if isinstance(size, (Sequence, np.ndarray)) else []
+    if len(values) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        raise ValueError(f"{what} must be a whole number of pixels or (height, width), got {size!r}")
+    hw = (int(values[0]), int(values[1]))
+    if min(hw) < 0 or (what != "kernel_size" and min(hw) == 0):
+        raise ValueError(f"{what} must be {'zero or ' if what == 'kernel_size' else ''}positive, got {size!r}")
     return hw
 
 
@@ -52,64 +56,89 @@ def buffered_size(patch_size: int | Sequence[int], kernel_size: int | Sequence[i
     return h + 2 * mh, w + 2 * mw
 
 
-def describe_length(found: int, expected_size: Size, kernel_size: int | Sequence[int] = 0) -> str:
-    """Explain a band length that does not match ``expected_size`` (the classic reshape error)."""
-    h, w = expected_size
-    text = f"expected {h}x{w} = {h * w} values but found {found}"
-    side = math.isqrt(found)
-    if side * side == found:
-        text += f" = {side}x{side}"
-        extra = side - h
-        if extra > 0 and h == w:
-            text += f": did you forget the kernel buffer (kernelSize {extra})?"
-        elif extra < 0 and h == w:
-            text += f": the records are {-extra} pixels smaller; were they exported without kernelSize {kernel_size}?"
-    elif found == 1:
-        text += ": a scalar property, not a patch"
-    return text
+def _stored_sizes(found: int, patch: Size) -> list[Size]:
+    """Stored ``(rows, cols)`` of ``found`` values per band that ``patch`` with some kernel buffer can have.
 
-
-def patch_feature_spec(bands: Sequence[str], size: Size, scalars: Sequence[str] = ()) -> dict:
-    """``tf.io.parse_example`` spec: each band ``[h * w]`` float32, each scalar ``[1]`` float32."""
-    h, w = size
-    spec = {b: tf.io.FixedLenFeature([h * w], tf.float32) for b in bands}
-    spec.update({s: tf.io.FixedLenFeature([1], tf.float32) for s in scalars})
-    return spec
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _float_list(values: np.ndarray) -> tf.train.FloatList:
-    """A ``FloatList`` of ``values`` (row-major), parsed from its packed wire form: field 1, length,
-    little-endian float32s. ~10x faster than passing the values one by one for 256x256 patches."""
-    data = np.ascontiguousarray(values, dtype="<f4").tobytes()
-    return tf.train.FloatList.FromString(b"\x0a" + _varint(len(data)) + data)
-
-
-def encode_patch(patch: np.ndarray, bands: Sequence[str], properties: Mapping[str, float | np.ndarray] | None = None) -> bytes:
-    """One serialized ``tf.train.Example`` in Earth Engine's layout.
-
-    Args:
-        patch: ``(height, width, bands)`` values (stored as float32).
-        bands: feature name of each band, in the patch's band order.
-        properties: scalar (or array) properties, stored as float lists.
+    Earth Engine adds ``kernelSize // 2`` on each side, so each side grows by an even number of
+    pixels. A square patch is taken to have a square kernel (``kernelSize [k, k]``).
     """
-    patch = np.asarray(patch, dtype=np.float32)
-    if patch.ndim != 3 or patch.shape[-1] != len(bands):
-        raise ValueError(f"patch must be (height, width, {len(bands)}) for bands {list(bands)}, got shape {patch.shape}")
-    feature = {b: tf.train.Feature(float_list=_float_list(patch[..., i])) for i, b in enumerate(bands)}
-    for name, value in (properties or {}).items():
-        if name in feature:
-            raise ValueError(f"property {name!r} has the name of a band")
-        feature[name] = tf.train.Feature(float_list=_float_list(np.asarray(value)))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    h, w = patch
+    if h == w:
+        side = math.isqrt(found)
+        return [(side, side)] if side * side == found and side >= h and (side - h) % 2 == 0 else []
+    pairs = [(r, found // r) for r in range(h, found // w + 1) if found % r == 0]
+    return [(r, c) for r, c in pairs if c >= w and (r - h) % 2 == 0 and (c - w) % 2 == 0]
+
+
+def _kernel_phrase(rows: int, cols: int) -> str:
+    if rows == cols:
+        return f"kernel_size {rows}"
+    return f"kernel_size ({rows}, {cols}) (Earth Engine's kernelSize [{cols}, {rows}])"
+
+
+def describe_length(
+    found: int, patch_size: int | Sequence[int], kernel_size: int | Sequence[int] = 0, *, patch_from: str | None = None
+) -> str:
+    """Explain a band of ``found`` values that does not fit ``patch_size`` with ``kernel_size``, claiming
+    only what the numbers prove.
+
+    A stored band holds ``(h + 2 * (ky // 2)) * (w + 2 * (kx // 2))`` values: its length fixes the
+    stored size (the patch plus its buffer), not how that splits into patch and buffer. When the
+    patch size is known (``patch_from`` names its source, a mixer.json), the kernel size follows;
+    when the caller chose the patch size, the message gives each reading the numbers allow.
+    """
+    h, w = as_size(patch_size)
+    sh, sw = buffered_size((h, w), kernel_size)
+    text = f"expected {sh}x{sw} = {sh * sw} values per band but found {found}"
+    if found == 1:
+        return text + ": a scalar property, not a patch"
+    side = math.isqrt(found)
+    square = side * side == found
+    text += f" = {side}x{side}" if square else ""
+    kernels = [_kernel_phrase(r - h, c - w) for r, c in _stored_sizes(found, (h, w))[:3]]
+    if patch_from is not None:
+        if kernels:
+            return text + f": with the patch size {h}x{w} of {patch_from} that is {' or '.join(kernels)}"
+        return (text + f": no kernel size gives that with the patch size {h}x{w} of {patch_from} (Earth Engine adds "
+                "kernelSize // 2 pixels on each side); is it the mixer.json of this export?")
+    readings = ([f"patch_size {side} without kernel_size"] if square else []) + [f"patch_size {h}x{w} with {k}" for k in kernels]
+    if not readings:
+        return text + ": no patch_size and kernel_size give that; check the export's patchDimensions and kernelSize"
+    if len(readings) == 1:
+        return text + f": that is {readings[0]}"
+    return (text + ": the records fix the stored size (the patch plus kernelSize // 2 on each side), not how it "
+            f"splits: {' or '.join(readings)}; check the export's patchDimensions and kernelSize")
+
+
+def write_patch_records(
+    path: str | os.PathLike,
+    patches: Iterable[np.ndarray],
+    bands: Sequence[str],
+    properties: Mapping[str, Sequence[float]] | None = None,
+    compression: str = "GZIP",
+    compression_level: int = 1,
+) -> int:
+    """Write patches in Earth Engine's layout to ``path`` as it is (a temporary path of an atomic write).
+
+    Returns:
+        The number of records written.
+
+    Raises:
+        ValueError: a property without exactly one value per patch, or a patch of the wrong band count.
+    """
+    props = {k: np.asarray(v) for k, v in (properties or {}).items()}
+    options = tf.io.TFRecordOptions(compression_type=compression, compression_level=compression_level) if compression else None
+    n = 0
+    with tf.io.TFRecordWriter(os.fspath(path), options=options) as writer:
+        for n, patch in enumerate(patches, start=1):
+            short = [k for k, v in props.items() if len(v) < n]
+            if short:
+                raise ValueError(f"property {short[0]!r} has {len(props[short[0]])} values for more patches")
+            writer.write(encode_patch(patch, bands, {k: v[n - 1] for k, v in props.items()}))
+    for name, values in props.items():
+        if len(values) != n:
+            raise ValueError(f"property {name!r} has {len(values)} values for {n} patches")
+    return n
 
 
 def write_ee_patches(
@@ -117,53 +146,25 @@ def write_ee_patches(
     patches: Iterable[np.ndarray],
     bands: Sequence[str],
     properties: Mapping[str, Sequence[float]] | None = None,
-    compression: str | None = "GZIP",
+    compression: str | None = "auto",
     compression_level: int = 1,
 ) -> int:
-    """Write patches as a TFRecord file in Earth Engine's layout (atomically).
+    """Write patches as a TFRecord file in Earth Engine's layout (atomically: whole or not at all).
 
     Args:
-        path: output file (local or ``gs://``); Earth Engine names GZIP files ``*.tfrecord.gz``.
+        path: output file (local or ``gs://``), ``*.tfrecord`` or ``*.tfrecord.gz`` (GZIP, as Earth
+            Engine names its compressed records).
         patches: ``(n, height, width, bands)`` array or an iterable of ``(height, width, bands)`` patches.
         bands: band names, one per channel.
         properties: per-patch scalar properties, name -> ``n`` values (e.g. a class label).
-        compression: ``"GZIP"`` (as Earth Engine writes) or None for plain TFRecord.
+        compression: ``"auto"``: GZIP exactly when ``path`` ends in ``.gz``; ``"GZIP"`` or None
+            (plain) must agree with the name.
         compression_level: zlib level 1-9; 1 writes float patches ~10x faster than 6 for ~5% more bytes.
 
     Returns:
         The number of records written.
     """
-    props = {k: np.asarray(v) for k, v in (properties or {}).items()}
-    n = 0
+    check_output(path, suffixes=TFRECORD_SUFFIXES, what="path")
+    comp = output_compression(path, compression)
     with atomic_path(path) as tmp:
-        options = tf.io.TFRecordOptions(compression_type=compression, compression_level=compression_level) if compression else None
-        with tf.io.TFRecordWriter(os.fspath(tmp), options=options) as writer:
-            for n, patch in enumerate(patches, start=1):
-                short = [k for k, v in props.items() if len(v) < n]
-                if short:
-                    raise ValueError(f"property {short[0]!r} has {len(props[short[0]])} values for more patches")
-                writer.write(encode_patch(patch, bands, {k: v[n - 1] for k, v in props.items()}))
-        for name, values in props.items():
-            if len(values) != n:
-                raise ValueError(f"property {name!r} has {len(values)} values for {n} patches")
-    return n
-
-
-def first_record(paths: Sequence[str], compression: str) -> tuple[str, dict[str, tuple[str, int]]]:
-    """The first record found in ``paths``: ``(file, {feature: (kind, length)})``.
-
-    ``kind`` is ``"float_list"``, ``"int64_list"`` or ``"bytes_list"``.
-
-    Raises:
-        ValueError: every file is empty (for example a split that received no patches).
-    """
-    for path in paths:
-        for raw in tf.data.TFRecordDataset(path, compression_type=compression).take(1):
-            example = tf.train.Example.FromString(raw.numpy())
-            info = {}
-            for name, feat in example.features.feature.items():
-                kind = feat.WhichOneof("kind") or "float_list"
-                info[name] = (kind, len(getattr(feat, kind).value))
-            return path, info
-    shown = ", ".join(paths[:3]) + (" ..." if len(paths) > 3 else "")
-    raise ValueError(f"no patches: the {len(paths)} TFRecord file(s) [{shown}] hold no records (an empty split or export?)")
+        return write_patch_records(tmp, patches, bands, properties, comp, compression_level)

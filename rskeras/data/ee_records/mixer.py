@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import tensorflow as tf
 
-from rskeras.io import atomic_write_text
+from rskeras.data.ee_records._io import read_json_object
+from rskeras.io import atomic_write_text, check_output
 
 MIXER_SUFFIX = "mixer.json"
 
@@ -37,6 +38,7 @@ class Mixer:
         patch_size: ``(height, width)`` of a patch without the kernel buffer, pixels.
         patches_per_row: patches in each row of the grid.
         total_patches: patches in the export.
+        source: the file it was read from (for messages; not part of equality), None when built in code.
     """
 
     crs: str
@@ -44,6 +46,7 @@ class Mixer:
     patch_size: tuple[int, int]
     patches_per_row: int
     total_patches: int
+    source: str | None = field(default=None, compare=False)
 
     @property
     def rows(self) -> int:
@@ -61,29 +64,32 @@ class Mixer:
         }
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "mixer.json") -> "Mixer":
-        """Validate ``data`` (parsed JSON); errors name ``source`` and the field at fault."""
+    def from_dict(cls, data: dict, source: str | None = None) -> "Mixer":
+        """Validate ``data`` (parsed JSON); errors name ``source`` (the file) and the field at fault."""
+        name = source or "mixer.json"
+        if not isinstance(data, dict):
+            raise ValueError(f"{name} holds {type(data).__name__}, not a mixer.json object")
         required = ("projection", "patchDimensions", "patchesPerRow", "totalPatches")
         missing = [k for k in required if k not in data]
         if missing:
-            raise ValueError(f"{source} lacks {missing}; it has {sorted(data)} (is it an Earth Engine mixer.json?)")
+            raise ValueError(f"{name} lacks {missing}; it has {sorted(data)} (is it an Earth Engine mixer.json?)")
         proj = data["projection"]
         try:
             crs = str(proj["crs"])
             matrix = [float(v) for v in proj["affine"]["doubleMatrix"]]
         except (KeyError, TypeError) as err:
-            raise ValueError(f"{source}: 'projection' must hold 'crs' and 'affine': {{'doubleMatrix': [6 numbers]}}, got {proj!r}") from err
+            raise ValueError(f"{name}: 'projection' must hold 'crs' and 'affine': {{'doubleMatrix': [6 numbers]}}, got {proj!r}") from err
         if len(matrix) != 6:
-            raise ValueError(f"{source}: projection.affine.doubleMatrix must have 6 numbers, got {len(matrix)}")
+            raise ValueError(f"{name}: projection.affine.doubleMatrix must have 6 numbers, got {len(matrix)}")
         dims = data["patchDimensions"]
         if not (isinstance(dims, list) and len(dims) == 2 and all(isinstance(v, int) and v > 0 for v in dims)):
-            raise ValueError(f"{source}: patchDimensions must be [width, height] positive integers, got {dims!r}")
+            raise ValueError(f"{name}: patchDimensions must be [width, height] positive integers, got {dims!r}")
         per_row, total = data["patchesPerRow"], data["totalPatches"]
         if not (isinstance(per_row, int) and isinstance(total, int) and per_row > 0 and total > 0):
-            raise ValueError(f"{source}: patchesPerRow and totalPatches must be positive integers, got {per_row!r}, {total!r}")
+            raise ValueError(f"{name}: patchesPerRow and totalPatches must be positive integers, got {per_row!r}, {total!r}")
         if total % per_row and total > per_row:
-            raise ValueError(f"{source}: totalPatches {total} is not whole rows of patchesPerRow {per_row}")
-        return cls(crs, tuple(matrix), (dims[1], dims[0]), per_row, total)
+            raise ValueError(f"{name}: totalPatches {total} is not whole rows of patchesPerRow {per_row}")
+        return cls(crs, tuple(matrix), (dims[1], dims[0]), per_row, total, source)
 
 
 def read_mixer(path: str | os.PathLike) -> Mixer:
@@ -91,17 +97,22 @@ def read_mixer(path: str | os.PathLike) -> Mixer:
     path = os.fspath(path)
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"mixer file {path!r} does not exist")
-    with tf.io.gfile.GFile(path) as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not valid JSON: {err}") from err
-    return Mixer.from_dict(data, source=path)
+    return Mixer.from_dict(read_json_object(path, "mixer file"), source=path)
+
+
+def mixer_json(mixer: Mixer) -> str:
+    """The ``mixer.json`` text of ``mixer``."""
+    return json.dumps(mixer.to_dict(), indent=2) + "\n"
 
 
 def write_mixer(path: str | os.PathLike, mixer: Mixer) -> str:
-    """Write ``mixer`` as ``mixer.json`` content to ``path`` (atomically); returns the path."""
-    return os.fspath(atomic_write_text(path, json.dumps(mixer.to_dict(), indent=2) + "\n"))
+    """Write ``mixer`` as ``mixer.json`` content to ``path`` (a ``.json`` name; atomically); returns the path.
+
+    Raises:
+        ValueError: ``path`` is the mixer's own source file, an existing folder, or not ``*.json``.
+    """
+    check_output(path, suffixes=(".json",), inputs=[mixer.source] if mixer.source else [], what="mixer path")
+    return os.fspath(atomic_write_text(path, mixer_json(mixer)))
 
 
 def find_mixer(paths: list[str]) -> str:

@@ -13,19 +13,34 @@ pipeline, so it can be distributed with ``tf.distribute``.
 
 from __future__ import annotations
 
+import math
 import os
-from typing import Literal, Mapping, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from rskeras.data.augment import dihedral_patch
-from rskeras.data.ee_records._io import expand_files, resolve_compression, stream_size
-from rskeras.data.ee_records.layout import Size, as_size, buffered_size, describe_length, first_record, patch_feature_spec
+from rskeras.data.augment import patch_augmenter
+from rskeras.data.ee_records._io import expand_files, first_record, resolve_compression, stream_size
+from rskeras.data.ee_records.example_codec import patch_feature_spec
+from rskeras.data.ee_records.layout import Size, as_size, buffered_size, describe_length
 from rskeras.data.ee_records.stats import STATS_FILENAME, BandStats, load_band_stats
 
 AUTOTUNE = tf.data.AUTOTUNE
 _READ_BUFFER = 8 << 20  # bytes buffered per open TFRecord file
+
+
+def _band_groups(bands: Sequence[str] | Mapping[str, Sequence[str]]) -> tuple[list[str], dict[str, list[str]] | None]:
+    """``(all bands in channel order, {input name: bands} or None)`` from a band list or a mapping."""
+    groups = {name: list(names) for name, names in bands.items()} if isinstance(bands, Mapping) else None
+    if groups is not None:
+        empty = [name for name, names in groups.items() if not names]
+        if not groups or empty:
+            raise ValueError(f"every input must name at least one band; none for {empty or 'any input'}")
+        bands = [b for names in groups.values() for b in names]
+    if not bands:
+        raise ValueError("bands must name at least one band")
+    return list(bands), groups
 
 
 def check_features(
@@ -35,8 +50,14 @@ def check_features(
     label: str | None,
     patch_size: Size | None,
     kernel_size: int | Sequence[int],
+    *,
+    patch_from: str | None = None,
 ) -> tuple[Size, str | None]:
     """Check ``bands`` and ``label`` against the features of the first record (in ``path``).
+
+    Args:
+        patch_size: ``(height, width)`` without the kernel buffer; None infers a square patch.
+        patch_from: where ``patch_size`` comes from (a mixer.json), when it is known rather than chosen.
 
     Returns:
         ``(stored patch size, label kind)`` where the kind is ``"scalar"``, ``"band"`` or None.
@@ -52,33 +73,37 @@ def check_features(
             raise TypeError(f"feature {name!r} in {path} is a {kind}; Earth Engine's layout stores every value as a float_list")
     if patch_size is None:
         n = features[bands[0]][1]
-        side = int(round(np.sqrt(n)))
+        side = math.isqrt(n)
         if side * side != n:
             raise ValueError(f"band {bands[0]!r} in {path} holds {n} values, not a square patch: pass patch_size=(height, width)")
         size = (side, side)
+
+        def explain(found: int) -> str:
+            return f"holds {found} values where band {bands[0]!r} holds {side}x{side}; every band of a patch has its size"
     else:
         size = buffered_size(patch_size, kernel_size)
+
+        def explain(found: int) -> str:
+            return describe_length(found, patch_size, kernel_size, patch_from=patch_from)
     for b in bands:
         if features[b][1] != size[0] * size[1]:
-            raise ValueError(f"band {b!r} in {path}: {describe_length(features[b][1], size, kernel_size)}")
-    label_kind = None
-    if label:
-        n = features[label][1]
-        if n == 1:
-            label_kind = "scalar"
-        elif n == size[0] * size[1]:
-            label_kind = "band"
-        else:
-            raise ValueError(f"label {label!r} in {path} is neither a scalar property nor a band: {describe_length(n, size, kernel_size)}")
-    return size, label_kind
+            raise ValueError(f"band {b!r} in {path}: {explain(features[b][1])}")
+    if not label:
+        return size, None
+    n = features[label][1]
+    if n not in (1, size[0] * size[1]):
+        raise ValueError(f"label {label!r} in {path} is neither a scalar property nor a band: {explain(n)}")
+    return size, "scalar" if n == 1 else "band"
 
 
 def _read_file(path: tf.Tensor, expected: tf.Tensor, compression: str, skip: bool) -> tf.data.Dataset:
-    """Records of one file; a truncated or corrupt file raises an error that names it (or is skipped).
+    """``(record, "<file> record <i>")`` of one file; a truncated or corrupt file raises an error that
+    names it (or is skipped with a warning).
 
     TensorFlow's own read error does not name the file, so the records are read with
     ``ignore_errors`` and their stream length (payload + 16 framing bytes each) is compared with
     the file's (plain: its size; GZIP: the trailer's ISIZE, modulo 2**32) after the last record.
+    The record names reach ``tf.io.parse_example``, whose errors then name the file and record.
     """
     modulus = tf.constant(2**32 if compression == "GZIP" else 2**62, tf.int64)
     records = tf.data.TFRecordDataset(path, compression_type=compression, buffer_size=_READ_BUFFER).ignore_errors()
@@ -98,11 +123,26 @@ def _read_file(path: tf.Tensor, expected: tf.Tensor, compression: str, skip: boo
             report = tf.cond(ok, tf.no_op, warn)
             with tf.control_dependencies([report]):
                 return tf.logical_not(end)
-        message = ["TFRecord file", path, "is truncated or corrupt: read", n, "records and then hit unreadable data"]
+        message = ["TFRecord file", path, "is truncated or corrupt: read", n, "record(s), then unreadable data"]
         with tf.control_dependencies([tf.debugging.Assert(ok, message)]):
             return tf.logical_not(end)
 
-    return tagged.scan((tf.constant(0, tf.int64), tf.constant(0, tf.int64)), count).filter(keep).map(lambda r, *_: r)
+    def named(record, end, n, nbytes):
+        return record, tf.strings.join([path, " record ", tf.strings.as_string(n - 1)])
+
+    return tagged.scan((tf.constant(0, tf.int64), tf.constant(0, tf.int64)), count).filter(keep).map(named)
+
+
+def _records(paths: list[str], compression: str, *, ordered: bool, shuffle: int, seed: int | None, skip: bool) -> tf.data.Dataset:
+    """Named records of ``paths``: one file after another (``ordered``) or interleaved in parallel."""
+    expected = [stream_size(p, compression) for p in paths]
+    files = tf.data.Dataset.from_tensor_slices((paths, tf.constant(expected, tf.int64)))
+    if shuffle and not ordered:
+        files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    read = lambda p, n: _read_file(p, n, compression, skip)  # noqa: E731
+    if ordered:
+        return files.flat_map(read)
+    return files.interleave(read, cycle_length=min(len(paths), 8), block_length=1, num_parallel_calls=AUTOTUNE, deterministic=False)
 
 
 def _normalizer(normalize, bands: Sequence[str], first_path: str) -> BandStats | None:
@@ -117,6 +157,40 @@ def _normalizer(normalize, bands: Sequence[str], first_path: str) -> BandStats |
     return stats.select(bands)
 
 
+def _parser(
+    bands: list[str],
+    groups: dict[str, list[str]] | None,
+    label: str | None,
+    label_kind: str | None,
+    size: Size,
+    stats: BandStats | None,
+    label_dtype: str,
+) -> Callable:
+    """``parse(serialized (batch,), names (batch,))`` -> ``(image, label)`` batch, or images."""
+    spec = patch_feature_spec(bands + ([label] if label_kind == "band" else []), size, [label] if label_kind == "scalar" else [])
+    h, w = size
+    mean = None if stats is None else tf.constant(np.asarray(stats.mean, np.float32))
+    std = None if stats is None else tf.constant(np.asarray(stats.std, np.float32))
+    ends = np.cumsum([len(names) for names in groups.values()]) if groups is not None else None
+
+    def parse(serialized, names):
+        feats = tf.io.parse_example(serialized, spec, example_names=names)
+        # (batch, bands, h*w) is a plain copy per band; one transpose then interleaves the bands,
+        # about 4x cheaper than stacking on the last axis
+        image = tf.reshape(tf.transpose(tf.stack([feats[b] for b in bands], axis=1), [0, 2, 1]), [-1, h, w, len(bands)])
+        if mean is not None:
+            image = (image - mean) / std
+        if groups is not None:
+            image = {name: image[..., end - len(names) : end] for (name, names), end in zip(groups.items(), ends)}
+        if label_kind == "scalar":
+            return image, tf.cast(feats[label][:, 0], label_dtype)
+        if label_kind == "band":
+            return image, tf.cast(tf.reshape(feats[label], [-1, h, w, 1]), label_dtype)
+        return image
+
+    return parse
+
+
 def ee_patch_dataset(
     files,
     bands: Sequence[str] | Mapping[str, Sequence[str]],
@@ -126,7 +200,7 @@ def ee_patch_dataset(
     kernel_size: int | Sequence[int] = 0,
     batch_size: int | None = 32,
     shuffle: int = 0,
-    augment: bool = False,
+    augment: bool | Sequence[str] | Mapping[str, Any] = False,
     normalize: BandStats | str | os.PathLike | Literal["auto"] | None = None,
     label_dtype: str = "float32",
     compression: str | None = "auto",
@@ -154,7 +228,9 @@ def ee_patch_dataset(
             ``2 * (kernel_size // 2)`` and are returned with their buffer.
         batch_size: patches per batch; None yields single patches ``(height, width, bands)``.
         shuffle: shuffle buffer in patches (0: no shuffling). Also shuffles the file order.
-        augment: random flips and 90-degree rotations, the same for image and mask label.
+        augment: True: random flips and 90-degree rotations, the same for image and mask label; or
+            the steps of :func:`rskeras.data.augment.parse_augment` (``["flip", "crop", {"noise": ...}]``),
+            applied per patch (``mixup``/``cutmix`` are per batch: :func:`~rskeras.data.augment.batch_augmenter`).
         normalize: ``(x - mean) / std`` per band from :class:`BandStats`, a ``band_stats.json``
             path, or ``"auto"`` (the ``band_stats.json`` beside the first file). None leaves the
             raw values, for a model that normalises itself (``BandStats.to_layer()``).
@@ -171,7 +247,8 @@ def ee_patch_dataset(
             Otherwise files are interleaved in parallel.
         drop_remainder: drop a last, smaller batch.
         prefetch: prefetch batches (AUTOTUNE).
-        on_corrupt: ``"raise"``: a truncated/corrupt file stops with an error naming it;
+        on_corrupt: ``"raise"``: a truncated/corrupt file stops with an error naming it (and a
+            record of another patch size names its file and index);
             ``"skip"``: its readable records are kept and a warning names it and says how many.
         parse_batch_size: records parsed together (one ``tf.io.parse_example`` call).
         seed: seed for shuffling and augmentation.
@@ -180,54 +257,19 @@ def ee_patch_dataset(
         ``tf.data.Dataset`` of ``(image, label)`` or of images when ``label`` is None; images
         float32 ``(batch, height, width, len(bands))`` (a dict of them when ``bands`` is a mapping).
     """
-    groups = {name: list(names) for name, names in bands.items()} if isinstance(bands, Mapping) else None
-    if groups is not None:
-        empty = [name for name, names in groups.items() if not names]
-        if not groups or empty:
-            raise ValueError(f"every input must name at least one band; none for {empty or 'any input'}")
-        bands = [b for names in groups.values() for b in names]
-    if not bands:
-        raise ValueError("bands must name at least one band")
+    bands, groups = _band_groups(bands)
     if on_corrupt not in ("raise", "skip"):
         raise ValueError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
     paths = expand_files(files)
     comp = resolve_compression(paths, compression)
     first_path, features = first_record(paths, comp)
-    size, label_kind = check_features(first_path, features, bands, label, as_size(patch_size) if patch_size is not None else None, kernel_size)
+    patch = as_size(patch_size) if patch_size is not None else None
+    size, label_kind = check_features(first_path, features, bands, label, patch, kernel_size)
     stats = _normalizer(normalize, bands, first_path)
-    expected = [stream_size(p, comp) for p in paths]
 
-    files_ds = tf.data.Dataset.from_tensor_slices((paths, tf.constant(expected, tf.int64)))
-    if shuffle and not ordered:
-        files_ds = files_ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    skip = on_corrupt == "skip"
-    read = lambda p, n: _read_file(p, n, comp, skip)  # noqa: E731
-    if ordered:
-        records = files_ds.flat_map(read)
-    else:
-        records = files_ds.interleave(read, cycle_length=min(len(paths), 8), block_length=1, num_parallel_calls=AUTOTUNE, deterministic=False)
-    spec = patch_feature_spec(list(bands) + ([label] if label_kind == "band" else []), size, [label] if label_kind == "scalar" else [])
-    h, w = size
-    mean = None if stats is None else tf.constant(np.asarray(stats.mean, np.float32))
-    std = None if stats is None else tf.constant(np.asarray(stats.std, np.float32))
-
-    def parse(serialized):
-        feats = tf.io.parse_example(serialized, spec)
-        # (batch, bands, h*w) is a plain copy per band; one transpose then interleaves the bands,
-        # about 4x cheaper than stacking on the last axis
-        image = tf.reshape(tf.transpose(tf.stack([feats[b] for b in bands], axis=1), [0, 2, 1]), [-1, h, w, len(bands)])
-        if mean is not None:
-            image = (image - mean) / std
-        if groups is not None:
-            ends = np.cumsum([len(names) for names in groups.values()])
-            image = {name: image[..., end - len(names) : end] for (name, names), end in zip(groups.items(), ends)}
-        if label_kind == "scalar":
-            return image, tf.cast(feats[label][:, 0], label_dtype)
-        if label_kind == "band":
-            return image, tf.cast(tf.reshape(feats[label], [-1, h, w, 1]), label_dtype)
-        return image
-
+    records = _records(paths, comp, ordered=ordered, shuffle=shuffle, seed=seed, skip=on_corrupt == "skip")
     deterministic = True if ordered else None
+    parse = _parser(bands, groups, label, label_kind, size, stats, label_dtype)
     patches = records.batch(parse_batch_size).map(parse, num_parallel_calls=AUTOTUNE, deterministic=deterministic).unbatch()
     if cache is not None:
         patches = patches.cache("" if cache == "memory" else os.fspath(cache))
@@ -236,14 +278,11 @@ def ee_patch_dataset(
     if repeat:
         patches = patches.repeat(None if repeat is True else int(repeat))
     if augment:
+        augmenter = patch_augmenter(augment, seed=seed)
 
         def augment_patch(image, *label_value):
-            moved = tf.nest.flatten(image) + (list(label_value) if label_kind == "band" else [])
-            moved = dihedral_patch(moved, seed)
-            image = tf.nest.pack_sequence_as(image, moved[: len(tf.nest.flatten(image))])
-            if label_kind == "band":
-                return image, moved[-1]
-            return (image, *label_value) if label_value else image
+            image, target = augmenter(image, label_value[0] if label_value else None)
+            return (image, target) if label_value else image
 
         patches = patches.map(augment_patch, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     ds = patches if batch_size is None else patches.batch(batch_size, drop_remainder=drop_remainder)

@@ -9,17 +9,28 @@ buffer, one float feature per output band, uploaded together with the mixer.json
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from rskeras.data.ee_records._io import expand_files, resolve_compression
-from rskeras.data.ee_records.layout import Size, buffered_size, describe_length, first_record, kernel_margin, write_ee_patches
-from rskeras.data.ee_records.mixer import Mixer, find_mixer, read_mixer, write_mixer
-from rskeras.data.ee_records.patches import ee_patch_dataset
+from rskeras.data.ee_records._io import (
+    TFRECORD_SUFFIXES,
+    brief,
+    expand_files,
+    first_record,
+    named_read_errors,
+    output_compression,
+    resolve_compression,
+    write_text,
+)
+from rskeras.data.ee_records.layout import Size, buffered_size, kernel_margin, write_patch_records
+from rskeras.data.ee_records.mixer import MIXER_SUFFIX, Mixer, find_mixer, mixer_json, read_mixer
+from rskeras.data.ee_records.patches import check_features, ee_patch_dataset
+from rskeras.io import PathLike, atomic_paths, check_outputs
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,18 @@ class SceneExport:
             batch_size=batch_size, ordered=True, normalize=normalize, compression=self.compression,
         )
 
+    def sample(self, batch_size: int = 8) -> np.ndarray:
+        """The first ``batch_size`` buffered patches, ``(n, stored_h, stored_w, bands)`` float32 (a look at the
+        scene's values); a truncated or corrupt file is named in the error."""
+        with named_read_errors(self.files):
+            return next(iter(self.dataset(batch_size=batch_size))).numpy()
+
+
+def locate_export(files, mixer: str | os.PathLike | Mixer | None = None) -> tuple[list[str], str | os.PathLike | Mixer]:
+    """The export's TFRecord files, sorted by name (patch order), and its mixer (None: the one beside them)."""
+    paths = sorted(expand_files(files))
+    return paths, mixer if mixer is not None else find_mixer(paths)
+
 
 def read_scene_export(
     files,
@@ -64,29 +87,20 @@ def read_scene_export(
         bands: input bands of the model, in its channel order.
         mixer: the ``mixer.json`` (path or :class:`Mixer`); None finds the one beside the files.
         kernel_size: the export's ``kernelSize`` as ``(rows, cols)`` or an int (0: no buffer).
+
+    Raises:
+        KeyError: a band the records lack (the message lists the bands they hold).
+        ValueError: a truncated or corrupt first record (the file named), or records whose size
+            disagrees with the mixer's ``patchDimensions`` and ``kernel_size`` (with the kernel size
+            the numbers imply).
     """
-    paths = sorted(expand_files(files))
-    if mixer is None:
-        source = find_mixer(paths)
-        mixer_obj = read_mixer(source)
-    elif isinstance(mixer, Mixer):
-        mixer_obj, source = mixer, "the mixer"
-    else:
-        mixer_obj, source = read_mixer(mixer), os.fspath(mixer)
+    paths, mixer = locate_export(files, mixer)
+    mixer_obj = mixer if isinstance(mixer, Mixer) else read_mixer(mixer)
     comp = resolve_compression(paths, compression)
     path, features = first_record(paths, comp)
-    size = buffered_size(mixer_obj.patch_size, kernel_size)
-    for b in bands:
-        if b not in features:
-            have = ", ".join(f"{k} [{n}]" for k, (_, n) in sorted(features.items()))
-            raise KeyError(f"Feature: {b} is required but could not be found in the records of {path}; they hold: {have}")
-        n = features[b][1]
-        if n != size[0] * size[1]:
-            h, w = mixer_obj.patch_size
-            raise ValueError(
-                f"{source} disagrees with the records: its patchDimensions {w}x{h} with kernel_size {kernel_size} "
-                f"mean {size[0]}x{size[1]} values per band, but band {b!r} in {path}: {describe_length(n, size, kernel_size)}"
-            )
+    if not bands:
+        raise ValueError("bands must name at least one band")
+    check_features(path, features, bands, None, mixer_obj.patch_size, kernel_size, patch_from=mixer_obj.source or "the mixer")
     kernel = kernel_size if isinstance(kernel_size, int) else tuple(int(k) for k in kernel_size)
     return SceneExport(tuple(paths), mixer_obj, tuple(bands), kernel, comp)
 
@@ -97,79 +111,125 @@ def crop_buffer(patches: np.ndarray, kernel_size: int | Sequence[int]) -> np.nda
     return patches[:, mh : patches.shape[1] - mh, mw : patches.shape[2] - mw, :]
 
 
+def prediction_mixer_path(path: PathLike) -> str:
+    """The mixer written beside prediction records ``path``: ``<path without .tfrecord[.gz]>-mixer.json``."""
+    base = os.fspath(path)
+    for suffix in (".gz", ".tfrecord"):
+        base = base[: -len(suffix)] if base.lower().endswith(suffix) else base
+    return base + "-" + MIXER_SUFFIX
+
+
+def check_prediction_outputs(
+    path: PathLike, mixer_path: PathLike | None = None, inputs: Sequence[PathLike] = (), compression: str | None = "auto"
+) -> tuple[str, str]:
+    """Refuse prediction outputs before any work; returns ``(mixer path, compression type of the records)``.
+
+    ``path`` must end in ``.tfrecord`` or ``.tfrecord.gz`` (agreeing with ``compression``) and, like
+    its mixer, be none of ``inputs`` (paths or glob patterns) nor match an input pattern (a later
+    run would read the predictions as part of the export).
+    """
+    comp = output_compression(path, compression)
+    mixer_out = os.fspath(mixer_path) if mixer_path is not None else prediction_mixer_path(path)
+    check_outputs([(path, TFRECORD_SUFFIXES, "the prediction file"), (mixer_out, (".json",), "its mixer")], inputs)
+    for pattern in (os.fspath(p) for p in inputs):
+        if any(c in pattern for c in "*?[") and fnmatch.fnmatch(os.fspath(path), pattern):
+            raise ValueError(f"the prediction file {os.fspath(path)} matches the input pattern {pattern!r}: a later run "
+                             "would read the predictions as export patches; write them elsewhere")
+    return mixer_out, comp
+
+
+def _prediction_patches(predictions: np.ndarray | Iterable[np.ndarray], n_bands: int, mixer: Mixer,
+                        kernel_size: int | Sequence[int]) -> Iterator[np.ndarray]:
+    """Single ``(h, w, n_bands)`` patches from prediction batches, buffer cropped; fails past ``totalPatches``."""
+    h, w = mixer.patch_size
+    stored = buffered_size(mixer.patch_size, kernel_size)
+    count = 0
+    for batch in [predictions] if isinstance(predictions, np.ndarray) else predictions:
+        batch = np.asarray(batch)
+        if batch.ndim == 3:
+            batch = batch[..., None]
+        if batch.shape[1:3] == stored:
+            batch = crop_buffer(batch, kernel_size)
+        if batch.shape[1:3] != (h, w) or batch.shape[-1] != n_bands:
+            raise ValueError(f"prediction patches must be {h}x{w} (or {stored[0]}x{stored[1]} with the kernel buffer) "
+                             f"with {n_bands} band(s), got shape {batch.shape[1:]}")
+        count += len(batch)
+        if count > mixer.total_patches:
+            raise ValueError(f"{mixer.source or 'the mixer'} says totalPatches {mixer.total_patches} but more predictions "
+                             "were given; nothing was written")
+        yield from batch
+
+
 def write_scene_predictions(
     path: str | os.PathLike,
     predictions: np.ndarray | Iterable[np.ndarray],
     bands: Sequence[str],
     mixer: Mixer,
     kernel_size: int | Sequence[int] = 0,
-    compression: str | None = None,
+    compression: str | None = "auto",
     mixer_path: str | os.PathLike | None = None,
+    *,
+    inputs: Sequence[PathLike] = (),
 ) -> tuple[str, str]:
     """Write predictions as a TFRecord that Earth Engine ingests as an image, plus its mixer.json.
 
+    Both files appear together, or neither (an error, Ctrl-C or SIGTERM leave nothing).
+
     Args:
-        path: output TFRecord (``.tfrecord`` or ``.tfrecord.gz``).
+        path: output TFRecord, ``.tfrecord`` or ``.tfrecord.gz`` (GZIP).
         predictions: ``(n, h, w, k)`` array or an iterable of such batches, in export order; with
             the kernel buffer (it is cropped) or without.
         bands: a name per output channel (``k``).
         mixer: the mixer of the export the patches came from.
         kernel_size: the export's ``kernelSize``.
-        compression: None (plain) or ``"GZIP"``.
+        compression: ``"auto"``: GZIP exactly when ``path`` ends in ``.gz``; ``"GZIP"`` or None
+            (plain) must agree with the name.
         mixer_path: where to write the mixer (default: ``<path without .tfrecord[.gz]>-mixer.json``).
+        inputs: the files the predictions come from, which the outputs must not overwrite.
 
     Returns:
         ``(tfrecord path, mixer.json path)``.
 
     Raises:
-        ValueError: a patch of the wrong size, or not ``mixer.total_patches`` patches.
+        ValueError: an output that is an input or has the wrong suffix, a patch of the wrong size,
+            or not ``mixer.total_patches`` patches (nothing is written then).
     """
-    h, w = mixer.patch_size
-    stored = buffered_size(mixer.patch_size, kernel_size)
-    batches = [predictions] if isinstance(predictions, np.ndarray) else predictions
-
-    def patches():
-        for batch in batches:
-            batch = np.asarray(batch)
-            if batch.ndim == 3:
-                batch = batch[..., None]
-            if batch.shape[1:3] == stored:
-                batch = crop_buffer(batch, kernel_size)
-            if batch.shape[1:3] != (h, w) or batch.shape[-1] != len(bands):
-                raise ValueError(
-                    f"prediction patches must be {h}x{w} (or {stored[0]}x{stored[1]} with the kernel buffer) with "
-                    f"{len(bands)} band(s) {list(bands)}, got shape {batch.shape[1:]}"
-                )
-            yield from batch
-
-    count = write_ee_patches(path, _counted(patches(), mixer.total_patches), bands, compression=compression)
-    if count != mixer.total_patches:
-        raise ValueError(f"the mixer says {mixer.total_patches} patches but {count} predictions were given")
-    base = os.fspath(path)
-    for suffix in (".gz", ".tfrecord"):
-        base = base[: -len(suffix)] if base.endswith(suffix) else base
-    mixer_out = os.fspath(mixer_path) if mixer_path is not None else base + "-mixer.json"
-    write_mixer(mixer_out, mixer)
+    mixer_out, comp = check_prediction_outputs(path, mixer_path, [*inputs, *([mixer.source] if mixer.source else [])], compression)
+    with atomic_paths(path, mixer_out) as (tmp_records, tmp_mixer):
+        count = write_patch_records(tmp_records, _prediction_patches(predictions, len(bands), mixer, kernel_size), bands,
+                                    compression=comp)
+        if count != mixer.total_patches:
+            given = f"{count} patches were predicted from {brief([os.fspath(p) for p in inputs])}" if inputs else f"{count} predictions were given"
+            raise ValueError(f"{mixer.source or 'the mixer'} says totalPatches {mixer.total_patches} but {given}; "
+                             "nothing was written")
+        write_text(tmp_mixer, mixer_json(mixer))
     return os.fspath(path), mixer_out
 
 
-def _counted(items: Iterable[np.ndarray], limit: int):
-    """Yield ``items``, failing as soon as there are more than ``limit`` (nothing is then renamed into place)."""
-    for i, item in enumerate(items, start=1):
-        if i > limit:
-            raise ValueError(f"the mixer says {limit} patches but more predictions were given")
-        yield item
-
-
-def predict_scene(model, scene: SceneExport, path: str | os.PathLike, bands: Sequence[str] = ("prediction",), batch_size: int = 8, normalize=None, compression: str | None = None) -> tuple[str, str]:
+def predict_scene(
+    model,
+    scene: SceneExport,
+    path: str | os.PathLike,
+    bands: Sequence[str] = ("prediction",),
+    batch_size: int = 8,
+    normalize=None,
+    compression: str | None = "auto",
+) -> tuple[str, str]:
     """Run ``model`` over a scene export and write its predictions for upload (buffer cropped).
 
     ``model`` maps ``(batch, stored_h, stored_w, bands)`` to ``(batch, stored_h, stored_w, k)``
-    (fully convolutional) or to the unbuffered size.
+    (fully convolutional) or to the unbuffered size. The outputs are checked before the first
+    patch is read; a truncated or corrupt export file is named in the error, and nothing is written.
+    See :func:`write_scene_predictions` for ``path`` and ``compression``.
     """
+    check_prediction_outputs(path, None, [*scene.files, *([scene.mixer.source] if scene.mixer.source else [])], compression)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     ds = scene.dataset(batch_size=batch_size, normalize=normalize)
     batches = (np.asarray(model.predict_on_batch(x)) for x in ds)
-    return write_scene_predictions(path, batches, bands, scene.mixer, scene.kernel_size, compression=compression)
+    with named_read_errors(scene.files):
+        return write_scene_predictions(path, batches, bands, scene.mixer, scene.kernel_size, compression=compression,
+                                       inputs=scene.files)
 
 
 def assemble_scene(patches: np.ndarray, mixer: Mixer, kernel_size: int | Sequence[int] = 0) -> np.ndarray:

@@ -11,10 +11,14 @@ from collections.abc import Sequence
 
 import keras
 
-from rskeras.models.backbones.inputs_and_heads import (
-    BandStats,
+from rskeras.models.blocks import pooled_head
+from rskeras.models.contract import (
+    BandStatsArgument,
+    Weights,
+    builder_contract,
+    default_outputs,
     image_input,
-    pooled_head,
+    load_model_weights,
 )
 
 
@@ -36,18 +40,21 @@ def _basic_block(x, filters: int, stride: int, name: str):
     return keras.layers.Activation("relu", name=f"{name}_out")(y)
 
 
+@builder_contract()
 def compact_resnet(
     input_shape: Sequence[int | None],
+    *,
     task: str = "multiclass",
-    n_outputs: int = 10,
+    n_outputs: int | None = None,
+    class_names: Sequence[str] | None = None,
+    band_names: Sequence[str] | None = None,
+    band_stats: BandStatsArgument | None = None,
+    weights: Weights = None,
+    name: str | None = None,
     widths: Sequence[int] = (32, 64, 128, 256),
     blocks: Sequence[int] = (1, 1, 1, 1),
     stem_filters: int = 32,
     dropout: float = 0.1,
-    class_names: Sequence[str] | None = None,
-    band_names: Sequence[str] | None = None,
-    band_stats: BandStats | None = None,
-    name: str = "compact_resnet",
 ) -> keras.Model:
     """A small ResNet: 3x3 stem (stride 1), then one stage per width, each halving the resolution.
 
@@ -58,26 +65,27 @@ def compact_resnet(
     Args:
         input_shape: ``(H, W, bands)``, any band count; H and W may be None.
         task: ``"regression"``, ``"binary"``, ``"multiclass"`` or ``"multilabel"``.
-        n_outputs: classes (or values for regression).
+        n_outputs: classes (or values for regression); default from ``class_names`` and ``task``.
+        class_names, band_names, band_stats: stored in the model (see :func:`rskeras.models.image_input`).
+        weights: None or a weights file of the same architecture (any band count).
+        name: the model's name (default ``"compact_resnet"``).
         widths: filters per stage; a 64x64 input ends at ``64 / 2 ** len(widths)``.
         blocks: residual blocks per stage (same length as ``widths``).
         stem_filters: filters of the stem convolution at full resolution.
         dropout: dropout rate before the output layer (0 for none).
-        class_names, band_names, band_stats: stored in the model (see
-            :func:`rskeras.models.backbones.inputs_and_heads.image_input`).
-        name: the model's name.
 
     Returns:
         An uncompiled model: ``(batch, H, W, bands)`` raw values -> ``(batch, n_outputs)``
         float32. With the defaults at 64x64x3 and 10 classes it has 1,233,002 parameters.
     """
     if len(widths) != len(blocks) or not widths or min(blocks) < 1:
-        raise ValueError(f"widths and blocks need one entry per stage and blocks >= 1, got widths={widths}, "
-                         f"blocks={blocks}")
-    inputs, x = image_input(input_shape, band_names, band_stats)
+        raise ValueError(f"compact_resnet: widths and blocks need one entry per stage and blocks >= 1, "
+                         f"got widths={widths}, blocks={blocks}")
+    n_outputs = default_outputs(task, n_outputs, class_names)
+    inputs, x = image_input(input_shape, band_names=band_names, band_stats=band_stats)
     x = _conv_bn(x, stem_filters, 1, "stem")
     for stage, (width, n_blocks) in enumerate(zip(widths, blocks), start=1):
         for block in range(1, n_blocks + 1):
             x = _basic_block(x, width, 2 if block == 1 else 1, f"stage{stage}_block{block}")
     outputs = pooled_head(x, task, n_outputs, class_names=class_names, dropout=dropout)
-    return keras.Model(inputs, outputs, name=name)
+    return load_model_weights(keras.Model(inputs, outputs, name=name or "compact_resnet"), weights)

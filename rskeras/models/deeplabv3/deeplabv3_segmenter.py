@@ -11,18 +11,19 @@ the logits are upsampled bilinearly to the input size.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 
 from rskeras.models.backbones import build_backbone
-from rskeras.models.unet.unet_blocks import (
-    BandStats,
-    conv_bn_relu,
+from rskeras.models.blocks import conv_bn_relu, upsampled_output
+from rskeras.models.contract import (
+    BandStatsArgument,
+    Weights,
+    builder_contract,
     default_outputs,
     image_input,
     static_size,
-    upsampled_output,
 )
 
 #: ASPP atrous rates per output stride (section 3.3 of the paper).
@@ -43,19 +44,21 @@ def aspp(x, rates: Sequence[int], filters: int = 256, name: str = "aspp"):
     return conv_bn_relu(y, filters, kernel_size=1, name=f"{name}_projection")
 
 
+@builder_contract(renamed={"backbone_weights": "weights", "filters": "aspp_filters"})
 def deeplabv3(
     input_shape: Sequence[int],
+    *,
     task: str = "multiclass",
     n_outputs: int | None = None,
+    class_names: Sequence[str] | None = None,
+    band_names: Sequence[str] | None = None,
+    band_stats: BandStatsArgument | None = None,
+    weights: Weights = None,
+    name: str | None = None,
     backbone: str = "resnet50",
-    backbone_weights: str | None = None,
     output_stride: int = 16,
     atrous_rates: Sequence[int] | None = None,
-    filters: int = 256,
-    band_stats: BandStats | None = None,
-    band_names: Sequence[str] | None = None,
-    class_names: Sequence[str] | None = None,
-    name: str | None = None,
+    aspp_filters: int = 256,
 ) -> keras.Model:
     """DeepLabV3 (Chen et al. 2017) on a registered backbone, any number of bands.
 
@@ -64,15 +67,15 @@ def deeplabv3(
         task: ``"regression"``, ``"binary"``, ``"multiclass"`` or ``"multilabel"``.
         n_outputs: classes or target values; defaults to ``len(class_names)``,
             or 1 for regression and binary.
+        class_names, band_names, band_stats: stored in the model (see :func:`rskeras.models.image_input`).
+        weights: the backbone's pretrained weights: None, ``"imagenet"`` or a weights file
+            (see :func:`rskeras.models.backbones.build_backbone`; was ``backbone_weights``).
+        name: the model's name; defaults to ``"deeplabv3_<backbone>"``.
         backbone: a name of :data:`rskeras.models.backbones.BACKBONES`.
-        backbone_weights: None, ``"imagenet"`` or a weights file (see ``build_backbone``).
         output_stride: 16 (rates 6, 12, 18) or 8 (rates 12, 24, 36).
         atrous_rates: the three atrous rates, instead of the defaults for ``output_stride``.
-        filters: channels of every ASPP branch and of the projection (the paper: 256).
-        band_stats: ``(mean, std)`` per band for the in-model normalisation.
-        band_names: names of the bands, stored in the model.
-        class_names: names of the classes, stored in the model.
-        name: the model's name; defaults to ``"deeplabv3_<backbone>"``.
+        aspp_filters: channels of every ASPP branch and of the projection (the paper: 256;
+            was ``filters``).
 
     Returns:
         An uncompiled model ``"image"`` ``(batch, height, width, bands)`` raw
@@ -86,8 +89,8 @@ def deeplabv3(
     rates = tuple(atrous_rates) if atrous_rates is not None else ATROUS_RATES[output_stride]
     n_outputs = default_outputs(task, n_outputs, class_names)
     size = static_size(input_shape, "deeplabv3")
-    inputs, x = image_input(input_shape, band_stats, band_names)
-    features = build_backbone(backbone, x, weights=backbone_weights, output_stride=output_stride)
-    x = aspp(features[32], rates, filters, name="aspp")
+    inputs, x = image_input(input_shape, band_names=band_names, band_stats=band_stats)
+    features = build_backbone(backbone, x, weights=weights, output_stride=output_stride)
+    x = aspp(features[32], rates, aspp_filters, name="aspp")
     outputs = upsampled_output(x, size, task, n_outputs, class_names=class_names)
     return keras.Model(inputs, outputs, name=name or f"deeplabv3_{backbone}")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 
 from rskeras.heads import output_head
 from rskeras.models.backbones import build_backbone_layers
-from rskeras.models.backbones.inputs_and_heads import BandStats, image_input, pooled_head
+from rskeras.models.blocks import pooled_head
+from rskeras.models.contract import BandStatsArgument, Weights, builder_contract, default_outputs, image_input
 
 AUX_LOSS_WEIGHT = 0.3  # the paper's weight of each auxiliary classifier's loss in the total loss
 
@@ -30,17 +30,19 @@ def _auxiliary_classifier(x, task: str, n_outputs: int, class_names, name: str):
     return output_head(x, task, n_outputs, class_names=class_names, name=name)
 
 
+@builder_contract()
 def googlenet(
     input_shape: Sequence[int | None],
+    *,
     task: str = "multiclass",
-    n_outputs: int = 10,
-    weights: str | os.PathLike | None = None,
-    aux_classifiers: bool = False,
-    dropout: float = 0.4,
+    n_outputs: int | None = None,
     class_names: Sequence[str] | None = None,
     band_names: Sequence[str] | None = None,
-    band_stats: BandStats | None = None,
-    name: str = "googlenet_classifier",
+    band_stats: BandStatsArgument | None = None,
+    weights: Weights = None,
+    name: str | None = None,
+    aux_classifiers: bool = False,
+    dropout: float = 0.4,
 ) -> keras.Model:
     """GoogLeNet: the ``"googlenet"`` backbone (Table 1, inception 3a..5b), global average pooling, dropout, output.
 
@@ -64,13 +66,13 @@ def googlenet(
         input_shape: ``(H, W, bands)``, any band count; H and W must be known when
             ``aux_classifiers`` (their fully connected layer depends on the size).
         task: ``"regression"``, ``"binary"``, ``"multiclass"`` or ``"multilabel"``.
-        n_outputs: classes (or values for regression).
+        n_outputs: classes (or values for regression); default from ``class_names`` and ``task``.
+        class_names, band_names, band_stats: stored in the model (see :func:`rskeras.models.image_input`).
         weights: None or the path of a weights file for the backbone (Keras publishes
             no ImageNet GoogLeNet); the first convolution adapts to the band count.
+        name: the model's name (default ``"googlenet_classifier"``).
         aux_classifiers: add the two auxiliary outputs (for training).
         dropout: dropout before the main output (0.4 in the paper).
-        class_names, band_names, band_stats: stored in the model.
-        name: the model's name.
 
     Returns:
         An uncompiled model: ``(batch, H, W, bands)`` raw values -> ``(batch, n_outputs)``
@@ -78,13 +80,15 @@ def googlenet(
         6,005,642 parameters (5,991,082 trainable); with the auxiliary classifiers
         at 64x64x3, 6,423,710.
     """
-    inputs, x = image_input(input_shape, band_names, band_stats)
+    if aux_classifiers and None in tuple(input_shape[:2]):
+        raise ValueError(f"the auxiliary classifiers need a known height and width, got input_shape={input_shape}")
+    n_outputs = default_outputs(task, n_outputs, class_names)
+    name = name or "googlenet_classifier"
+    inputs, x = image_input(input_shape, band_names=band_names, band_stats=band_stats)
     backbone = build_backbone_layers("googlenet", x, weights=weights)
     output = pooled_head(backbone.features[32], task, n_outputs, class_names=class_names, dropout=dropout)
     if not aux_classifiers:
         return keras.Model(inputs, output, name=name)
-    if None in tuple(input_shape[:2]):
-        raise ValueError(f"the auxiliary classifiers need a known height and width, got input_shape={input_shape}")
     aux = [_auxiliary_classifier(backbone.endpoints[f"inception_4{block}"], task, n_outputs, class_names, f"aux{i}")
            for i, block in ((1, "a"), (2, "d"))]
     return keras.Model(inputs, [output, *aux], name=name)

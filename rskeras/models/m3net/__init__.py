@@ -5,7 +5,7 @@ from rskeras._lazy import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "rskeras.models.m3net.m3net_height_model": ["OUTPUTS", "m3net"],
+        "rskeras.models.m3net.m3net_height_model": ["BUILDING_TASKS", "INPUTS", "OUTPUTS", "m3net"],
         "rskeras.models.m3net.m3net_training": ["UncertaintyWeightedModel"],
     },
 )

@@ -4,10 +4,12 @@ M3Net is trained on all its outputs at once. Each height loss ``L_i`` (mean
 squared error in m²) is weighted by a learned homoscedastic uncertainty: with a
 trainable log-variance ``s_i`` per height output, the loss is
 
-    sum_i [exp(-s_i) * L_i + s_i]  +  BCE(building)
+    sum_i [exp(-s_i) * L_i + s_i]  +  CE(building)
 
 (the form of Cao & Huang's training code; Kendall et al. write it with factors
-1/2). A Keras loss cannot own trainable weights, so the weighting lives in
+1/2). CE is the binary cross-entropy of a one-channel building output (``task="binary"``)
+or the sparse categorical cross-entropy of a softmax one (``task="multiclass"``, the paper's).
+A Keras loss cannot own trainable weights, so the weighting lives in
 :class:`UncertaintyWeightedModel`, a registered ``keras.Model`` that wraps the
 network, owns the log-variances and overrides ``compute_loss``: it trains with
 plain ``compile(optimizer)`` + ``fit(x, heights)`` and saves and loads as ``.keras``.
@@ -15,10 +17,12 @@ plain ``compile(optimizer)`` + ``fit(x, heights)`` and saves and loads as ``.ker
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 from keras import ops
+
+from rskeras.models.metadata import model_metadata
 
 
 @keras.saving.register_keras_serializable(package="rskeras")
@@ -31,16 +35,17 @@ class UncertaintyWeightedModel(keras.Model):
             (``(batch, H, W, 1)`` building probability), e.g. :func:`m3net`.
         height_outputs: the outputs trained against the height target, each with
             its own learned log-variance.
-        segmentation_output: the output trained with binary cross-entropy against
-            the building mask.
+        segmentation_output: the output trained with cross-entropy against the building
+            mask (binary, or sparse categorical for a ``"multiclass"`` output).
         building_threshold: when the target holds no building mask, pixels whose
             height exceeds this (metres) are buildings (the authors: height > 0).
 
     ``fit`` and ``evaluate`` take the network's inputs as ``x`` and, as ``y``,
     either the height map ``(batch, H, W, 1)`` in metres or a dict
-    ``{"height": ..., "building": ...}`` with a 0/1 building mask. Compile with an
-    optimizer only (the loss is built in). Logged metrics: ``loss``, each height
-    output's ``<name>_mse`` (m²) and ``building_bce``. ``call`` returns the
+    ``{"height": ..., "building": ...}`` with a 0/1 building mask (class indices for a
+    ``"multiclass"`` output). Compile with an optimizer only (the loss is built in). Logged
+    metrics: ``loss``, each height output's ``<name>_mse`` (m²) and ``building_bce``
+    (``building_cce`` for a ``"multiclass"`` output). ``call`` returns the
     network's outputs, so ``predict`` gives the same dict as the network.
 
     Attributes:
@@ -71,9 +76,25 @@ class UncertaintyWeightedModel(keras.Model):
         self.log_variances = self.add_weight(
             shape=(len(self.height_outputs),), initializer="zeros", dtype="float32", name="log_variances"
         )
+        self.segmentation_task = model_metadata(network).outputs.get(segmentation_output, "binary")
+        loss_name = "cce" if self.segmentation_task == "multiclass" else "bce"
         self.height_trackers = [keras.metrics.Mean(name=f"{n}_mse") for n in self.height_outputs]
-        self.building_tracker = keras.metrics.Mean(name=f"{segmentation_output}_bce")
+        self.building_tracker = keras.metrics.Mean(name=f"{segmentation_output}_{loss_name}")
         self.built = True
+
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+        """Compile with an optimizer (and ``model.compile``'s other options); the loss is built in.
+
+        ``loss`` and ``metrics`` are accepted and not used, so code that compiles every model with
+        its task's loss (``rskeras train``) compiles this one too.
+        """
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compile_from_config(self, config: dict) -> None:
+        """Compile a loaded model as it was saved (Keras skips models whose ``compile`` is overridden)."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
     def call(self, inputs, training=None):
         return self.network(inputs, training=training)
@@ -100,14 +121,19 @@ class UncertaintyWeightedModel(keras.Model):
             tracker.update_state(mse)
             s = self.log_variances[i]
             total = total + ops.exp(-s) * mse + s
-        bce = ops.mean(
-            keras.losses.binary_crossentropy(building, ops.cast(y_pred[self.segmentation_output], "float32"))
-        )
-        self.building_tracker.update_state(bce)
-        total = total + bce
+        ce = self._segmentation_loss(building, ops.cast(y_pred[self.segmentation_output], "float32"))
+        self.building_tracker.update_state(ce)
+        total = total + ce
         for extra in self.losses:
             total = total + ops.cast(extra, "float32")
         return total
+
+    def _segmentation_loss(self, building, predicted):
+        """Mean cross-entropy of the building output against the ``(batch, H, W, 1)`` mask."""
+        if self.segmentation_task == "multiclass":
+            labels = ops.cast(ops.squeeze(building, axis=-1), "int32")
+            return ops.mean(keras.losses.sparse_categorical_crossentropy(labels, predicted))
+        return ops.mean(keras.losses.binary_crossentropy(building, predicted))
 
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable}

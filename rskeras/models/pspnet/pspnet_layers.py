@@ -1,4 +1,13 @@
-"""Adaptive average pooling: a feature map of any static size -> a fixed ``bins x bins`` grid."""
+"""Adaptive average pooling for PSPNet's pyramid: a feature map of any static size -> a fixed grid.
+
+Why not ``keras.layers.AdaptiveAveragePooling2D`` (Keras 3.15.1, TensorFlow 2.21)? It computes the
+same windows, but its TensorFlow implementation also builds a pooling of ``window + 1`` cells that
+exceeds the feature map when the bins divide it evenly (4 cells to 1 bin: windows of 4 and 5), which
+eager calls tolerate and a ``tf.function`` trace rejects ("Negative dimension size caused by
+subtracting 5 from 4"): ``predict_raster``, serving signatures and ``model.fit`` without
+``run_eagerly`` all trace. ``tests/models/test_pspnet.py`` checks that this is still so, so that
+rskeras can move to Keras' layer once it traces.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +21,9 @@ def adaptive_pooling_matrix(size: int, bins: int) -> np.ndarray:
 
     Bin ``i`` averages the input cells ``floor(i * size / bins)`` up to
     ``ceil((i + 1) * size / bins)`` (exclusive), the windows of PyTorch's
-    ``AdaptiveAvgPool2d``: equal non-overlapping windows when ``size`` is a
-    multiple of ``bins``, slightly overlapping ones otherwise, and repeated cells
-    when ``bins > size``. Every row sums to 1.
+    ``AdaptiveAvgPool2d`` and Keras' ``AdaptiveAveragePooling2D``: equal non-overlapping
+    windows when ``size`` is a multiple of ``bins``, slightly overlapping ones otherwise,
+    and repeated cells when ``bins > size``. Every row sums to 1.
     """
     if size < 1 or bins < 1:
         raise ValueError(f"size and bins must be positive, got size={size}, bins={bins}")
@@ -28,17 +37,15 @@ def adaptive_pooling_matrix(size: int, bins: int) -> np.ndarray:
 
 @keras.saving.register_keras_serializable(package="rskeras")
 class AdaptiveAveragePooling2D(keras.layers.Layer):
-    """Average-pool ``(batch, H, W, C)`` to ``(batch, bins, bins, C)`` for any static ``H``, ``W``.
+    """Average-pool ``(batch, H, W, C)`` to ``(batch, rows, cols, C)`` for any static ``H``, ``W``.
 
-    The pyramid pooling module of PSPNet (Zhao et al. 2017) pools the deepest
-    feature map to 1x1, 2x2, 3x3 and 6x6 bins. The averaging windows are fixed
-    by the static input size at build time (see :func:`adaptive_pooling_matrix`)
-    and applied as two small matrix products, so the layer handles sizes that are
-    not multiples of ``bins`` and runs in the layer's compute dtype (float16 or
+    The windows are fixed by the static input size at build time (:func:`adaptive_pooling_matrix`)
+    and applied as two small matrix products, so the layer traces in a ``tf.function``, handles
+    sizes that are not multiples of the bins, and runs in the layer's compute dtype (float16 or
     bfloat16 under mixed precision).
 
     Args:
-        bins: the output grid size (an int, or ``(rows, cols)``).
+        bins: the output grid, an int or ``(rows, cols)``.
     """
 
     def __init__(self, bins: int | tuple[int, int], **kwargs):

@@ -11,26 +11,28 @@ paper's auxiliary loss on stage 4 is not included.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 
 from rskeras.models.backbones import build_backbone
+from rskeras.models.blocks import conv_bn_relu, upsampled_output
 from rskeras.models.pspnet.pspnet_layers import AdaptiveAveragePooling2D
-from rskeras.models.unet.unet_blocks import (
-    BandStats,
-    conv_bn_relu,
+from rskeras.models.contract import (
+    BandStatsArgument,
+    Weights,
+    builder_contract,
     default_outputs,
     image_input,
     static_size,
-    upsampled_output,
 )
 
 
 def pyramid_pooling(x, bins: Sequence[int], filters: int | None = None, name: str = "ppm"):
     """The pyramid pooling module on ``(batch, h, w, C)`` features (static ``h``, ``w``).
 
-    Each bin size ``b`` gives adaptive average pooling to ``b x b`` -> 1x1
+    Each bin size ``b`` gives adaptive average pooling to ``b x b`` (PyTorch's windows;
+    :class:`~rskeras.models.pspnet.pspnet_layers.AdaptiveAveragePooling2D`) -> 1x1
     Conv-BN-ReLU with ``filters`` (default ``C // len(bins)``) -> bilinear resize
     to ``h x w``; the result is ``concat([x, branch_1, ...])``, ``(batch, h, w,
     C + len(bins) * filters)``.
@@ -46,21 +48,23 @@ def pyramid_pooling(x, bins: Sequence[int], filters: int | None = None, name: st
     return keras.layers.Concatenate(name=f"{name}_concat")(branches)
 
 
+@builder_contract(renamed={"backbone_weights": "weights"})
 def pspnet(
     input_shape: Sequence[int],
+    *,
     task: str = "multiclass",
     n_outputs: int | None = None,
+    class_names: Sequence[str] | None = None,
+    band_names: Sequence[str] | None = None,
+    band_stats: BandStatsArgument | None = None,
+    weights: Weights = None,
+    name: str | None = None,
     backbone: str = "resnet50",
-    backbone_weights: str | None = None,
     output_stride: int = 8,
     bins: Sequence[int] = (1, 2, 3, 6),
     pyramid_filters: int | None = None,
     head_filters: int = 512,
     dropout: float = 0.1,
-    band_stats: BandStats | None = None,
-    band_names: Sequence[str] | None = None,
-    class_names: Sequence[str] | None = None,
-    name: str | None = None,
 ) -> keras.Model:
     """PSPNet (Zhao et al. 2017) on a registered backbone, any number of bands.
 
@@ -71,18 +75,17 @@ def pspnet(
         task: ``"regression"``, ``"binary"``, ``"multiclass"`` or ``"multilabel"``.
         n_outputs: classes or target values; defaults to ``len(class_names)``,
             or 1 for regression and binary.
+        class_names, band_names, band_stats: stored in the model (see :func:`rskeras.models.image_input`).
+        weights: the backbone's pretrained weights: None, ``"imagenet"`` or a weights file
+            (see :func:`rskeras.models.backbones.build_backbone`; was ``backbone_weights``).
+        name: the model's name; defaults to ``"pspnet_<backbone>"``.
         backbone: a name of :data:`rskeras.models.backbones.BACKBONES`.
-        backbone_weights: None, ``"imagenet"`` or a weights file (see ``build_backbone``).
         output_stride: 8 (the paper), 16 or 32; the deepest tap is at this stride.
         bins: the pyramid's bin sizes (the paper: 1, 2, 3, 6).
         pyramid_filters: channels of each pyramid branch (default: the deepest
             tap's channels divided by ``len(bins)``; 512 for ResNet-50).
         head_filters: channels of the 3x3 Conv-BN-ReLU after the pyramid (the paper: 512).
         dropout: dropout before the classifier (the paper: 0.1).
-        band_stats: ``(mean, std)`` per band for the in-model normalisation.
-        band_names: names of the bands, stored in the model.
-        class_names: names of the classes, stored in the model.
-        name: the model's name; defaults to ``"pspnet_<backbone>"``.
 
     Returns:
         An uncompiled model ``"image"`` ``(batch, height, width, bands)`` raw
@@ -96,8 +99,8 @@ def pspnet(
     size = static_size(input_shape, "pspnet")
     if not bins or min(bins) < 1:
         raise ValueError(f"bins must be positive bin sizes, got {tuple(bins)}")
-    inputs, x = image_input(input_shape, band_stats, band_names)
-    features = build_backbone(backbone, x, weights=backbone_weights, output_stride=output_stride)
+    inputs, x = image_input(input_shape, band_names=band_names, band_stats=band_stats)
+    features = build_backbone(backbone, x, weights=weights, output_stride=output_stride)
     x = pyramid_pooling(features[32], bins, pyramid_filters, name="ppm")
     x = conv_bn_relu(x, head_filters, kernel_size=3, name="head")
     if dropout:

@@ -18,18 +18,21 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 
 from rskeras.heads import output_head
 from rskeras.layers.resize import BilinearUpsampling2D
-from rskeras.models.unet.unet_blocks import (
-    BandStats,
-    conv_bn_relu,
+from rskeras.models.backbones import build_backbone
+from rskeras.models.blocks import conv_bn_relu, double_conv
+from rskeras.models.contract import (
+    BandStatsArgument,
+    Weights,
+    builder_contract,
     default_outputs,
-    double_conv,
     image_input,
+    load_model_weights,
     static_size,
 )
 
@@ -52,20 +55,49 @@ def _decoder_step(x, skip, filters: int, variant: str, name: str):
     return double_conv(x, filters, batch_norm=variant == "sen12tp", name=f"{name}_conv")
 
 
+def _own_encoder_decoder(x, depth: int, filters: int, variant: str, dropout: float):
+    """The paper's contracting path (``depth`` poolings), bottleneck and expanding path, at full resolution."""
+    batch_norm = variant == "sen12tp"
+    skips = []
+    for level in range(depth):
+        x = double_conv(x, filters * 2**level, batch_norm, name=f"encoder_{level + 1}")
+        skips.append(x)
+        x = keras.layers.MaxPooling2D(2, name=f"encoder_{level + 1}_pool")(x)
+    x = double_conv(x, filters * 2**depth, batch_norm, name="bottleneck")
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="bottleneck_dropout")(x)
+    for level in reversed(range(depth)):
+        x = _decoder_step(x, skips[level], filters * 2**level, variant, name=f"decoder_{level + 1}")
+    return x
+
+
+def _backbone_encoder_decoder(x, backbone: str, weights, filters: int, variant: str, dropout: float):
+    """A registered backbone's taps as the encoder; the decoder goes up through strides 16, 8, 4, 2 and 1."""
+    taps = build_backbone(backbone, x, weights=weights)
+    x = taps[32]
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="bottleneck_dropout")(x)
+    for stride in (16, 8, 4, 2, 1):
+        x = _decoder_step(x, taps.get(stride), max(1, filters * stride // 2), variant, name=f"decoder_stride{stride}")
+    return x
+
+
+@builder_contract(renamed={"backbone_weights": "weights"})
 def unet(
     input_shape: Sequence[int | None],
+    *,
     task: str = "multiclass",
     n_outputs: int | None = None,
+    class_names: Sequence[str] | None = None,
+    band_names: Sequence[str] | None = None,
+    band_stats: BandStatsArgument | None = None,
+    weights: Weights = None,
+    name: str | None = None,
     depth: int = 4,
     filters: int = 64,
     variant: str = "original",
     backbone: str | None = None,
-    backbone_weights: str | None = None,
     dropout: float = 0.0,
-    band_stats: BandStats | None = None,
-    band_names: Sequence[str] | None = None,
-    class_names: Sequence[str] | None = None,
-    name: str | None = None,
 ) -> keras.Model:
     """A U-Net for dense prediction (segmentation or per-pixel regression).
 
@@ -77,6 +109,11 @@ def unet(
         task: ``"regression"``, ``"binary"``, ``"multiclass"`` or ``"multilabel"``.
         n_outputs: classes or target values; defaults to ``len(class_names)``,
             or 1 for regression and binary.
+        class_names, band_names, band_stats: stored in the model (see :func:`rskeras.models.image_input`).
+        weights: with a backbone, its pretrained weights (None, ``"imagenet"`` or a file, see
+            :func:`rskeras.models.backbones.build_backbone`; was ``backbone_weights``); without
+            one, None or a weights file of the same architecture.
+        name: the model's name; defaults to ``"unet"`` or ``"unet_<backbone>"``.
         depth: number of max-pooling steps of the own encoder (the paper: 4).
         filters: channels of the first level; level ``i`` has ``filters * 2**i``
             (the paper: 64 -> 1024 at the bottom). With a backbone the decoder
@@ -85,13 +122,8 @@ def unet(
         variant: ``"original"`` or ``"sen12tp"`` (see the module docstring).
         backbone: a registered backbone name for the encoder, or None for the
             U-Net's own encoder.
-        backbone_weights: passed to ``build_backbone`` (None, "imagenet" or a path).
         dropout: dropout rate at the end of the contracting path (the paper
             uses dropout there; 0 for none).
-        band_stats: ``(mean, std)`` per band for the in-model normalisation.
-        band_names: names of the bands, stored in the model.
-        class_names: names of the classes, stored in the model.
-        name: the model's name; defaults to ``"unet"`` or ``"unet_<backbone>"``.
 
     Returns:
         An uncompiled model ``"image"`` ``(batch, height, width, bands)`` raw
@@ -113,34 +145,12 @@ def unet(
         static_size(input_shape, f"unet on backbone {backbone!r}", multiple=32)
     elif input_shape[0] is not None and input_shape[1] is not None:
         static_size(input_shape, "unet", multiple=2**depth)
-    inputs, x = image_input(input_shape, band_stats, band_names)
-    batch_norm = variant == "sen12tp"
-
+    inputs, x = image_input(input_shape, band_names=band_names, band_stats=band_stats)
     if backbone is None:
-        skips = []
-        for level in range(depth):
-            x = double_conv(x, filters * 2**level, batch_norm, name=f"encoder_{level + 1}")
-            skips.append(x)
-            x = keras.layers.MaxPooling2D(2, name=f"encoder_{level + 1}_pool")(x)
-        x = double_conv(x, filters * 2**depth, batch_norm, name="bottleneck")
-        if dropout:
-            x = keras.layers.Dropout(dropout, name="bottleneck_dropout")(x)
-        for level in reversed(range(depth)):
-            x = _decoder_step(x, skips[level], filters * 2**level, variant, name=f"decoder_{level + 1}")
+        x = _own_encoder_decoder(x, depth, filters, variant, dropout)
     else:
-        from rskeras.models.backbones import build_backbone
-
-        taps = build_backbone(backbone, x, weights=backbone_weights)
-        x = taps[32]
-        if dropout:
-            x = keras.layers.Dropout(dropout, name="bottleneck_dropout")(x)
-        for stride in (16, 8, 4, 2, 1):
-            skip = taps.get(stride)
-            x = _decoder_step(x, skip, max(1, filters * stride // 2), variant, name=f"decoder_stride{stride}")
-
+        x = _backbone_encoder_decoder(x, backbone, weights, filters, variant, dropout)
     outputs = output_head(x, task, n_outputs, class_names=class_names, kind="conv")
-    default_name = "unet" if backbone is None else f"unet_{backbone}"
-    return keras.Model(inputs, outputs, name=name or default_name)
-
-
-__all__ = ["unet", "VARIANTS"]
+    if backbone is not None:
+        return keras.Model(inputs, outputs, name=name or f"unet_{backbone}")
+    return load_model_weights(keras.Model(inputs, outputs, name=name or "unet"), weights)

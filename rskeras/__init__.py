@@ -24,6 +24,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
     {
         "rskeras.inference.predict": ["predict_raster"],
         "rskeras.serving.export": ["export_saved_model"],
+        "rskeras.serving.formats": ["export"],
         "rskeras.saving": ["load_model"],
         "rskeras.models.metadata": ["model_metadata"],
         "rskeras.tasks": ["TASKS", "get_task"],

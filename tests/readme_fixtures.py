@@ -14,7 +14,8 @@ in ``../shared/data``:
   holding only what Earth Engine writes (TFRecord files, and ``mixer.json`` for image exports).
 - ``gs/bucket/samples/landcover_pixels_train.tfrecord.gz``: the table export of pixel samples at the field points
   (:data:`SAMPLE_TABLE`), written as ``sampleRegions`` + ``Export.table`` write it, bands named as in the exports.
-- ``unet.keras``, ``unet_landcover64.keras``: small untrained U-Nets standing in for the reader's trained models.
+- ``unet.keras``, ``unet_landcover64.keras``, ``landcover.keras``: small untrained U-Nets standing in for the reader's
+  trained models (the first two on Earth Engine export bands, ``landcover.keras`` on ``scene.tif``'s HLS bands).
 - ``pipelines``: a link to the repository's ``pipelines/``, so ``python pipelines/<script>.py`` works as written.
 """
 
@@ -84,7 +85,8 @@ SAMPLE_TABLE = "gs://bucket/samples/landcover_pixels_train.tfrecord.gz"
 SAMPLE_BANDS = ["B2", "B3", "B4", "B8", "B11", "B12"]
 #: model file -> the export bands it reads (the models a reader would have trained).
 MODELS = {"unet.keras": ["B2", "B3", "B4", "B8"],
-          "unet_landcover64.keras": ["B2", "B3", "B4", "B8", "B11", "B12", "VV", "VH", "elevation"]}
+          "unet_landcover64.keras": ["B2", "B3", "B4", "B8", "B11", "B12", "VV", "VH", "elevation"],
+          "landcover.keras": ["blue", "green", "red", "nir"]}  # scene.tif's own band names (HLS L30)
 
 
 def substitute(text: str) -> str:

@@ -30,6 +30,7 @@ NOTEBOOKS = (
     "06_sar_to_ndvi_unet",
     "07_building_height_m3net",
     "08_earth_engine_to_tf_serving",
+    "09_your_own_rasters",
 )
 KERNEL_NAME = "rskeras-notebook-test"
 CELL_TIMEOUT_S = 300  # per cell; a whole notebook in fast mode takes well under a minute

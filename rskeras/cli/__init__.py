@@ -5,6 +5,7 @@
 ``rskeras predict-ee``   predict an Earth Engine image export, writing the TFRecord Earth Engine uploads
 ``rskeras train``        train from a YAML configuration (data, model, task, training, output)
 ``rskeras evaluate``     evaluate a saved model on a dataset: metrics JSON and confusion matrix PNG
+``rskeras export``       write a saved model as a SavedModel, an ONNX or a LiteRT file
 ``rskeras design-sample`` draw a stratified (or random, systematic) sample of a class map to label
 ``rskeras assess``       accuracy and class areas with confidence intervals from the labelled sample
 ``rskeras vectorize``    polygons per class of a class map (GeoPackage, GeoJSON) and its per-class area table
@@ -33,8 +34,8 @@ from collections.abc import Sequence
 __all__ = ["COMMANDS", "build_parser", "cli_message", "main"]
 
 #: The sub-command modules, in the order ``rskeras --help`` lists them.
-COMMANDS = ("train_pixel", "predict", "predict_ee", "train", "evaluate", "design_sample", "assess", "vectorize",
-            "models", "demo")
+COMMANDS = ("train_pixel", "predict", "predict_ee", "train", "evaluate", "export", "design_sample", "assess",
+            "vectorize", "models", "demo")
 #: Exceptions that report a fault of the input; anything else is unexpected (both: one line, exit 2).
 USER_ERRORS = (ValueError, KeyError, OSError, FloatingPointError)
 #: A Python keyword argument in a message: ``name=`` and, when given, its value.

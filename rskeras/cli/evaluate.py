@@ -22,6 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bands", default="rgb", help="EuroSAT bands with --data: rgb or all (default rgb)")
     p.add_argument("--batch-size", type=int, default=128, help="patches per batch (default 128)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N patches")
+    p.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: the mean prediction of each patch's 8 flips and rotations (8x slower)")
     p.add_argument("--out", required=True, help="output folder for metrics.json and confusion_matrix.png")
     p.set_defaults(func=run)
 
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         dataset = eurosat(args.data, split=args.split, bands=args.bands, batch_size=args.batch_size,
                           limit=args.limit, shuffle=False)
     model = load_model(args.model)
-    report = evaluate_model(model, dataset)
+    report = evaluate_model(model, dataset, tta=args.tta)
     report["model"] = str(args.model)
     files = write_report(report, args.out)
     headline = (f"overall accuracy {report['overall_accuracy']:.4f}, kappa {report['kappa']:.4f}"

@@ -16,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "OUT with the same CRS, transform and size. A second raster feeds the second input of two-input models "
         "(M3Net). The output is written under a temporary name and renamed when complete.",
     )
-    p.add_argument("model", help="a saved .keras model")
+    p.add_argument("model", help="a saved .keras model, or an .onnx / .tflite file written by rskeras export")
     p.add_argument("rasters", nargs="+", metavar="RASTER [RASTER2] OUT.tif",
                    help="the input raster(s) and, last, the output GeoTIFF")
     p.add_argument("--bands", nargs="+", type=band_argument, metavar="BAND",
@@ -45,6 +45,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="which output of a multi-output model to write (e.g. M3Net's height)")
     p.add_argument("--kind", default="auto", choices=["auto", "pixel", "patch", "dense"],
                    help="how the model is applied (default: from its input shape)")
+    p.add_argument("--cog", action="store_true",
+                   help="write Cloud-Optimised GeoTIFFs (internal tiles and overviews: mode for class maps, average "
+                   "for probabilities, values and uncertainty)")
+    p.add_argument("--uncertainty", choices=["tta", "mc_dropout"],
+                   help="also write OUT_uncertainty.tif, and the map from the mean prediction: tta averages the 8 "
+                   "flips and rotations of each tile (patch and dense models), mc_dropout --passes predictions with "
+                   "dropout on (models with Dropout layers); entropy in nats for classes, standard deviation in the "
+                   "target's units for values")
+    p.add_argument("--passes", type=int, default=20, help="stochastic passes of --uncertainty mc_dropout (default 20)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
@@ -63,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
             args.model, sources[0] if len(sources) == 1 else sources, dst, bands=args.bands, sensor=args.sensor,
             kind=args.kind, probabilities=args.probabilities, batch_size=args.batch_size,
             window_size=args.window_size, tile_size=args.tile_size, overlap=args.overlap,
-            max_memory=args.max_memory, output=args.model_output, progress=not args.no_progress,
+            max_memory=args.max_memory, output=args.model_output, cog=args.cog, uncertainty=args.uncertainty,
+            passes=args.passes, progress=not args.no_progress,
         )
     for note in notes:
         if issubclass(note.category, UserWarning):
@@ -71,5 +81,6 @@ def run(args: argparse.Namespace) -> int:
     bands = "; ".join(", ".join(names) for names in result.bands)
     tiles = f", tiles of {result.tile_size} px overlapping by {result.overlap}" if result.tile_size else ""
     print(f"{result.kind} model on bands {bands}{tiles}")
-    print(f"wrote {result.dst}" + (f" and {result.probabilities}" if result.probabilities else ""))
+    written = [result.dst, result.probabilities, result.uncertainty]
+    print("wrote " + " and ".join(str(path) for path in written if path))
     return 0

@@ -1,6 +1,7 @@
 """Readers and tf.data pipelines: field data, rasters, Earth Engine exports, datasets.
 
-The pure-geo readers (points, rasters, sampling, sensors, class schemes) never load TensorFlow; the
+The pure-geo readers (points, rasters, sampling, sensors, class schemes, raster scenes, samplers,
+vector labels) never load TensorFlow; ``raster_dataset`` (:mod:`rskeras.data.raster_patches`), the
 Earth Engine record readers (:mod:`rskeras.data.ee_records`) and EuroSAT
 (:mod:`rskeras.data.eurosat_dataset`) do, when one of their names is first used.
 """
@@ -13,7 +14,9 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "rskeras.data.class_schemes": ["ClassScheme", "WORLDCOVER_CLASSES"],
         "rskeras.data.locate": ["find_data"],
         "rskeras.data.points": ["Points", "read_points"],
+        "rskeras.data.raster_patches": ["raster_dataset"],
         "rskeras.data.rasters": ["BandError", "band_names", "open_raster", "resolve_bands"],
+        "rskeras.data.samplers": ["BlockSplit", "GridSampler", "RandomSampler", "RegionSplit"],
         "rskeras.data.sampling": ["Samples", "sample_raster"],
         "rskeras.data.sensors": ["SENSORS", "SensorSpec", "get_sensor"],
         "rskeras.data.ee_records.chips": ["ChipSummary", "geotiff_to_ee_patches"],

@@ -387,9 +387,13 @@ def _label_key(value) -> Label:
 
 
 def _class_list(map_info: _MapInfo, strata_areas, class_names, map_labels, reference_labels):
-    """Class keys and names: the map's classes when known (map, strata sizes, names), else those seen."""
+    """Class keys and names: the map's classes when known (map, strata sizes, names), else those seen.
+
+    A map's classes are those it holds and those its ``CLASS_NAMES`` tag names: a class the map never
+    predicts (0 pixels) can still be in the reference labels, its whole area then being omission errors.
+    """
     if map_info.pixels is not None:
-        keys = list(map_info.pixels)
+        keys = sorted(set(map_info.pixels) | {k for k in map_info.names if isinstance(k, int)})
     elif isinstance(strata_areas, Mapping):
         keys = [_label_key(k) for k in strata_areas]
     elif class_names:

@@ -38,6 +38,7 @@ def evaluate_model(
     task: str | None = None,
     ignore_index: int | None = None,
     progress: bool = True,
+    tta: bool = False,
 ) -> dict:
     """The accuracy report of ``model`` on ``dataset`` (batches of ``(inputs, targets)``).
 
@@ -53,10 +54,12 @@ def evaluate_model(
         task: the task (default: the model's).
         ignore_index: a true class to leave out of dense evaluation (e.g. 255 for nodata).
         progress: show a progress bar over batches.
+        tta: test-time augmentation: predict each image patch in its 8 flips and rotations
+            (:data:`rskeras.inference.uncertainty.DIHEDRAL`; dense outputs turned back) and evaluate the mean.
 
     Returns:
-        A JSON-ready dict with ``task``, the metrics, ``n`` (samples or pixels) and
-        ``images_per_second`` (prediction throughput).
+        A JSON-ready dict with ``task``, the metrics, ``n`` (samples or pixels), ``tta`` and
+        ``images_per_second`` (prediction throughput, augmented views included in the time).
     """
     from tqdm.auto import tqdm
 
@@ -69,6 +72,7 @@ def evaluate_model(
     if task not in ("multiclass", "binary", "regression"):
         raise ValueError(f"evaluate_model handles multiclass, binary and regression models, not {task!r}")
     class_names = list(class_names or meta.class_names or [])
+    predict = _augmented(model) if tta else model.predict_on_batch
     total = None
     if hasattr(dataset, "cardinality"):
         total = int(dataset.cardinality())
@@ -77,7 +81,7 @@ def evaluate_model(
     cm, values, dense = None, [], False
     for x, y in tqdm(dataset, total=total, desc="evaluating", unit="batch", disable=not progress):
         start = time.perf_counter()
-        p = np.asarray(model.predict_on_batch(x))
+        p = np.asarray(predict(x))
         elapsed += time.perf_counter() - start
         n_images += len(p)
         if task == "regression":
@@ -102,14 +106,34 @@ def evaluate_model(
     if task == "regression":
         y_true = np.concatenate([v[0].ravel() for v in values])
         y_pred = np.concatenate([v[1].ravel() for v in values])
-        return dict(regression_report(y_true, y_pred), task=task, images_per_second=speed)
+        return dict(regression_report(y_true, y_pred), task=task, tta=tta, images_per_second=speed)
     if len(class_names) != len(cm):
         class_names = [str(i) for i in range(len(cm))]
     report = report_from_confusion(cm, class_names)
     if dense:
         report["iou"] = iou_from_confusion(cm, class_names)
-    report.update(task=task, n=int(cm.sum()), n_images=n_images, images_per_second=speed)
+    report.update(task=task, n=int(cm.sum()), n_images=n_images, tta=tta, images_per_second=speed)
     return report
+
+
+def _augmented(model):
+    """``predict(x)``: the mean of ``model``'s predictions of the 8 flips and rotations of the ``(n, H, W, c)``
+    patches ``x``; dense ``(n, H, W, k)`` outputs are turned back before averaging."""
+    from rskeras.inference.uncertainty import DIHEDRAL, dihedral, undo_dihedral
+
+    shapes = [tuple(t.shape[1:]) for t in model.inputs]
+    if len(shapes) != 1 or len(shapes[0]) != 3 or (None not in shapes[0][:2] and shapes[0][0] != shapes[0][1]):
+        raise ValueError(f"tta flips and rotates square image patches; model {model.name!r} takes {shapes}")
+
+    def predict(x):
+        x = np.asarray(x, np.float32)
+        views = []
+        for index in range(len(DIHEDRAL)):
+            p = np.asarray(model.predict_on_batch(np.ascontiguousarray(dihedral(x, index))))
+            views.append(undo_dihedral(p, index) if p.ndim == 4 else p)
+        return np.mean(views, axis=0)
+
+    return predict
 
 
 def write_report(report: dict, folder: str | os.PathLike, title: str | None = None) -> dict[str, Path]:

@@ -25,14 +25,14 @@ from rasterio.windows import Window
 from tqdm.auto import tqdm
 
 from rskeras.inference.outputs import OutputPlan
-from rskeras.inference.runner import ModelRunner
+from rskeras.inference.model_spec import Runner
 from rskeras.inference.sources import Source
 from rskeras.inference.tiling import blend_weights, cut_tiles, tile_origins
 from rskeras.inference.writer import GeoTIFFOutputs
 
 
 def predict_dense(
-    runner: ModelRunner,
+    runner: Runner,
     sources: list[Source],
     fills: list[np.ndarray],
     plan: OutputPlan,
@@ -54,7 +54,7 @@ def predict_dense(
     """
     ds = sources[0].dataset
     row_starts = tile_origins(ds.height, tile, overlap)
-    strip = _BlendedStrip(ds.width, tile, overlap, plan.n_outputs)
+    strip = _BlendedStrip(ds.width, tile, overlap, plan.n_channels)
     n_valid = n_nodata = 0
     bar = tqdm(total=len(row_starts) * len(strip.offsets), desc="predict", unit="tile", disable=not progress)
     with bar:
@@ -89,7 +89,7 @@ class _BlendedStrip:
         self.sums = np.zeros((n_outputs, tile, len(self.columns)), np.float32)
         self.weights = np.zeros((tile, len(self.columns)), np.float32)
 
-    def add_predictions(self, runner: ModelRunner, strips: list[np.ndarray], batch_size: int, bar) -> None:
+    def add_predictions(self, runner: Runner, strips: list[np.ndarray], batch_size: int, bar) -> None:
         """Predict the tiles of ``strips`` (one ``(bands, tile, padded width)`` array per input) and add them."""
         tile = self.tile
         for first in range(0, len(self.offsets), batch_size):

@@ -40,8 +40,10 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
-import keras
+if TYPE_CHECKING:  # the probe reads a model's config; a probe restored from JSON needs no Keras
+    import keras
 
 #: Peak memory / live activations, measured on CPU (peak RSS of one call, TensorFlow 2.21 with oneDNN): 1.34 for
 #: a U-Net of depth 2 (1024 px tile), 1.44 depth 4 (512 px, batch 2), 1.45 depth 3 (512 px, batch 4), 1.48 for
@@ -102,6 +104,25 @@ class ModelProbe:
             alive += events[step]
             peak = max(peak, alive)
         return int(WORKSPACE_FACTOR * peak * batch * BYTES_PER_VALUE)
+
+    def to_json(self) -> dict:
+        """The probe as JSON (an exported file's metadata carries it, so planning needs no Keras):
+        ``multiple``, ``receptive_radius`` (None for infinite) and per tensor ``[channels, stride numerator,
+        stride denominator, radius, spatial, born, last]``."""
+        return {
+            "multiple": self.multiple,
+            "receptive_radius": None if math.isinf(self.receptive_radius) else self.receptive_radius,
+            "tensors": [[t.channels, t.stride.numerator, t.stride.denominator, None if math.isinf(t.radius)
+                         else t.radius, t.spatial, t.born, t.last] for t in self.tensors],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ModelProbe":
+        """The probe :meth:`to_json` wrote."""
+        radius = data["receptive_radius"]
+        tensors = [_Tensor(c, Fraction(num, den), math.inf if r is None else r, bool(spatial), born, last)
+                   for c, num, den, r, spatial, born, last in data["tensors"]]
+        return cls(int(data["multiple"]), math.inf if radius is None else float(radius), tensors)
 
 
 def probe_model(model: keras.Model) -> ModelProbe:

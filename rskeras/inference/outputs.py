@@ -20,6 +20,14 @@ Class names go into the GDAL metadata of class maps (tag ``CLASS_NAMES``, a JSON
 list indexed by class value) and into band descriptions; single-band class maps
 get a colour map with distinct colours. Every output carries the tag
 ``RSKERAS_TASK``.
+
+With ``uncertainty=`` (:mod:`rskeras.inference.uncertainty`) the map is made from the mean prediction and
+``<dst stem>_uncertainty.tif`` (float32, nodata as the values) holds the uncertainty: entropy in nats for
+classification (one band for multiclass, one per output for binary and multilabel), the standard deviation
+in the target's units for regression (one per output); tags ``UNCERTAINTY_METHOD`` and
+``UNCERTAINTY_UNITS``. With ``cog=True`` every output is a Cloud-Optimised GeoTIFF
+(:mod:`rskeras.inference.cog`): overviews by mode for class maps, by average for probabilities, values and
+uncertainty.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from typing import Sequence
 
 import numpy as np
 
+from rskeras.inference.uncertainty import UNITS, is_classification, uncertainty_band_names, uncertainty_bands
 from rskeras.inference.writer import OutputSpec
 from rskeras.io import check_outputs
 from rskeras.tasks import get_task
@@ -52,20 +61,33 @@ def distinct_colors(n: int) -> list[tuple[int, int, int, int]]:
     return colors
 
 
+#: Overview resampling of Cloud-Optimised outputs: the majority class for class maps, the mean for floats.
+COG_RESAMPLING = {"uint8": "mode", "float32": "average"}
+
+
 def probabilities_path(dst: Path) -> Path:
     """``<dst stem>_probabilities<suffix>`` beside ``dst``."""
     return dst.with_name(f"{dst.stem}_probabilities{dst.suffix or '.tif'}")
 
 
-def check_prediction_outputs(dst: str | os.PathLike, probabilities: str | os.PathLike | bool | None, src) -> None:
+def uncertainty_path(dst: Path) -> Path:
+    """``<dst stem>_uncertainty<suffix>`` beside ``dst``."""
+    return dst.with_name(f"{dst.stem}_uncertainty{dst.suffix or '.tif'}")
+
+
+def check_prediction_outputs(dst: str | os.PathLike, probabilities: str | os.PathLike | bool | None, src,
+                             uncertainty: str | None = None) -> None:
     """Refuse, before any work, outputs that are inputs, existing folders or not GeoTIFF names (:mod:`rskeras.io`).
 
-    ``src`` is what ``predict_raster`` takes: a path, a list of paths or a dict of paths.
+    ``src`` is what ``predict_raster`` takes: a path, a list of paths or a dict of paths; ``uncertainty``
+    adds :func:`uncertainty_path` of ``dst``.
     """
     outputs = [(dst, GEOTIFF_SUFFIXES, "dst")]
     if probabilities:
         path = probabilities_path(Path(dst)) if probabilities is True else probabilities
         outputs.append((path, GEOTIFF_SUFFIXES, "probabilities"))
+    if uncertainty:
+        outputs.append((uncertainty_path(Path(dst)), GEOTIFF_SUFFIXES, "uncertainty"))
     sources = src.values() if isinstance(src, dict) else [src] if isinstance(src, (str, os.PathLike)) else src
     check_outputs(outputs, inputs=[os.fspath(s) for s in sources if isinstance(s, (str, os.PathLike))])
 
@@ -79,34 +101,49 @@ class OutputPlan:
         n_outputs: size of the model output's last axis.
         class_names: names of the values of the class map (index = value), or of the
             regression outputs; None when unknown.
-        specs: ``[main]`` or ``[main, probabilities]``.
+        specs: ``[main]``, then the probabilities and the uncertainty rasters when asked for.
+        roles: per spec, ``"main"``, ``"probabilities"`` or ``"uncertainty"``.
+        uncertainty: the uncertainty method, or None.
     """
 
     task: str
     n_outputs: int
     class_names: list[str] | None
     specs: list[OutputSpec]
+    roles: list[str]
+    uncertainty: str | None = None
+
+    def path(self, role: str) -> Path | None:
+        """The path of the output with ``role``, or None when it is not written."""
+        return self.specs[self.roles.index(role)].path if role in self.roles else None
 
     @property
     def probabilities(self) -> Path | None:
-        return self.specs[1].path if len(self.specs) > 1 else None
+        return self.path("probabilities")
+
+    @property
+    def n_channels(self) -> int:
+        """Channels of what the runner returns per pixel: the outputs, and their variances for regression
+        with uncertainty (:class:`rskeras.inference.uncertainty.UncertaintyRunner`)."""
+        return 2 * self.n_outputs if self.uncertainty and not is_classification(self.task) else self.n_outputs
 
     def encode(self, pred: np.ndarray, invalid: np.ndarray) -> list[np.ndarray]:
-        """Model outputs ``(n_outputs, h, w)`` float32 -> one ``(count, h, w)`` array per spec.
+        """Runner outputs ``(n_channels, h, w)`` float32 -> one ``(count, h, w)`` array per spec.
 
         ``invalid`` ``(h, w)`` bool marks nodata pixels; their values in ``pred``
         are ignored.
         """
-        main, *rest = self.specs
+        spread = None
+        if self.uncertainty:
+            pred, spread = uncertainty_bands(pred, self.task, self.n_outputs)
         if self.task == "regression":
             labels = pred.astype(np.float32, copy=False)
         else:
             labels = get_task(self.task).decode(pred, axis=0).astype(np.uint8)
             labels = labels if self.task == "multilabel" else labels[None]
-        out = [np.where(invalid[None], np.asarray(main.nodata, labels.dtype), labels)]
-        if rest:
-            out.append(np.where(invalid[None], np.float32(rest[0].nodata), pred.astype(np.float32, copy=False)))
-        return out
+        bands = {"main": labels, "probabilities": pred.astype(np.float32, copy=False), "uncertainty": spread}
+        return [np.where(invalid[None], np.asarray(spec.nodata, bands[role].dtype), bands[role])
+                for spec, role in zip(self.specs, self.roles)]
 
 
 def plan_outputs(
@@ -116,19 +153,47 @@ def plan_outputs(
     dst: Path,
     probabilities: str | Path | bool | None = None,
     nodata: float | None = None,
+    uncertainty: str | None = None,
+    cog: bool = False,
 ) -> OutputPlan:
-    """The output rasters for a model with ``task`` and ``n_outputs`` (see the module's table)."""
+    """The output rasters for a model with ``task`` and ``n_outputs`` (see the module's table).
+
+    Args:
+        uncertainty: the method of :mod:`rskeras.inference.uncertainty`, or None.
+        cog: write Cloud-Optimised GeoTIFFs (overviews by :data:`COG_RESAMPLING`).
+    """
     task = task or "regression"
     float_nodata = FLOAT_NODATA if nodata is None else float(nodata)
+    main, extra, map_names = _main_output(task, n_outputs, class_names, dst, probabilities, float_nodata)
+    specs, roles = [main], ["main"]
+    if extra is not None:
+        specs.append(extra)
+        roles.append("probabilities")
+    if uncertainty:
+        names = uncertainty_band_names(task, main.descriptions)
+        unit = UNITS["classification" if is_classification(task) else "regression"]
+        specs.append(OutputSpec(uncertainty_path(dst), "float32", len(names), float_nodata, names,
+                                {"RSKERAS_TASK": task, "UNCERTAINTY_METHOD": uncertainty, "UNCERTAINTY_UNITS": unit}))
+        roles.append("uncertainty")
+    if cog:
+        for spec in specs:
+            spec.cog = COG_RESAMPLING[spec.dtype]
+    return OutputPlan(task, n_outputs, map_names, specs, roles, uncertainty)
+
+
+def _main_output(
+    task: str, n_outputs: int, class_names: Sequence[str] | None, dst: Path, probabilities, float_nodata: float,
+) -> tuple[OutputSpec, OutputSpec | None, list[str] | None]:
+    """The map (class map or values), the probabilities raster when asked for (else None), and the names of
+    the map's values (classification) or outputs (regression; None when the model has none)."""
     names = list(class_names) if class_names is not None else None
     tags = {"RSKERAS_TASK": task}
     if task == "regression":
         if probabilities:
             raise ValueError("a regression model has no probabilities; leave probabilities= unset")
         descriptions = names or (["value"] if n_outputs == 1 else [f"value_{i}" for i in range(n_outputs)])
-        main = OutputSpec(dst, "float32", n_outputs, float_nodata, descriptions, dict(tags, OUTPUT_NAMES=descriptions))
-        return OutputPlan(task, n_outputs, names, [main])
-
+        return OutputSpec(dst, "float32", n_outputs, float_nodata, descriptions,
+                          dict(tags, OUTPUT_NAMES=descriptions)), None, names
     if task == "multiclass":
         if n_outputs > CLASS_NODATA:
             raise ValueError(f"a uint8 class map holds at most {CLASS_NODATA} classes, the model has {n_outputs}")
@@ -148,11 +213,10 @@ def plan_outputs(
         main = OutputSpec(dst, "uint8", n_outputs, CLASS_NODATA, map_names, dict(tags, CLASS_NAMES=map_names))
     else:
         raise ValueError(f"unknown task {task!r} in the model")
-    specs = [main]
-    if probabilities:
-        path = probabilities_path(dst) if probabilities is True else Path(probabilities)
-        if path == dst:
-            raise ValueError(f"the probabilities path {path} is the class map's path; give another")
-        specs.append(OutputSpec(path, "float32", len(prob_names), float_nodata, prob_names,
-                                dict(tags, CLASS_NAMES=prob_names)))
-    return OutputPlan(task, n_outputs, map_names, specs)
+    if not probabilities:
+        return main, None, map_names
+    path = probabilities_path(dst) if probabilities is True else Path(probabilities)
+    if path == dst:
+        raise ValueError(f"the probabilities path {path} is the class map's path; give another")
+    return main, OutputSpec(path, "float32", len(prob_names), float_nodata, prob_names,
+                            dict(tags, CLASS_NAMES=prob_names)), map_names

@@ -24,7 +24,7 @@ from rasterio.windows import Window
 from tqdm.auto import tqdm
 
 from rskeras.inference.outputs import OutputPlan
-from rskeras.inference.runner import ModelRunner
+from rskeras.inference.model_spec import Runner
 from rskeras.inference.sources import Source
 from rskeras.inference.tiling import cut_tiles
 from rskeras.inference.writer import GeoTIFFOutputs
@@ -41,7 +41,7 @@ def patch_grid(height: int, width: int, tile: int, overlap: int) -> tuple[int, i
 
 
 def predict_patches(
-    runner: ModelRunner,
+    runner: Runner,
     sources: list[Source],
     fills: list[np.ndarray],
     plan: OutputPlan,
@@ -71,7 +71,7 @@ def predict_patches(
         pred = np.concatenate([
             runner([cut_tiles(values, offsets[s:s + batch_size], tile) for values, _ in reads], batch_size)
             for s in range(0, n_cols, batch_size)
-        ]).reshape(n_cols, plan.n_outputs)
+        ]).reshape(n_cols, plan.n_channels)
         n = min(stride, height - top)  # scene rows of this row of cells
         cell_invalid = invalid[pad:pad + n, pad:pad + width]  # (n, width), the scene pixels of the cells
         n_nodata += int(cell_invalid.sum())

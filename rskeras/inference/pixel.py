@@ -12,14 +12,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from rskeras.inference.outputs import OutputPlan
-from rskeras.inference.runner import ModelRunner
+from rskeras.inference.model_spec import Runner
 from rskeras.inference.sources import Source
 from rskeras.inference.windows import block_windows
 from rskeras.inference.writer import GeoTIFFOutputs
 
 
 def predict_pixels(
-    runner: ModelRunner,
+    runner: Runner,
     sources: list[Source],
     plan: OutputPlan,
     outputs: GeoTIFFOutputs,
@@ -40,9 +40,9 @@ def predict_pixels(
         invalid = np.logical_or.reduce([inv for _, inv in reads])
         valid = ~invalid
         vectors = [values[:, valid].T for values, _ in reads]  # (N, bands) per input
-        full = np.zeros((plan.n_outputs, *invalid.shape), np.float32)
+        full = np.zeros((plan.n_channels, *invalid.shape), np.float32)
         if valid.any():
-            full[:, valid] = runner(vectors, batch_size).reshape(len(vectors[0]), plan.n_outputs).T
+            full[:, valid] = runner(vectors, batch_size).reshape(len(vectors[0]), plan.n_channels).T
         for index, array in enumerate(plan.encode(full, invalid)):
             outputs.write(index, array, window)
         n_nodata += int(invalid.sum())

@@ -24,14 +24,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import keras
-
 from rskeras.inference.memory import available_memory, fit_batch, parse_size
-from rskeras.inference.model_probe import ModelProbe, probe_model
+from rskeras.inference.model_probe import ModelProbe
 from rskeras.inference.sources import Source
 from rskeras.inference.tiling import check_count, choose_tile, tile_origins
 from rskeras.inference.writer import TILE, OutputSpec, block_cache_mib
-from rskeras.models.metadata import ModelMetadata
 
 DEFAULT_WINDOW = 512  # window side of pixel models, pixels
 DEFAULT_PIXEL_BATCH = 4096  # pixels per call of a pixel model
@@ -62,8 +59,8 @@ class WorkPlan:
 
 def plan_work(
     kind: str,
-    model: keras.Model,
-    meta: ModelMetadata,
+    probe: ModelProbe,
+    input_shape: tuple,
     sources: Sequence[Source],
     specs: Sequence[OutputSpec],
     *,
@@ -75,6 +72,11 @@ def plan_work(
 ) -> WorkPlan:
     """Choose and check the work of a prediction (see the module's docstring).
 
+    Args:
+        kind: ``"pixel"``, ``"patch"`` or ``"dense"``.
+        probe: the model's tile multiple and activation memory (:mod:`rskeras.inference.model_probe`).
+        input_shape: the shape of the model's (first) input without the batch axis.
+
     Raises:
         ValueError naming the option at fault (``tile_size``, ``overlap``, ``batch_size``,
         ``window_size``) with the values that work, or the memory it would need.
@@ -84,10 +86,9 @@ def plan_work(
         budget, where = parse_size(max_memory), "max_memory"
     else:
         budget, where = available_memory()
-    probe = probe_model(model)
     if kind == "pixel":
         return _pixel_plan(probe, sources, specs, window_size, batch_size, budget, where)
-    return _tile_plan(kind, probe, meta, sources, specs, tile_size, overlap, batch_size, budget, where)
+    return _tile_plan(kind, probe, input_shape, sources, specs, tile_size, overlap, batch_size, budget, where)
 
 
 def _pixel_plan(
@@ -111,12 +112,12 @@ def _pixel_plan(
 
 
 def _tile_plan(
-    kind: str, probe: ModelProbe, meta: ModelMetadata, sources: Sequence[Source], specs: Sequence[OutputSpec],
+    kind: str, probe: ModelProbe, input_shape: tuple, sources: Sequence[Source], specs: Sequence[OutputSpec],
     tile_size: int | None, overlap: int | None, batch_size: int | None, budget: int, where: str,
 ) -> WorkPlan:
     """Tile, overlap and batch of a patch or dense model."""
     ds = sources[0].dataset
-    fixed = fixed_tile_size(meta.input_shapes[0])
+    fixed = fixed_tile_size(input_shape)
     choice = choose_tile(ds.height, ds.width, kind=kind, multiple=probe.multiple, fixed=fixed,
                          tile_size=tile_size, overlap=overlap)
     n_in, n_out = _band_counts(sources, specs)

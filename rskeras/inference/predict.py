@@ -1,10 +1,12 @@
 """``predict_raster``: a model applied to a whole scene, written as GeoTIFF.
 
-Four named steps: resolve the model and its kind (:func:`_resolve_model`); open
+Four named steps: open the model's runner (a Keras model or an ONNX / LiteRT file,
+:func:`rskeras.inference.model_spec.open_runner`) and check its kind (:func:`_resolve_model`); open
 the input rasters and choose their bands (:func:`rskeras.inference.sources.open_sources`);
 plan the outputs and the work, checking tiles, batch and memory
 (:func:`rskeras.inference.outputs.plan_outputs`, :func:`rskeras.inference.planning.plan_work`);
-run the kind-specific loop (:func:`_run`).
+run the kind-specific loop (:func:`_run`). This module imports no TensorFlow: an ONNX file is mapped
+with onnxruntime alone.
 """
 
 from __future__ import annotations
@@ -17,22 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import keras
-import numpy as np
 import rasterio
 from rasterio.transform import Affine
 
+from rskeras.data.rasters import BandError
 from rskeras.data.sensors import SensorSpec
 from rskeras.inference.dense import predict_dense
+from rskeras.inference.model_spec import Runner, open_runner
 from rskeras.inference.outputs import OutputPlan, check_prediction_outputs, plan_outputs
 from rskeras.inference.patch import LAYOUTS, patch_grid, predict_patches
 from rskeras.inference.pixel import predict_pixels
 from rskeras.inference.planning import WorkPlan, plan_work
-from rskeras.inference.runner import ModelRunner, load_model, select_output
 from rskeras.inference.sources import Source, open_sources
+from rskeras.inference.uncertainty import DEFAULT_PASSES, UncertaintyRunner, check_uncertainty
 from rskeras.inference.writer import GeoTIFFOutputs
-from rskeras.layers.normalization import BandNormalization
-from rskeras.models.metadata import ModelMetadata, input_normalizations, model_metadata
+from rskeras.layers.input_contract import check_inputs
 
 KINDS = ("auto", "pixel", "patch", "dense")
 
@@ -44,6 +45,7 @@ class PredictionResult:
     Attributes:
         dst: the main output (class map or values).
         probabilities: the probabilities raster, or None.
+        uncertainty: the uncertainty raster, or None.
         kind: ``"pixel"``, ``"patch"`` or ``"dense"``.
         task: the model's task (``"regression"`` for a model without a task head).
         n_pixels: input pixels valid in every selected band (predicted).
@@ -59,6 +61,7 @@ class PredictionResult:
 
     dst: Path
     probabilities: Path | None
+    uncertainty: Path | None
     kind: str
     task: str
     n_pixels: int
@@ -71,31 +74,8 @@ class PredictionResult:
     seconds: float
 
 
-def model_kind(input_shapes: Sequence[tuple], output_shape: tuple) -> str:
-    """``"pixel"`` for ``(bands,)`` inputs, ``"patch"`` for ``(H, W, C)`` inputs with a
-    vector output, ``"dense"`` for ``(H, W, C)`` inputs with an ``(H, W, n)`` output."""
-    ranks = {len(shape) for shape in input_shapes}
-    if ranks == {1}:
-        return "pixel"
-    if ranks == {3}:
-        return "dense" if len(output_shape) == 3 else "patch"
-    raise ValueError(
-        f"cannot tell the model's kind from its input shapes {list(input_shapes)} and output shape "
-        f"{output_shape}; pixel models take (bands,), patch and dense models (height, width, bands)"
-    )
-
-
-def nodata_fills(norms: Sequence[BandNormalization | None], n_bands: Sequence[int]) -> list[np.ndarray]:
-    """Per model input, the ``(bands,)`` values that replace nodata pixels: the input's
-    ``BandNormalization`` mean (0 after normalisation), or zeros without statistics."""
-    return [
-        np.asarray(norm.mean, np.float32) if norm is not None and norm.adapted else np.zeros(n, np.float32)
-        for norm, n in zip(norms, n_bands)
-    ]
-
-
 def predict_raster(
-    model: keras.Model | str | os.PathLike,
+    model,
     src: str | os.PathLike | Sequence[str | os.PathLike] | dict[str, str | os.PathLike],
     dst: str | os.PathLike,
     *,
@@ -112,6 +92,9 @@ def predict_raster(
     patch_output: str = "coarse",
     output: str | None = None,
     max_memory: int | str | None = None,
+    cog: bool = False,
+    uncertainty: str | None = None,
+    passes: int = DEFAULT_PASSES,
     progress: bool = True,
 ) -> PredictionResult:
     """Apply ``model`` to every pixel of ``src`` and write the result to ``dst`` (GeoTIFF).
@@ -120,10 +103,12 @@ def predict_raster(
     writes a uint8 class map (nodata 255, class names, colour map) and optionally float32 probabilities;
     regression float32 values (nodata -9999) (:mod:`rskeras.inference.outputs`). Files appear only when
     complete. Bands, tiles, batch and memory are checked before any pixel is read
-    (:mod:`rskeras.inference.planning`); what had to change is said in a warning.
+    (:mod:`rskeras.inference.planning`); what had to change is said in a warning, and so are band values far
+    outside the model's training ranges in a few windows of the scene (:mod:`rskeras.layers.input_contract`).
 
     Args:
-        model: a Keras model or a ``.keras`` file.
+        model: a Keras model, a ``.keras`` file, or an ``.onnx`` / ``.tflite`` file written by
+            :func:`rskeras.export` (run by onnxruntime / LiteRT; no TensorFlow needed for ONNX).
         src: the input raster; for several model inputs a list of aligned rasters in the order of
             ``model.inputs``, or a dict ``{input name: raster}``.
         dst: the output GeoTIFF (``.tif``; replaced if it exists).
@@ -145,28 +130,40 @@ def predict_raster(
         patch_output: patch models: ``"coarse"`` (one pixel per cell) or ``"pixel"`` (the source's grid).
         output: the output to write of a multi-output model (e.g. M3Net's ``"height"``).
         max_memory: the memory it may use (bytes or ``"4GiB"``; default most of what is free).
+        cog: write Cloud-Optimised GeoTIFFs (internal tiles and overviews; :mod:`rskeras.inference.cog`).
+        uncertainty: ``"tta"`` (the 8 flips and rotations of each tile; patch and dense models) or
+            ``"mc_dropout"`` (``passes`` predictions with dropout on): the map from the mean prediction and
+            ``<dst stem>_uncertainty.tif``, entropy in nats (classification) or the standard deviation in the
+            target's units (regression) (:mod:`rskeras.inference.uncertainty`).
+        passes: stochastic passes of ``uncertainty="mc_dropout"``.
         progress: show a progress bar.
     """
     start = time.perf_counter()
-    check_prediction_outputs(dst, probabilities, src)
+    check_prediction_outputs(dst, probabilities, src, uncertainty)
     _check_choice("kind", kind, KINDS)
     _check_choice("patch_output", patch_output, LAYOUTS)
-    model, runner, meta, resolved = _resolve_model(model, output, kind)
-    paths, bands, sensors = _input_rasters(src, bands, sensor, runner)
-    plan = plan_outputs(meta.task, runner.output_shape[-1], meta.class_names, Path(dst), probabilities, nodata)
+    runner = _resolve_model(model, output, kind)
+    spec = runner.spec
+    check_uncertainty(uncertainty, spec, passes)
+    paths, bands, sensors = input_rasters(src, bands, sensor, spec.input_names)
+    plan = plan_outputs(spec.task, spec.output_shape[-1], spec.class_names, Path(dst), probabilities, nodata,
+                        uncertainty=uncertainty, cog=cog)
+    if uncertainty:
+        runner = UncertaintyRunner(runner, uncertainty, passes)
     with contextlib.ExitStack() as stack:
-        sources = open_sources(stack, paths, meta.band_names, [shape[-1] for shape in meta.input_shapes],
-                               bands, sensors, src_nodata)
-        work = plan_work(resolved, model, meta, sources, plan.specs, tile_size=tile_size, overlap=overlap,
-                         batch_size=batch_size, window_size=window_size, max_memory=max_memory)
+        sources = _open_sources(stack, paths, spec, bands, sensors, src_nodata)
+        check_inputs(spec.contracts, [s.sample() for s in sources], sources=[str(s.path) for s in sources])
+        work = plan_work(spec.kind, spec.probe, spec.input_shapes[0], sources, plan.specs, tile_size=tile_size,
+                         overlap=overlap, batch_size=batch_size, window_size=window_size, max_memory=max_memory)
         for note in work.notes:
             warnings.warn(note, UserWarning, stacklevel=2)
         stack.enter_context(rasterio.Env(GDAL_CACHEMAX=work.cache_mib))
-        n_valid, n_nodata = _run(work, runner, sources, plan, input_normalizations(model), patch_output, progress)
+        n_valid, n_nodata = _run(work, runner, sources, plan, patch_output, progress)
     return PredictionResult(
-        dst=plan.specs[0].path, probabilities=plan.probabilities, kind=resolved, task=plan.task, n_pixels=n_valid,
-        n_nodata=n_nodata, class_names=plan.class_names, bands=[s.band_names for s in sources],
-        tile_size=work.tile, overlap=work.overlap, batch_size=work.batch, seconds=time.perf_counter() - start,
+        dst=plan.specs[0].path, probabilities=plan.probabilities, uncertainty=plan.path("uncertainty"),
+        kind=spec.kind, task=plan.task, n_pixels=n_valid, n_nodata=n_nodata, class_names=plan.class_names,
+        bands=[s.band_names for s in sources], tile_size=work.tile, overlap=work.overlap, batch_size=work.batch,
+        seconds=time.perf_counter() - start,
     )
 
 
@@ -175,26 +172,24 @@ def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
         raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
 
 
-def _resolve_model(
-    model: keras.Model | str | os.PathLike, output: str | None, kind: str
-) -> tuple[keras.Model, ModelRunner, ModelMetadata, str]:
-    """The model (one output), its runner and metadata, and its kind (checked against ``kind``)."""
-    model = select_output(load_model(model), output)
-    meta = model_metadata(model)
-    runner = ModelRunner(model)
-    detected = model_kind(meta.input_shapes, runner.output_shape)
-    if kind not in ("auto", detected):
+def _resolve_model(model, output: str | None, kind: str) -> Runner:
+    """The runner of ``model`` computing ``output``, its kind checked against ``kind``."""
+    runner = open_runner(model, output)
+    spec = runner.spec
+    if kind not in ("auto", spec.kind):
         raise ValueError(
-            f"kind={kind!r} does not fit the model: its input shapes {meta.input_shapes} and output shape "
-            f"{runner.output_shape} make it a {detected!r} model (pixel: (bands,) -> (n,); "
+            f"kind={kind!r} does not fit the model: its input shapes {spec.input_shapes} and output shape "
+            f"{spec.output_shape} make it a {spec.kind!r} model (pixel: (bands,) -> (n,); "
             "patch: (height, width, bands) -> (n,); dense: (height, width, bands) -> (height, width, n))"
         )
-    return model, runner, meta, detected
+    return runner
 
 
-def _input_rasters(src, bands, sensor, runner: ModelRunner) -> tuple[list[Path], list, list]:
-    """One path, band selection and sensor per model input, in the order of ``model.inputs``."""
-    names = runner.input_names
+def input_rasters(src, bands, sensor, names: list[str]) -> tuple[list[Path], list, list]:
+    """One path, band selection and sensor per model input (``names``, in the order the runner takes them).
+
+    ``src``, ``bands`` and ``sensor`` are given as to :func:`predict_raster`.
+    """
     if isinstance(src, dict):
         src = _keyed(names, src, "src", complete=True)
         if bands is not None and not isinstance(bands, dict):
@@ -203,12 +198,23 @@ def _input_rasters(src, bands, sensor, runner: ModelRunner) -> tuple[list[Path],
     if isinstance(sensor, dict):
         sensor = _keyed(names, sensor, "sensor")
     paths = [Path(p) for p in ([src] if isinstance(src, (str, os.PathLike)) else src)]
-    if len(paths) != runner.n_inputs:
+    if len(paths) != len(names):
         raise ValueError(
-            f"the model takes {runner.n_inputs} input(s) but {len(paths)} raster(s) were given: "
+            f"the model takes {len(names)} input(s) but {len(paths)} raster(s) were given: "
             f"{[str(p) for p in paths]}; give one aligned raster per model input"
         )
     return paths, _per_source_bands(bands, len(paths)), _per_source_sensor(sensor, len(paths))
+
+
+def _open_sources(stack: contextlib.ExitStack, paths: list[Path], spec, bands, sensors, src_nodata) -> list[Source]:
+    """The input rasters with the bands that feed the model; a band error of a model file names the file."""
+    try:
+        return open_sources(stack, paths, spec.band_names, [shape[-1] for shape in spec.input_shapes], bands,
+                            sensors, src_nodata)
+    except BandError as err:
+        if spec.source is None:
+            raise
+        raise BandError(f"model file {spec.source}: {err}") from None
 
 
 def _keyed(names: list[str], values: dict, what: str, complete: bool = False) -> list:
@@ -245,8 +251,7 @@ def _per_source_sensor(sensor, n_sources: int) -> list:
 
 
 def _run(
-    work: WorkPlan, runner: ModelRunner, sources: list[Source], plan: OutputPlan,
-    norms: list[BandNormalization | None], patch_output: str, progress: bool,
+    work: WorkPlan, runner: Runner, sources: list[Source], plan: OutputPlan, patch_output: str, progress: bool,
 ) -> tuple[int, int]:
     """Run the kind-specific loop of ``work``, writing ``plan``'s outputs; ``(n_pixels, n_nodata)``."""
     first = sources[0].dataset
@@ -254,7 +259,7 @@ def _run(
     if work.kind == "pixel":
         with GeoTIFFOutputs(grid, plan.specs) as outputs:
             return predict_pixels(runner, sources, plan, outputs, work.window, work.batch, progress)
-    fills = nodata_fills(norms, [len(s.indexes) for s in sources])
+    fills = runner.spec.fills
     if work.kind == "dense":
         with GeoTIFFOutputs(grid, plan.specs) as outputs:
             return predict_dense(runner, sources, fills, plan, outputs, work.tile, work.overlap, work.batch, progress)

@@ -1,13 +1,18 @@
-"""Calling a Keras model on numpy batches, fast: one compiled ``tf.function``.
+"""Calling a Keras model on numpy batches, fast: one compiled ``tf.function`` (the Keras :class:`Runner`).
 
 ``model.predict`` builds a ``tf.data`` pipeline and a callback loop on every call,
 which costs milliseconds per window; ``predict_raster`` instead calls the model
 through a ``tf.function`` traced once for a batch axis of any length
 (``training=False``), on numpy chunks of at most ``batch_size`` items.
+
+:func:`describe_model` is the JSON a Keras model is known by (the same JSON
+:func:`rskeras.export` writes into ONNX and LiteRT files, so every runner has one
+:class:`~rskeras.inference.model_spec.ModelSpec`).
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import keras
@@ -15,6 +20,14 @@ import numpy as np
 import tensorflow as tf
 
 from rskeras._compat import producing_layer
+from rskeras.heads import TaskOutput
+from rskeras.inference.model_probe import probe_model
+from rskeras.inference.model_spec import ModelSpec, choose_output
+from rskeras.models.metadata import all_layers, input_contracts, input_normalizations
+
+#: Layers that Monte Carlo dropout switches on (``training=True`` on them only).
+DROPOUT_LAYERS = (keras.layers.Dropout, keras.layers.SpatialDropout1D, keras.layers.SpatialDropout2D,
+                  keras.layers.SpatialDropout3D, keras.layers.GaussianDropout, keras.layers.AlphaDropout)
 
 
 def load_model(model: keras.Model | str | os.PathLike) -> keras.Model:
@@ -44,23 +57,67 @@ def select_output(model: keras.Model, output: str | None = None) -> keras.Model:
 
     Raises:
         ValueError: several outputs and ``output`` not given, or an unknown name;
-            the error lists the outputs.
+            the error lists the outputs (:func:`rskeras.inference.model_spec.choose_output`).
     """
     names = output_names(model)
-    if output is not None and output not in names:
-        raise ValueError(f"model {model.name!r} has no output {output!r}; its outputs are {', '.join(names)}")
+    output = choose_output(model.name, names, output)
     if len(names) == 1:
         return model
-    if output is None:
-        raise ValueError(
-            f"model {model.name!r} has {len(names)} outputs ({', '.join(names)}); choose the one to write with output="
-        )
     tensors = model.output if isinstance(model.output, dict) else dict(zip(names, model.outputs))
     return keras.Model(model.input, tensors[output], name=f"{model.name}_{output}")
 
 
+def dropout_layers(model: keras.Model) -> list[str]:
+    """The names of the model's dropout layers (nested models included)."""
+    return [layer.name for layer in all_layers(model) if isinstance(layer, DROPOUT_LAYERS)]
+
+
+def describe_model(model: keras.Model) -> dict:
+    """The JSON a model is known by: inputs (name, shape, band names, normalisation mean and std, the value ranges
+    of its input contract), outputs
+    (name, shape, task, class names) in ``keras.tree.flatten`` order, the probe of
+    :mod:`rskeras.inference.model_probe` and the dropout layers."""
+    inputs = []
+    for tensor, norm, contract in zip(model.inputs, input_normalizations(model), input_contracts(model)):
+        adapted = norm is not None and norm.adapted
+        inputs.append({"name": tensor.name, "shape": list(tensor.shape[1:]),
+                       "band_names": norm.band_names if norm is not None else None,
+                       "mean": norm.mean if adapted else None, "std": norm.std if adapted else None,
+                       "value_ranges": contract.ranges.to_json() if contract.ranges is not None else None})
+    names = sorted(model.output) if isinstance(model.output, dict) else output_names(model)
+    tensors = [model.output[n] for n in names] if isinstance(model.output, dict) else model.outputs
+    outputs = []
+    for name, tensor in zip(names, tensors):
+        head = producing_layer(tensor)
+        head = head if isinstance(head, TaskOutput) else None
+        outputs.append({"name": name, "shape": list(tensor.shape[1:]), "task": head.task if head else None,
+                        "class_names": head.class_names if head else None})
+    return {"name": model.name, "inputs": inputs, "outputs": outputs, "probe": probe_model(model).to_json(),
+            "dropout": dropout_layers(model)}
+
+
+def keras_runner(model: keras.Model | str | os.PathLike, output: str | None = None) -> ModelRunner:
+    """The runner of a Keras model or ``.keras`` file, computing ``output`` of a multi-output model."""
+    return ModelRunner(select_output(load_model(model), output))
+
+
+def _dropout_on(layer, *args, **kwargs):
+    """``call_function`` of :func:`keras.models.clone_model`: every layer that takes ``training`` gets it
+    explicitly, True for dropout layers only; nested models get none (their layers carry their own).
+
+    The clone is then called without ``training``: a flag given to a functional model overrides the flags its
+    nodes were built with, and none at all would let a ``Resizing`` layer leak ``training=True`` into the
+    batch normalisation after it (keras-team/keras#23166); explicit flags on every layer avoid both.
+    """
+    kwargs.pop("training", None)
+    if not isinstance(layer, keras.Model) and "training" in inspect.signature(layer.call).parameters:
+        kwargs["training"] = isinstance(layer, DROPOUT_LAYERS)
+    return layer(*args, **kwargs)
+
+
 class ModelRunner:
-    """A model called on float32 numpy inputs, in batches.
+    """A Keras model called on float32 numpy inputs, in batches (the :class:`~rskeras.inference.model_spec.Runner`
+    of Keras models).
 
     Args:
         model: a Keras model with one output tensor and one or more inputs
@@ -75,28 +132,52 @@ class ModelRunner:
                 f"{output_names(model)}; pick one with select_output"
             )
         self.model = model
-        self.n_inputs = len(model.inputs)
-        self.input_names = [t.name for t in model.inputs]
-        specs = [tf.TensorSpec((None, *t.shape[1:]), tf.float32) for t in model.inputs]
+        self.spec = ModelSpec.from_description(describe_model(model))
+        self._call = self._compile(model)
+        self._stochastic = None  # compiled on first use
 
-        def call(*inputs):
-            return model(keras.tree.pack_sequence_as(model.input, list(inputs)), training=False)
+    @property
+    def n_inputs(self) -> int:
+        return self.spec.n_inputs
 
-        self._call = tf.function(call, input_signature=specs, reduce_retracing=True)
+    @property
+    def input_names(self) -> list[str]:
+        return self.spec.input_names
 
     @property
     def output_shape(self) -> tuple:
         """The output shape without the batch axis (None for free spatial axes)."""
-        return tuple(self.model.outputs[0].shape[1:])
+        return self.spec.output_shape
 
-    def __call__(self, inputs: list[np.ndarray], batch_size: int) -> np.ndarray:
+    def _compile(self, model: keras.Model, training: bool | None = False):
+        specs = [tf.TensorSpec((None, *t.shape[1:]), tf.float32) for t in model.inputs]
+
+        def call(*inputs):
+            return model(keras.tree.pack_sequence_as(model.input, list(inputs)), training=training)
+
+        return tf.function(call, input_signature=specs, reduce_retracing=True)
+
+    def _stochastic_call(self):
+        """The model with its dropout layers in training mode (same weights; batch normalisation stays in
+        inference mode), compiled."""
+        if self._stochastic is None:
+            if not self.spec.dropout:
+                raise ValueError(f"model {self.model.name!r} has no dropout layers to switch on")
+            clone = keras.models.clone_model(self.model, clone_function=lambda layer: layer,
+                                             call_function=_dropout_on, recursive=True)
+            self._stochastic = self._compile(clone, training=None)  # the layers' own flags (see _dropout_on)
+        return self._stochastic
+
+    def __call__(self, inputs: list[np.ndarray], batch_size: int, stochastic: bool = False) -> np.ndarray:
         """Predict ``inputs`` (one float32 array per model input, same first axis).
 
-        Returns the model's float32 output for every item, concatenated.
+        ``stochastic`` switches the dropout layers on (Monte Carlo dropout). Returns the model's float32
+        output for every item, concatenated.
         """
+        call = self._stochastic_call() if stochastic else self._call
         n = len(inputs[0])
         parts = [
-            np.asarray(self._call(*[x[start:start + batch_size] for x in inputs]), dtype=np.float32)
+            np.asarray(call(*[x[start:start + batch_size] for x in inputs]), dtype=np.float32)
             for start in range(0, n, batch_size)
         ]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)

@@ -59,6 +59,24 @@ class Source:
             invalid |= (values == np.float32(self.nodata)).any(axis=0)
         return values, invalid
 
+    def sample(self, size: int = 32, per_side: int = 4) -> np.ndarray:
+        """A cheap look at the scene's values: ``per_side`` x ``per_side`` windows of ``size`` px spread
+        evenly over the raster, corners included, read with :meth:`read` (16 reads of 32 x 32 px by default).
+
+        Returns:
+            ``(n_pixels, bands)`` float32, NaN where a pixel is invalid (at most ``per_side**2 * size**2`` rows).
+        """
+        ds = self.dataset
+        rows = np.unique(np.linspace(0, max(ds.height - size, 0), per_side).astype(int))
+        cols = np.unique(np.linspace(0, max(ds.width - size, 0), per_side).astype(int))
+        parts = []
+        for row in rows:
+            for col in cols:
+                values, invalid = self.read(Window(col, row, min(size, ds.width - col), min(size, ds.height - row)))
+                values[:, invalid] = np.nan
+                parts.append(values.reshape(len(values), -1).T)
+        return np.concatenate(parts)
+
     def read_reflected(self, row0: int, n_rows: int, cols: np.ndarray, fill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows ``row0 .. row0 + n_rows`` at columns ``cols``, reflected where outside the raster.
 

@@ -21,6 +21,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from rskeras.inference.cog import make_cog
 from rskeras.io import atomic_paths
 
 TILE = 256  # internal GeoTIFF tile size in pixels
@@ -38,6 +39,8 @@ class OutputSpec:
         descriptions: one description per band (class names, output names).
         tags: dataset-level GDAL metadata (strings; lists/dicts are stored as JSON).
         colormap: ``{value: (r, g, b, a)}`` for band 1 of a single-band uint8 map.
+        cog: the overview resampling (``"mode"``, ``"average"``) of a Cloud-Optimised GeoTIFF, made from the
+            tiled file before the rename (:func:`rskeras.inference.cog.make_cog`); None for a tiled GeoTIFF.
     """
 
     path: Path
@@ -47,6 +50,7 @@ class OutputSpec:
     descriptions: list[str] = field(default_factory=list)
     tags: dict = field(default_factory=dict)
     colormap: dict[int, tuple[int, int, int, int]] | None = None
+    cog: str | None = None
 
 
 def geotiff_profile(base: dict, spec: OutputSpec) -> dict:
@@ -105,6 +109,7 @@ class GeoTIFFOutputs:
         self.base_profile = base_profile
         self.specs = specs
         self._datasets: list = []
+        self._temps: list[Path] = []
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> "GeoTIFFOutputs":
@@ -112,7 +117,7 @@ class GeoTIFFOutputs:
             order = self.specs[1:] + self.specs[:1]  # the main output is renamed last
             temps = stack.enter_context(atomic_paths(*(spec.path for spec in order)))
             stack.push(self._close)  # runs before the renames
-            temps = temps[-1:] + temps[:-1]
+            self._temps = temps = temps[-1:] + temps[:-1]
             for spec, temp in zip(self.specs, temps):
                 self._datasets.append(self._open(spec, temp))
             self._stack = stack.pop_all()
@@ -136,7 +141,9 @@ class GeoTIFFOutputs:
         return self._stack.__exit__(exc_type, exc, tb)
 
     def _close(self, exc_type, exc, tb) -> bool:
-        """Close every dataset (flushing it); after success the first failure to close is raised."""
+        """Close every dataset (flushing it); after success the first failure to close is raised, then the
+        outputs asked as COG are converted (:func:`rskeras.inference.cog.make_cog`), still under their
+        temporary names."""
         failure = None
         for ds in self._datasets:
             try:
@@ -145,4 +152,8 @@ class GeoTIFFOutputs:
                 failure = failure or err
         if failure is not None and exc_type is None:
             raise failure
+        if exc_type is None:
+            for spec, temp in zip(self.specs, self._temps):
+                if spec.cog:
+                    make_cog(temp, spec.cog)
         return False

@@ -24,7 +24,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "rskeras.models.deeplabv3": ["deeplabv3"],
         "rskeras.models.googlenet": ["googlenet"],
         "rskeras.models.m3net": ["UncertaintyWeightedModel", "m3net"],
-        "rskeras.models.metadata": ["ModelMetadata", "model_metadata"],
+        "rskeras.models.metadata": ["ModelMetadata", "check_input_contract", "input_contracts", "model_metadata"],
         "rskeras.models.pspnet": ["pspnet"],
         "rskeras.models.registry": ["MODELS", "ModelFamily", "build_model", "get_model_family"],
         "rskeras.models.resnet": ["resnet50"],

@@ -12,7 +12,9 @@ Every builder has the same leading signature, everything after ``input_shape`` k
   ``len(class_names)``).
 * ``class_names``, ``band_names``: stored in the model (:func:`rskeras.models.model_metadata`).
 * ``band_stats``: per-band statistics in raw units for the normalisation inside the model: a
-  ``(mean, std)`` pair or a :class:`rskeras.data.BandStats` (see :func:`resolve_band_stats`).
+  ``(mean, std)`` pair or a :class:`rskeras.data.BandStats` (see :func:`resolve_band_stats`); the
+  value ranges a ``BandStats`` holds become the model's input contract
+  (:mod:`rskeras.layers.input_contract`).
   Multi-input models take ``band_names`` and ``band_stats`` as dicts keyed like ``input_shape``.
 * ``weights``: None, ``"imagenet"`` (families on a backbone that has them) or a weights file.
 * ``name``: the model's name (None: the family's default).
@@ -36,6 +38,7 @@ from typing import Any, TypeVar, Union
 import keras
 
 from rskeras.data.ee_records.stats import BandStats
+from rskeras.layers.input_contract import BandRanges
 from rskeras.layers.normalization import BandNormalization
 from rskeras.tasks import get_task
 
@@ -123,13 +126,13 @@ def resolve_band_stats(
     band_names: Sequence[str] | None,
     n_bands: int,
     where: str = "image",
-) -> tuple[list[float] | None, list[float] | None, list[str] | None]:
-    """``(mean, std, band_names)`` for an input of ``n_bands`` bands.
+) -> tuple[list[float] | None, list[float] | None, list[str] | None, BandRanges | None]:
+    """``(mean, std, band_names, value_ranges)`` for an input of ``n_bands`` bands.
 
     Args:
-        band_stats: None (identity), a ``(mean, std)`` pair of ``n_bands`` values each, or a
-            :class:`rskeras.data.BandStats`: its ``band_names`` bands when those are given,
-            else all its bands (whose names then become the band names).
+        band_stats: None (identity), a ``(mean, std)`` pair of ``n_bands`` values each (no ranges), or
+            a :class:`rskeras.data.BandStats`: its ``band_names`` bands when those are given and it
+            names its bands, else all its bands (whose names, if any, then become the band names).
         band_names: names of the input's bands, or None.
         n_bands: the input's band count.
         where: the input's name, for error messages.
@@ -138,15 +141,16 @@ def resolve_band_stats(
         ValueError: counts that do not match ``n_bands``, or band names the statistics lack.
     """
     if band_stats is None:
-        return None, None, _names(band_names, n_bands, where)
+        return None, None, _names(band_names, n_bands, where), None
+    ranges = None
     if isinstance(band_stats, BandStats):
-        if band_names is not None:
+        if band_names is not None and band_stats.bands:
             try:
                 band_stats = band_stats.select(list(band_names))
             except KeyError as err:
                 raise ValueError(f"input {where!r}: {err.args[0]}") from None
-        band_names = list(band_stats.bands)
-        mean, std = list(band_stats.mean), list(band_stats.std)
+        band_names = list(band_stats.bands) or band_names
+        mean, std, ranges = list(band_stats.mean), list(band_stats.std), band_stats.ranges
     else:
         if len(band_stats) != 2:
             raise ValueError(f"input {where!r}: band_stats must be (mean, std) or a BandStats, "
@@ -155,7 +159,7 @@ def resolve_band_stats(
     if len(mean) != n_bands or len(std) != n_bands:
         raise ValueError(f"input {where!r} has {n_bands} bands but band_stats holds {len(mean)} means and "
                          f"{len(std)} standard deviations (a BandStats picks its bands by band_names=)")
-    return mean, std, _names(band_names, n_bands, where)
+    return mean, std, _names(band_names, n_bands, where), ranges
 
 
 def _names(band_names: Sequence[str] | None, n_bands: int, where: str) -> list[str] | None:
@@ -191,12 +195,13 @@ def image_input(
     if len(shape) not in (1, 3) or shape[-1] is None or shape[-1] < 1:
         raise ValueError(f"input {name!r}: input_shape must be (height, width, bands) or (bands,) with a known "
                          f"band count, got {input_shape!r}")
-    mean, std, band_names = resolve_band_stats(band_stats, band_names, int(shape[-1]), name)
+    mean, std, band_names, ranges = resolve_band_stats(band_stats, band_names, int(shape[-1]), name)
     layer_name = "band_normalization" if mean is not None else "band_normalization_UNADAPTED_identity"
     if prefix_normalization:
         layer_name = f"{name}_{layer_name}"
     inputs = keras.Input(shape, name=name)
-    return inputs, BandNormalization(mean, std, band_names=band_names, name=layer_name)(inputs)
+    norm = BandNormalization(mean, std, band_names=band_names, value_ranges=ranges, name=layer_name)
+    return inputs, norm(inputs)
 
 
 def per_input(value: Mapping[str, Any] | None, inputs: Sequence[str], argument: str) -> dict[str, Any]:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import keras
+import numpy as np
 
 from rskeras._compat import producing_layer
 from rskeras.heads import TaskOutput
+from rskeras.layers.input_contract import BandRanges, InputContract, check_inputs
 from rskeras.layers.normalization import BandNormalization
 
 
 @dataclass
 class ModelMetadata:
-    """Task, classes and input bands of a model, read from its layers.
+    """Task, classes, input bands and their training ranges of a model, read from its layers.
 
     Attributes:
         task: the task of the :class:`~rskeras.heads.TaskOutput` behind the model's
@@ -23,6 +26,8 @@ class ModelMetadata:
         band_names: per model input, the band names its normalisation holds (or None).
         input_shapes: per model input, the shape without the batch axis.
         normalized: per model input, whether its normalisation holds statistics.
+        value_ranges: per model input, the range of each band's training values (raw units; see
+            :class:`~rskeras.layers.input_contract.BandRanges`), or None (a model saved without them).
         outputs: output name -> task, for every output that ends in a TaskOutput
             (several for multi-output models such as M3Net).
     """
@@ -33,14 +38,16 @@ class ModelMetadata:
     band_names: list[list[str] | None] = field(default_factory=list)
     input_shapes: list[tuple] = field(default_factory=list)
     normalized: list[bool] = field(default_factory=list)
+    value_ranges: list[BandRanges | None] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
 
 
-def _all_layers(model: keras.Model):
+def all_layers(model: keras.Model):
+    """Every layer of ``model``, nested models' layers included (a nested model before its layers)."""
     for layer in model.layers:
         yield layer
         if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
+            yield from all_layers(layer)
 
 
 def model_metadata(model: keras.Model) -> ModelMetadata:
@@ -53,7 +60,7 @@ def model_metadata(model: keras.Model) -> ModelMetadata:
         if isinstance(layer, TaskOutput):
             heads.append(layer)
             meta.outputs[name or layer.name] = layer.task
-    heads += [layer for layer in _all_layers(model) if isinstance(layer, TaskOutput) and layer not in heads]
+    heads += [layer for layer in all_layers(model) if isinstance(layer, TaskOutput) and layer not in heads]
     if heads:
         meta.task = heads[0].task
         meta.class_names = heads[0].class_names
@@ -62,7 +69,31 @@ def model_metadata(model: keras.Model) -> ModelMetadata:
         meta.input_shapes.append(tuple(tensor.shape[1:]))
         meta.band_names.append(norm.band_names if norm is not None else None)
         meta.normalized.append(bool(norm is not None and norm.adapted))
+        meta.value_ranges.append(norm.value_ranges if norm is not None else None)
     return meta
+
+
+def input_contracts(model: keras.Model) -> list[InputContract]:
+    """Per model input (in ``model.inputs`` order), the band names and value ranges it was trained on."""
+    meta = model_metadata(model)
+    return [InputContract(tensor.name, tuple(names) if names is not None else None, ranges)
+            for tensor, names, ranges in zip(model.inputs, meta.band_names, meta.value_ranges)]
+
+
+def check_input_contract(
+    model: keras.Model,
+    samples: Sequence[np.ndarray | None],
+    bands: Sequence[Sequence[str] | None] | None = None,
+    sources: Sequence[str] | None = None,
+) -> None:
+    """Check what is about to be fed to ``model`` against its input contract, before predicting.
+
+    :func:`rskeras.layers.input_contract.check_inputs` with :func:`input_contracts` of ``model``:
+    bands named otherwise than in training are refused (``BandError`` naming both lists), values far
+    outside the training ranges warned about (``InputRangeWarning`` naming the band; "far" is defined
+    in :mod:`rskeras.layers.input_contract`). ``samples``, ``bands`` and ``sources`` are per model input.
+    """
+    check_inputs(input_contracts(model), samples, bands, sources)
 
 
 def input_normalizations(model: keras.Model) -> list[BandNormalization | None]:

@@ -10,19 +10,26 @@ Follows TF Serving's RESTful API:
   name ends in ``_bytes``).
 * ``GET /v1/models/NAME[/versions/N]`` (status) and ``GET .../metadata`` (signatures).
 * errors are ``{"error": "<message>"}`` with an HTTP status; ``503`` is UNAVAILABLE.
+
+Given the model's input contract, requests are checked before they are sent
+(:func:`rskeras.layers.input_contract.check_inputs`, NumPy only).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from rskeras.layers.input_contract import InputContract, check_inputs, read_contracts
 
 # HTTP statuses worth retrying: TF Serving's UNAVAILABLE (503) and a proxy's 502/504
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -108,6 +115,10 @@ class Client:
         timeout: seconds to wait for each answer.
         retries: further attempts after a connection error or a 502/503/504 answer.
         backoff: seconds before the first retry, doubled for each next one.
+        contract: what the model was trained on, to check numeric requests against before they are
+            sent: an export's version folder (``saved_models/landcover/1``, whose ``rskeras.json`` holds
+            it) or :func:`rskeras.models.metadata.input_contracts` of the model; None checks nothing.
+            Values far outside the training ranges give an ``InputRangeWarning`` naming the band.
 
     Example::
 
@@ -123,6 +134,7 @@ class Client:
         timeout: float = 30.0,
         retries: int = 3,
         backoff: float = 0.5,
+        contract: str | os.PathLike | Sequence[InputContract] | None = None,
     ):
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"url must start with http:// or https://, got {url!r}")
@@ -134,6 +146,7 @@ class Client:
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
+        self.contract = read_contracts(contract) if isinstance(contract, (str, os.PathLike)) else contract
 
     @property
     def model_url(self) -> str:
@@ -174,6 +187,7 @@ class Client:
         *,
         inputs: Any = None,
         signature_name: str | None = None,
+        band_names: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
     ) -> dict[str, np.ndarray] | np.ndarray:
         """Run the model on ``instances`` (row format) or ``inputs`` (columnar format).
 
@@ -182,6 +196,9 @@ class Client:
                 ``{input_name: value}`` per instance.
             inputs: a tensor, or ``{input_name: batch array}`` (inputs may differ in length).
             signature_name: the signature to call; None -> ``serving_default``.
+            band_names: with a ``contract``, the names of the bands the values hold, in order (a dict by
+                input name for several inputs): refused with a ``BandError`` naming both lists unless
+                they are the model's, in its order.
 
         Values: numpy arrays become nested lists; ``bytes`` become ``{"b64": ...}``.
 
@@ -191,6 +208,9 @@ class Client:
         """
         if (instances is None) == (inputs is None):
             raise ValueError("give either instances= (row format) or inputs= (columnar format), not both")
+        if self.contract is not None:
+            check_inputs(self.contract, _request_values(self.contract, instances, inputs),
+                         _per_input(self.contract, band_names), [self.model_url] * len(self.contract))
         body: dict[str, Any] = {}
         if signature_name is not None:
             body["signature_name"] = signature_name
@@ -217,6 +237,38 @@ class Client:
         """Whether every version the server reports for this model is ``AVAILABLE``."""
         states = [v.get("state") for v in self.status().get("model_version_status", [])]
         return bool(states) and all(s == "AVAILABLE" for s in states)
+
+
+def _request_values(contract: Sequence[InputContract], instances: Any, inputs: Any) -> list[np.ndarray | None]:
+    """Per contract input, the numbers a request sends (None where it sends none, e.g. Earth Engine records)."""
+    data = inputs if inputs is not None else instances
+    if inputs is None and isinstance(instances, list) and instances and all(isinstance(i, dict) for i in instances):
+        data = {key: [instance[key] for instance in instances] for key in instances[0]}
+    if not isinstance(data, Mapping):
+        data = {contract[0].name: data} if len(contract) == 1 else {}
+    elif len(contract) == 1 and len(data) == 1:
+        data = {contract[0].name: next(iter(data.values()))}
+    return [_numbers(data.get(item.name)) for item in contract]
+
+
+def _numbers(value: Any) -> np.ndarray | None:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return array if array.ndim else None
+
+
+def _per_input(contract: Sequence[InputContract], band_names) -> list[Sequence[str] | None] | None:
+    """``band_names`` as one list (or None) per contract input."""
+    if band_names is None:
+        return None
+    if isinstance(band_names, Mapping):
+        return [band_names.get(item.name) for item in contract]
+    if len(contract) != 1:
+        raise ValueError(f"the model has inputs {[item.name for item in contract]}: "
+                         "give band_names= as a dict by input name")
+    return [list(band_names)]
 
 
 def _error_message(error: urllib.error.HTTPError) -> str:

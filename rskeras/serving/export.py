@@ -8,7 +8,7 @@ Layout written (``saved_models/NAME`` is ``base_dir``)::
         1/
           saved_model.pb            # signatures: serving_default and one per Earth Engine payload format
           variables/
-          assets.extra/rskeras.json # task, class names, band names, signatures (TF Serving ignores it)
+          assets.extra/rskeras.json # task, class names, band names, signatures, input contract (TF Serving ignores it)
           assets.extra/earth_engine.py, vertex_ai.sh  # with ee_payload_format: the hosting call and commands
 
 Each version is written to a hidden temporary folder inside ``base_dir`` (TF Serving
@@ -28,7 +28,8 @@ import tensorflow as tf
 
 from rskeras._checks import check_integer
 from rskeras.io import atomic_path, check_output
-from rskeras.models.metadata import model_metadata
+from rskeras.layers.input_contract import EXPORT_METADATA
+from rskeras.models.metadata import input_contracts, model_metadata
 from rskeras.serving.config import CONTAINER_ROOT, check_model_name, update_models_config
 from rskeras.serving.ee_hosting import check_payload_format, plan_ee_hosting, write_hosting_files
 from rskeras.serving.ee_payloads import ee_signatures, ee_signatures_json
@@ -41,7 +42,7 @@ from rskeras.serving.signatures import (
     describe_outputs,
 )
 
-METADATA_FILE = "assets.extra/rskeras.json"
+METADATA_FILE = EXPORT_METADATA
 
 
 def existing_versions(base_dir: str | os.PathLike) -> list[int]:
@@ -176,6 +177,7 @@ def export_saved_model(
             "tensorflow_version": tf.__version__,
             "keras_version": keras.__version__,
             **spec.to_json(),
+            "input_contract": [contract.to_json() for contract in input_contracts(model)],
         }
         if ee_signature or hosting is not None:
             metadata["signatures"].update(ee_signatures_json(spec))

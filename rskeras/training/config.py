@@ -3,7 +3,7 @@
 A YAML file (or a dict of the same shape)::
 
     data:
-      source: eurosat               # eurosat | earthengine
+      source: eurosat               # eurosat | earthengine | rasters (see DataConfig)
       root: ../shared/data/eurosat_rgb   # omit to read eurosat/rgb through tensorflow-datasets
       bands: rgb                    # rgb | all | a list of band names | {input: [bands]} (multi-input models)
       batch_size: 64
@@ -50,7 +50,12 @@ from rskeras.tasks import TASKS
 
 # builder arguments the training fills from the data and the task section
 FILLED_ARGUMENTS = ("input_shape", "task", "n_outputs", "class_names", "band_names", "band_stats")
-SOURCES = ("eurosat", "earthengine")
+SOURCES = ("eurosat", "earthengine", "rasters")
+#: What each model predicts, hence the targets source ``rasters`` makes for it: a class or value per
+#: pixel of the patch ("dense"), one per patch ("patch"), one per pixel vector ("pixel"). The model
+#: registry's family kinds replace this table once it lands.
+RASTER_SAMPLERS = ("random", "grid")
+PATCH_TARGETS = ("majority", "centre")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle")
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
@@ -111,25 +116,47 @@ class DataConfig:
     """``data:`` where the patches come from.
 
     Attributes:
-        source: ``"eurosat"`` (:func:`rskeras.data.eurosat_dataset`) or ``"earthengine"`` (TFRecord
-            patches in Earth Engine's layout, :func:`rskeras.data.ee_patch_dataset`).
+        source: ``"eurosat"`` (:func:`rskeras.data.eurosat_dataset`), ``"earthengine"`` (TFRecord
+            patches in Earth Engine's layout, :func:`rskeras.data.ee_patch_dataset`) or ``"rasters"``
+            (GeoTIFF/COG scenes with a label raster or vector file, :func:`rskeras.data.raster_dataset`).
         root: EuroSAT folder (None: tensorflow-datasets).
         bands: ``"rgb"``, ``"all"`` or band names (EuroSAT); band names, or ``{input: band names}``
-            for a model with several inputs (Earth Engine; M3Net's ``multispectral`` and ``multiview``).
+            for a model with several inputs (Earth Engine; M3Net's ``multispectral`` and ``multiview``);
+            ``"all"`` or 1-based band numbers and names (rasters).
         batch_size: global batch size (split over the replicas of a distribution strategy).
         train_split, validation_split: EuroSAT splits.
         train_files, validation_files: Earth Engine TFRecord files or glob patterns.
         label: Earth Engine property or band holding the target.
         patch_size: Earth Engine patch side in pixels (None: read from the first record; 1 for
-            pixel models, which take the band vectors of table exports).
+            pixel models, which take the band vectors of table exports); rasters: the patch side
+            (None: 64).
         limit, validation_limit: use only that many training / validation patches.
-        cache: keep decoded patches in memory after the first epoch.
+        cache: keep decoded patches in memory after the first epoch (rasters: the validation
+            patches and a grid sampler's; a random sampler draws new windows every epoch).
         stats_samples: patches used to compute the band statistics of the model's normalisation.
+
+    Source ``rasters`` (see :func:`rskeras.data.raster_dataset` for each):
+        images: the scenes (a file, a glob pattern, a list; a mapping band -> file).
+        labels: a label raster (classes, or values for regression) or a vector file.
+        label_column, label_layer: the class or value column (and layer) of a vector file.
+        classes: label values in class order, or a mapping label value -> class name
+            (default: the values found; ``task.class_names`` serves as the list too).
+        sensor, crs, resolution: band names of undescribed files, and the target grid.
+        sampler: ``random``, ``grid``, or ``{type: random, length: N, balanced: true}`` /
+            ``{type: grid, stride: N}`` for the training patches (validation: a grid).
+        spatial_split: ``{blocks: 64, fractions: [0.8, 0.2], seed: 0}`` or ``{regions: FILE,
+            column: split}``: training patches from subset ``train``, validation from ``validation``.
+        patch_target: the class of a patch for patch classifiers: ``majority`` or ``centre``
+            (``multilabel`` tasks get one 0/1 per class; dense models one class per pixel, with
+            ``ignore_value`` where there is no label, left out of the loss; pixel models the
+            labelled pixels' band vectors).
+        ignore_value, max_nodata, buffer: the target of unlabelled pixels, the nodata fraction
+            above which a patch is skipped, and the buffer of vector points and lines.
     """
 
     source: str = "eurosat"
     root: str | None = None
-    bands: str | list[str] | dict[str, list[str]] = "rgb"
+    bands: str | list[str | int] | dict[str, list[str]] = "rgb"
     batch_size: int = 64
     train_split: str = "train"
     validation_split: str | None = "validation"
@@ -141,6 +168,20 @@ class DataConfig:
     validation_limit: int | None = None
     cache: bool = True
     stats_samples: int = 2048
+    images: str | list | dict | None = None
+    labels: str | list[str] | None = None
+    label_column: str | None = None
+    label_layer: str | None = None
+    classes: list | dict | None = None
+    sensor: str | None = None
+    crs: str | None = None
+    resolution: float | None = None
+    sampler: str | dict = "random"
+    spatial_split: dict | None = None
+    patch_target: str = "majority"
+    ignore_value: int = 255
+    max_nodata: float = 0.5
+    buffer: float = 0.0
 
     @property
     def has_validation(self) -> bool:
@@ -345,7 +386,7 @@ def _check_data(data: DataConfig, where: str) -> None:
                 check_folder_bands(data.root, data.bands)
         except KeyError as err:
             raise ConfigError(f"{where}: data.bands: {err.args[0]}") from None
-    else:
+    elif data.source == "earthengine":
         if not data.train_files:
             raise ConfigError(f"{where}: data.train_files is required for source 'earthengine' "
                               "(TFRecord files or glob patterns, e.g. gs://bucket/train*.tfrecord.gz)")
@@ -355,6 +396,121 @@ def _check_data(data: DataConfig, where: str) -> None:
                               f"(or give {{input: [band names]}} for a model with several inputs), got {data.bands!r}")
         if not data.label:
             raise ConfigError(f"{where}: data.label is required for source 'earthengine' (a property or a band)")
+
+
+def raster_sampler(spec: str | Mapping, where: str = "<dict>"):
+    """``data.sampler`` as a :class:`~rskeras.data.RandomSampler` or :class:`~rskeras.data.GridSampler`."""
+    from rskeras.data.samplers import GridSampler, RandomSampler
+
+    options = {"type": spec} if isinstance(spec, str) else dict(spec)
+    kind = options.pop("type", "random")
+    _choice(kind, RASTER_SAMPLERS, "data.sampler.type", where)
+    cls = RandomSampler if kind == "random" else GridSampler
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))} in data.sampler (type {kind!r}); "
+                          f"valid keys: type, {', '.join(valid)}")
+    try:
+        return cls(**options)
+    except ValueError as err:
+        raise ConfigError(f"{where}: data.sampler: {err}") from None
+
+
+def raster_split(spec: Mapping | None, where: str = "<dict>"):
+    """``data.spatial_split`` as a :class:`~rskeras.data.BlockSplit` or :class:`~rskeras.data.RegionSplit` (or None)."""
+    from rskeras.data.samplers import BlockSplit, RegionSplit
+
+    if spec is None:
+        return None
+    options = dict(spec)
+    keys = {"blocks": ("blocks", "fractions", "seed"), "regions": ("regions", "column", "layer")}
+    kind = [k for k in keys if k in options]
+    if len(kind) != 1:
+        raise ConfigError(f"{where}: data.spatial_split needs one of blocks (a block side in pixels) or regions "
+                          f"(a polygon file), got {spec!r}")
+    unknown = sorted(set(options) - set(keys[kind[0]]))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))} in data.spatial_split; "
+                          f"valid keys: {', '.join(keys[kind[0]])}")
+    try:
+        if kind == ["blocks"]:
+            return BlockSplit(options.pop("blocks"), **options)
+        return RegionSplit(options.pop("regions"), **options)
+    except ValueError as err:
+        raise ConfigError(f"{where}: data.spatial_split: {err}") from None
+
+
+def raster_classes(config: Config) -> list | dict | None:
+    """The classes of source ``rasters``: ``data.classes``, else ``task.class_names``, else None (found)."""
+    return config.data.classes if config.data.classes is not None else config.task.class_names
+
+
+def raster_bands(bands: str | list) -> list | None:
+    """``data.bands`` of source ``rasters``: ``"all"`` -> None (every band), else the list."""
+    return None if bands == "all" else bands
+
+
+def _check_rasters(config: Config, where: str) -> None:
+    """Source ``rasters``: its keys, what the model and task need, and the files (headers only)."""
+    data, task = config.data, config.task.type
+    if data.source != "rasters":
+        return
+    for key in ("images", "labels"):
+        if getattr(data, key) is None:
+            raise ConfigError(f"{where}: data.{key} is required for source 'rasters' (GeoTIFF/COG scenes and a label "
+                              "raster or vector file)")
+    if isinstance(data.bands, str) and data.bands != "all":
+        raise ConfigError(f"{where}: data.bands for source 'rasters' is 'all' or a list of 1-based band numbers and "
+                          f"names, got {data.bands!r}")
+    _choice(data.patch_target, PATCH_TARGETS, "data.patch_target", where)
+    if not 0 <= data.max_nodata <= 1:
+        raise ConfigError(f"{where}: data.max_nodata must be a fraction in [0, 1], got {data.max_nodata!r}")
+    from rskeras.models.registry import MODELS
+
+    kind = MODELS[config.model.name].kind
+    kind = "dense" if kind == "multi-input" else kind
+    if kind == "dense" and task in ("binary", "multilabel"):
+        raise ConfigError(f"{where}: task {task!r} with the dense model {config.model.name!r} and source 'rasters': "
+                          "use task multiclass (unlabelled pixels are left out of its loss through data.ignore_value)")
+    if kind == "patch" and task == "regression":
+        raise ConfigError(f"{where}: task 'regression' with the patch classifier {config.model.name!r}: source "
+                          "'rasters' gives values per pixel; use a dense model (unet, pspnet, deeplabv3)")
+    if kind == "dense" and task == "multiclass" and config.training.label_smoothing:
+        raise ConfigError(f"{where}: training.label_smoothing makes one-hot targets, which cannot carry "
+                          "data.ignore_value for unlabelled pixels; set it to 0 for a dense model on source 'rasters'")
+    raster_sampler(data.sampler, where)
+    split = raster_split(data.spatial_split, where)
+    _check_raster_files(data, task, raster_classes(config), split, where)
+
+
+def _check_raster_files(data: DataConfig, task: str, classes, split, where: str) -> None:
+    """Open the scenes and the labels (headers, vector columns) and check the split's subsets."""
+    from rskeras.data.label_sources import open_labels
+    from rskeras.data.raster_scenes import WindowReader, open_scenes
+    from rskeras.data.samplers import split_maps
+
+    try:
+        scenes, _ = open_scenes(data.images, raster_bands(data.bands), sensor=data.sensor, crs=data.crs,
+                                resolution=data.resolution)
+    except KeyError as err:
+        raise ConfigError(f"{where}: data.bands: {err.args[0]}") from None
+    except (ValueError, OSError) as err:
+        raise ConfigError(f"{where}: data.images: {err}") from None
+    try:
+        open_labels(data.labels, scenes, WindowReader(), column=data.label_column, classes=classes,
+                    kind="values" if task == "regression" else "classes", buffer=data.buffer,
+                    layer=data.label_layer, find_classes=False)
+    except KeyError as err:
+        raise ConfigError(f"{where}: data.label_column: {err.args[0]}") from None
+    except (ValueError, OSError) as err:
+        raise ConfigError(f"{where}: data.labels: {err}") from None
+    if split is not None:
+        try:
+            split_maps(split, scenes, "train")
+        except (KeyError, ValueError, OSError) as err:
+            raise ConfigError(f"{where}: data.spatial_split: {err.args[0] if isinstance(err, KeyError) else err}") \
+                from None
 
 
 def _check_model(model: ModelConfig, where: str) -> None:
@@ -383,8 +539,8 @@ def _check_model_fits(config: Config, where: str) -> None:
 
     family, task = MODELS[config.model.name], config.task
     _choice(task.type, family.tasks, f"task.type (model {family.name!r})", where)
-    if task.type in ("multiclass", "multilabel") and config.data.source != "eurosat" and not (task.class_names
-                                                                                              or task.n_outputs):
+    if task.type in ("multiclass", "multilabel") and config.data.source == "earthengine" and not (
+            task.class_names or task.n_outputs):
         raise ConfigError(f"{where}: task {task.type!r} needs the classes: give task.class_names or task.n_outputs")
     _check_model_inputs(family, config.data, where)
     if family.kind in ("pixel", "multi-input") and config.training.augment:
@@ -395,13 +551,16 @@ def _check_model_fits(config: Config, where: str) -> None:
 
 
 def _check_model_inputs(family, data: DataConfig, where: str) -> None:
-    """Pixel models read 1x1 Earth Engine patches, multi-input models one band list per input."""
+    """Pixel models read band vectors (1x1 Earth Engine patches, or the labelled pixels of rasters), multi-input
+    models one band list per input of Earth Engine exports."""
     grouped = isinstance(data.bands, Mapping)
-    if family.kind in ("pixel", "multi-input") and data.source != "earthengine":
-        what = "1x1 patches of a table export" if family.kind == "pixel" else "one band list per input"
-        raise ConfigError(f"{where}: model {family.name!r} ({family.kind}) reads Earth Engine exports ({what}): "
-                          "set data.source: earthengine")
-    if family.kind == "pixel" and data.patch_size not in (None, 1):
+    if family.kind == "pixel" and data.source not in ("earthengine", "rasters"):
+        raise ConfigError(f"{where}: model {family.name!r} (pixel) reads band vectors of Earth Engine table exports "
+                          "or of labelled raster pixels: set data.source: earthengine or rasters")
+    if family.kind == "multi-input" and data.source != "earthengine":
+        raise ConfigError(f"{where}: model {family.name!r} (multi-input) reads one band list per input of Earth "
+                          "Engine exports: set data.source: earthengine")
+    if family.kind == "pixel" and data.source == "earthengine" and data.patch_size not in (None, 1):
         raise ConfigError(f"{where}: model {family.name!r} takes one pixel's band vector: data.patch_size must be 1 "
                           f"(or omitted), got {data.patch_size!r}")
     if family.inputs and (not grouped or set(data.bands) != set(family.inputs)):
@@ -601,5 +760,6 @@ def _validate(raw: dict, origin: ConfigOrigin) -> Config:
     _check_model(result.model, where)
     _check_task(result.task, where)
     _check_training(result.training, result.task, where)
+    _check_rasters(result, where)
     _check_model_fits(result, where)
     return result

@@ -26,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from rskeras.data.ee_records.stats import BandStats
 from rskeras.io import atomic_path, atomic_write_text, check_output, check_outputs
 from rskeras.layers.normalization import band_statistics
 from rskeras.models.contract import default_outputs
@@ -37,6 +38,10 @@ from rskeras.training.config import (
     TaskConfig,
     TrainingConfig,
     load_config,
+    raster_bands,
+    raster_classes,
+    raster_sampler,
+    raster_split,
 )
 from rskeras.training.distribute import (
     build_for_multi_worker,
@@ -59,9 +64,11 @@ class TrainingData:
             ``{input: (H, W, bands)}`` (multi-input models).
         band_names: the bands, in channel order (per input for multi-input models).
         class_names: class names in label order (classification), else None.
-        band_stats: ``(mean, std)`` per band of raw training values, for the model's normalisation
-            (per input for multi-input models).
+        band_stats: mean, std and value ranges per band of raw training values (:class:`BandStats`,
+            unnamed), for the model's normalisation and input contract (per input for multi-input models).
         steps_per_epoch: batches in one pass over ``train``.
+        ignore_class: the target of unlabelled pixels, to leave out of the loss and the metrics
+            (dense targets of source ``rasters``), else None.
     """
 
     train: tf.data.Dataset
@@ -69,8 +76,9 @@ class TrainingData:
     input_shape: tuple[int, ...] | dict[str, tuple[int, ...]]
     band_names: list[str] | dict[str, list[str]]
     class_names: list[str] | None
-    band_stats: tuple[list[float], list[float]] | dict[str, tuple[list[float], list[float]]]
+    band_stats: BandStats | dict[str, BandStats]
     steps_per_epoch: int
+    ignore_class: int | None = None
 
 
 @dataclass
@@ -86,17 +94,13 @@ class TrainResult:
     files: dict = field(default_factory=dict)
 
 
-def _stats(dataset: tf.data.Dataset, samples: int):
-    """``(mean, std)`` per band of the first ``samples`` inputs (a dict of them for dict inputs)."""
+def _stats(dataset: tf.data.Dataset, samples: int) -> BandStats | dict[str, BandStats]:
+    """Mean, std and value ranges per band of the first ``samples`` inputs (a dict of them for dict inputs),
+    unnamed: the model takes its band names from ``band_names``."""
     batches = [x for x, _ in dataset.unbatch().take(samples).batch(256)]
-
-    def mean_std(arrays: list[np.ndarray]) -> tuple[list[float], list[float]]:
-        mean, std = band_statistics(np.concatenate(arrays))
-        return [float(v) for v in mean], [float(v) for v in std]
-
     if isinstance(batches[0], Mapping):
-        return {key: mean_std([b[key].numpy() for b in batches]) for key in batches[0]}
-    return mean_std([b.numpy() for b in batches])
+        return {key: band_statistics(np.concatenate([b[key].numpy() for b in batches])) for key in batches[0]}
+    return band_statistics(np.concatenate([b.numpy() for b in batches]))
 
 
 def _pixel_vectors(images: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -120,7 +124,10 @@ def load_data(config: Config | Mapping, drop_remainder: bool = False) -> Trainin
     config = load_config(config)
     data, seed = config.data, config.training.seed
     family = get_model_family(config.model.name)
-    if data.source == "eurosat":
+    ignore_class = None
+    if data.source == "rasters":
+        train, validation, stats_source, class_names, band_names, ignore_class = _raster_data(config, drop_remainder)
+    elif data.source == "eurosat":
         from rskeras.data.eurosat_dataset import eurosat, eurosat_class_names, resolve_bands
 
         _, _, band_names = resolve_bands(data.bands)
@@ -158,7 +165,48 @@ def load_data(config: Config | Mapping, drop_remainder: bool = False) -> Trainin
     return TrainingData(
         train=train, validation=validation, input_shape=input_shape, band_names=band_names, class_names=class_names,
         band_stats=_stats(stats_source, data.stats_samples), steps_per_epoch=_count_batches(train),
+        ignore_class=ignore_class,
     )
+
+
+def _raster_data(config: Config, drop_remainder: bool) -> tuple:
+    """Source ``rasters``: ``(train, validation, stats source, class names, band names, ignore class)``.
+
+    Targets follow the model's kind (:data:`rskeras.models.MODELS`): a class per pixel with ``data.ignore_value``
+    where there is no label (dense models; multiclass), a class per patch by ``data.patch_target``
+    or one 0/1 per class (``multilabel``; patch classifiers), labelled pixels' band vectors (pixel
+    models). Training patches come from ``data.sampler`` in subset ``train`` of ``data.spatial_split``;
+    validation patches from a grid over subset ``validation`` (None without a split).
+    """
+    from rskeras.data import GridSampler, raster_dataset
+
+    data, task = config.data, config.task.type
+    kind = get_model_family(config.model.name).kind
+    target = {"dense": "dense", "pixel": "pixel"}.get(kind, "multilabel" if task == "multilabel" else data.patch_target)
+    sampler, split = raster_sampler(data.sampler), raster_split(data.spatial_split)
+    common = {"bands": raster_bands(data.bands), "sensor": data.sensor, "patch_size": data.patch_size or 64,
+              "label_column": data.label_column, "label_layer": data.label_layer, "classes": raster_classes(config),
+              "values": task == "regression", "target": target, "buffer": data.buffer, "crs": data.crs,
+              "ignore_value": data.ignore_value, "max_nodata": data.max_nodata, "resolution": data.resolution,
+              "batch_size": data.batch_size, "seed": config.training.seed}
+
+    def read(subset: str | None, sampler, **options):
+        return raster_dataset(data.images, data.labels, sampler=sampler, split=split, subset=subset, **common,
+                              **options)
+
+    cached = "memory" if data.cache else None
+    train = read("train" if split else None, sampler, shuffle=256, drop_remainder=drop_remainder,
+                 cache=cached if isinstance(sampler, GridSampler) else None)
+    names = (train.class_names, train.band_names)
+    validation = None
+    if split is not None and "validation" in split.subset_names():
+        validation = read("validation", GridSampler(), cache=cached)
+    if data.limit:
+        train = train.take(math.ceil(data.limit / data.batch_size))
+    if validation is not None and data.validation_limit:
+        validation = validation.take(math.ceil(data.validation_limit / data.batch_size))
+    ignore = data.ignore_value if kind == "dense" and task == "multiclass" else None
+    return train, validation, read("train" if split else None, sampler), *names, ignore
 
 
 def n_outputs(task: TaskConfig, class_names: Sequence[str] | None) -> int:
@@ -360,7 +408,8 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
             policy = set_precision(t.precision, strategy)
             model = build_model(config, data)
             compile_model(model, config.task.type, make_optimizer(t, steps), t.label_smoothing, policy,
-                          jit_compile=t.jit_compile, loss=t.loss, ignore_class=t.ignore_class, augment=t.augment,
+                          jit_compile=t.jit_compile, loss=t.loss, augment=t.augment,
+                          ignore_class=t.ignore_class if t.ignore_class is not None else data.ignore_class,
                           class_weights=class_weights and class_weights["weights"])
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
@@ -389,7 +438,8 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
     if config.output.evaluate and data.validation is not None:
         from rskeras.evaluation import evaluate_model, write_report
 
-        report = evaluate_model(evaluated_model(config, network), data.validation, class_names=data.class_names)
+        report = evaluate_model(evaluated_model(config, network), data.validation, class_names=data.class_names,
+                                ignore_index=data.ignore_class)
         result.evaluation = report
         result.files.update(write_report(report, run.path / "evaluation"))
     _export(result)

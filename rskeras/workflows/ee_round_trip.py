@@ -17,7 +17,7 @@ from rskeras.data.ee_records.scene import (
     resolve_output,
 )
 from rskeras.inference.runner import load_model, select_output
-from rskeras.models.metadata import model_metadata
+from rskeras.models.metadata import check_input_contract, model_metadata
 
 #: How Earth Engine should build an uploaded band's pyramid: the most common class, or the mean.
 PYRAMIDING = {"classes": "MODE", "probabilities": "MEAN", "values": "MEAN"}
@@ -90,6 +90,8 @@ def predict_ee_export(
         ``(tfrecord path, mixer.json path)``, patches in the export's order, without buffer.
 
     Raises:
+        BandError: ``bands`` are not the model's band names in its order (both lists named); values far
+            outside the model's training ranges in the first patches give an ``InputRangeWarning``.
         ValueError: before any work, for an output that is an input (the export's records, its mixer,
             the model), matches the input pattern or is not ``*.tfrecord[.gz]``; then for a model or
             an export that does not fit (see :func:`~rskeras.data.read_scene_export`), a truncated
@@ -105,5 +107,17 @@ def predict_ee_export(
         raise ValueError(f"model {model.name!r} does not name its input bands: give bands= (the export's bands it "
                          "reads, in its channel order)")
     scene = read_scene_export(paths, bands, mixer=mixer, kernel_size=kernel_size)
+    _check_contract(model, scene, bands, paths[0])
     return predict_scene(model, scene, dst, batch_size=batch_size, compression=compression, output=output,
                          overlap=overlap)
+
+
+def _check_contract(model: keras.Model, scene, bands: Sequence[str] | Mapping[str, Sequence[str]], source: str) -> None:
+    """The export's bands and first patches against the model's input contract (bands by name, value ranges)."""
+    sample = scene.sample()
+    if isinstance(bands, Mapping):
+        names = [tensor.name for tensor in model.inputs]
+        check_input_contract(model, [sample[n] for n in names], bands=[list(bands[n]) for n in names],
+                             sources=[source] * len(names))
+    else:
+        check_input_contract(model, [sample], bands=[list(bands)], sources=[source])

@@ -269,6 +269,20 @@ def test_thin_stratum_of_a_real_map_is_named(ndvi_class_map, label_points, tmp_p
         assess_map(points, "reference", class_map=ndvi_class_map)
 
 
+def test_a_class_the_map_never_predicts_is_estimated_from_its_omissions(tmp_path):
+    """The map names three classes (CLASS_NAMES) but holds two; points labelled the third are omission errors."""
+    class_map = _tiny_map(tmp_path / "map.tif", "EPSG:32615", from_origin(500000, 1000000, 30, 30))
+    with rasterio.open(class_map, "r+") as ds:
+        ds.update_tags(CLASS_NAMES=json.dumps(["none", "crop", "forest", "wetland"]))
+    table = {"map": np.array([1, 1, 1, 1, 2, 2, 2, 2]),
+             "reference": np.array(["crop", "crop", "crop", "wetland", "forest", "forest", "forest", "forest"])}
+    result = assess_map(table, "reference", "map", class_map=class_map)
+    assert result.class_names == ["none", "crop", "forest", "wetland"]
+    wetland = result.class_names.index("wetland")
+    assert result.area(wetland).value == pytest.approx(50 * 0.25)  # a quarter of the 'crop' stratum's 50 pixels
+    assert result.users_accuracy[wetland].value is None and result.producers_accuracy[wetland].value == 0
+
+
 def test_map_assessment_imports_without_tensorflow():
     script = ("import sys; from rskeras.evaluation import assess_map, design_sample, write_assessment; "
               "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'")

@@ -62,3 +62,29 @@ def test_write_report_and_figure(tmp_path):
     assert [p.name for p in (tmp_path / "out").iterdir()] and not list((tmp_path / "out").glob(".*tmp*"))
     with pytest.raises(ValueError, match="confusion matrix of shape"):
         confusion_matrix_figure(np.ones((2, 2)), ["a", "b", "c"])
+
+
+def test_tta_on_eurosat_images_with_the_committed_model(eurosat_dir, tmp_path):
+    """evaluate_model(tta=True) and rskeras evaluate --tta: the classes of the mean over the 8 views (np.rot90 and
+    flips spelled here), on 16 real validation images."""
+    from pathlib import Path
+
+    from rskeras.cli import main
+    from rskeras.data.eurosat_dataset import eurosat
+    from rskeras.saving import load_model
+
+    model_path = Path(__file__).parents[2] / "saved_models" / "eurosat_compact_resnet" / "eurosat_compact_resnet.keras"
+    model = load_model(model_path)
+    data = eurosat(eurosat_dir, split="validation", batch_size=8, limit=16, shuffle=False)
+    report = evaluate_model(model, data, tta=True, progress=False)
+    x, y = (np.concatenate(parts) for parts in zip(*[(np.asarray(a), np.asarray(b)) for a, b in data]))
+    views = [np.rot90(x[:, :, ::-1] if flip else x, k, axes=(1, 2)) for k in range(4) for flip in (False, True)]
+    mean = np.mean([model.predict_on_batch(np.ascontiguousarray(v)) for v in views], axis=0)
+    expected = np.zeros((10, 10), int)
+    np.add.at(expected, (y, mean.argmax(-1)), 1)
+    assert report["tta"] is True and report["confusion_matrix"] == expected.tolist()
+    command = ["evaluate", str(model_path), "--data", str(eurosat_dir), "--limit", "16", "--tta", "--out", str(tmp_path)]
+    assert main(command) == 0
+    assert json.loads((tmp_path / "metrics.json").read_text())["tta"] is True
+    with pytest.raises(ValueError, match="tta flips and rotates square image patches; model .* takes \\[\\(3,\\)\\]"):
+        evaluate_model(_argmax_model(), [(np.eye(3, dtype="float32"), np.arange(3))], tta=True, progress=False)

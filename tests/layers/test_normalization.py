@@ -7,15 +7,17 @@ from rskeras.layers import BandNormalization, band_statistics
 
 def test_statistics_ignore_nodata_and_nan():
     x = np.array([[1.0, 10.0], [3.0, np.nan], [-9999.0, 30.0]])
-    mean, std = band_statistics(x, nodata=-9999.0)
-    np.testing.assert_allclose(mean, [2.0, 20.0])
-    np.testing.assert_allclose(std, [1.0, 10.0])
+    stats = band_statistics(x, nodata=-9999.0)
+    np.testing.assert_allclose(stats.mean, [2.0, 20.0])
+    np.testing.assert_allclose(stats.std, [1.0, 10.0])
+    assert stats.ranges.minimum == (1.0, 10.0) and stats.ranges.maximum == (3.0, 30.0)
+    assert stats.bands == () and stats.count == (2, 2)
 
 
 def test_constant_band_gets_unit_std_and_empty_band_fails():
-    _, std = band_statistics(np.array([[5.0, 1.0], [5.0, 2.0]]))
+    std = band_statistics(np.array([[5.0, 1.0], [5.0, 2.0]])).std
     assert std[0] == 1.0
-    with pytest.raises(ValueError, match=r"band\(s\) \[1\]"):
+    with pytest.raises(ValueError, match=r"band\(s\) \['band_2'\]"):
         band_statistics(np.array([[1.0, np.nan], [2.0, np.nan]]))
 
 
@@ -56,3 +58,17 @@ def test_output_float32_under_mixed_precision_for_large_raw_values():
         assert y.dtype == "float32" and float(y[0, 0]) == pytest.approx(1.0)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_value_ranges_travel_in_the_config_and_old_configs_load_without():
+    x = np.random.default_rng(2).uniform([0.0, 1000.0], [1.0, 5000.0], size=(400, 2))
+    layer = BandNormalization.from_data(x, band_names=["ndvi", "nir"])
+    config = layer.get_config()
+    assert set(config["value_ranges"]) == {"low", "high", "min", "max"}
+    np.testing.assert_allclose(config["value_ranges"]["high"], np.percentile(x, 99.5, axis=0))
+    assert BandNormalization.from_config(config).value_ranges == layer.value_ranges
+    del config["value_ranges"]  # a layer saved before rskeras recorded ranges
+    old = BandNormalization.from_config(config)
+    assert old.value_ranges is None and old.band_names == ["ndvi", "nir"] and old.adapted
+    with pytest.raises(ValueError, match="value_ranges must cover the 3 bands"):
+        BandNormalization([0, 0, 0], [1, 1, 1], value_ranges=layer.value_ranges)

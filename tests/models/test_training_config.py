@@ -95,7 +95,8 @@ def _earthengine(**data) -> dict:
 
 
 @pytest.mark.parametrize("model, data, task, training, message", [
-    ("ann", {"root": None}, "regression", {}, "model 'ann' .pixel. reads Earth Engine exports"),
+    ("ann", {"root": None}, "regression", {},
+     "model 'ann' .pixel. reads band vectors of Earth Engine table exports or of labelled raster pixels"),
     ("ann", _earthengine(bands=["B4"], patch_size=8), "regression", {}, "data.patch_size must be 1"),
     ("ann", _earthengine(bands=["B4"]), "regression", {"augment": True}, "set training.augment: false"),
     ("m3net", _earthengine(bands=["B4"]), "binary", {"augment": False}, "give data.bands as {input: "),

@@ -79,6 +79,13 @@ class SceneExport:
             batch_size=batch_size, ordered=True, normalize=normalize, compression=self.compression,
         )
 
+    def sample(self, batch_size: int = 8) -> np.ndarray | dict[str, np.ndarray]:
+        """The first ``batch_size`` buffered patches, ``(n, stored_h, stored_w, bands)`` float32 (a dict of them
+        for bands given per input): a look at the scene's values; a truncated or corrupt file is named in the
+        error."""
+        with named_read_errors(self.files):
+            return tf.nest.map_structure(lambda t: t.numpy(), next(iter(self.dataset(batch_size=batch_size))))
+
 
 def locate_export(files, mixer: str | os.PathLike | Mixer | None = None) -> tuple[list[str], str | os.PathLike | Mixer]:
     """The export's TFRecord files, sorted by name (patch order), and its mixer (None: the one beside them)."""

@@ -69,7 +69,8 @@ def ann(
         dropout: dropout rate after each hidden layer (0 for none).
         batch_norm: batch normalisation after each hidden Dense layer.
         training_vectors: ``(n, bands)`` raw training vectors to compute ``band_stats`` from
-            (mean and std per band), instead of ``band_stats``.
+            (:func:`rskeras.layers.band_statistics`: mean, std and the value ranges that
+            prediction checks scenes against), instead of ``band_stats``.
 
     Returns:
         An uncompiled model: ``"pixels"`` ``(batch, bands)`` raw values -> ``(batch, n_outputs)``

@@ -1,0 +1,398 @@
+"""``raster_dataset``: GeoTIFF/COG scenes and their labels -> a ``tf.data.Dataset`` of patches for ``model.fit``.
+
+The pipeline, per epoch:
+
+1. A sampler (:mod:`rskeras.data.samplers`) gives windows ``(scene, row, col)`` on the scenes'
+   target grids (:mod:`rskeras.data.raster_scenes`), within a subset of a spatial split if one is
+   given.
+2. Windows are read in parallel (``tf.data`` map with ``tf.numpy_function`` over groups of
+   :data:`READ_GROUP` windows; each reader thread holds its own GDAL handles, and GDAL reads
+   without the GIL): the image bands through a
+   ``WarpedVRT`` (bilinear) or directly where a file lies on the grid, the labels likewise
+   (nearest) or burnt from vectors (:mod:`rskeras.data.label_sources`). Only the window is read.
+3. Targets are made from the window's labels (see :data:`TARGETS`). Every pixel that is nodata,
+   NaN or outside in any image band, or unlabelled, gets the ignore value (``ignore_value`` for
+   classes, NaN for values): never a class. A window whose image is invalid in more than
+   ``max_nodata`` of its pixels is skipped, and so is one whose target holds no label.
+4. Optional cache (memory or file, as in :func:`rskeras.data.ee_patch_dataset`), shuffling,
+   flips and 90-degree rotations (image and dense target together), batching, prefetching.
+
+Targets (``target=``):
+
+============  ================================  =====================================================
+``target``    shape and dtype                   what
+============  ================================  =====================================================
+dense         ``(H, W, 1)`` int32 / float32     per pixel: class index or value (segmentation, U-Net)
+majority      ``()`` int32                      the class most labelled pixels hold (a tie: lowest index)
+centre        ``()`` int32                      the class of pixel ``(H // 2, W // 2)``
+multilabel    ``(n_classes,)`` float32 0/1      1 for each class with at least one pixel in the patch
+pixel         images ``(bands,)``, ``()``       every labelled pixel's band vector (pixel models, ``ann``)
+============  ================================  =====================================================
+
+With classes, a dense target holds ``ignore_value`` where there is no label; compile the model
+with ``Task.compile(..., ignore_class=dataset.ignore_value)`` so those pixels count neither in the
+loss nor in the accuracy. The returned dataset carries ``class_names``, ``band_names``,
+``ignore_value``, ``class_counts`` (labelled pixels per class in the scenes, or in the subset of a
+split; None without classes) and
+``windows_per_epoch``.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import numpy as np
+import tensorflow as tf
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+
+from rskeras.data.augment import dihedral_patch
+from rskeras.data.label_sources import LabelSource, census, open_labels
+from rskeras.data.raster_scenes import (
+    BandSelection,
+    Scene,
+    SceneSpec,
+    WindowReader,
+    open_scenes,
+)
+from rskeras.data.samplers import (
+    GridSampler,
+    RandomSampler,
+    Split,
+    WindowPlan,
+    as_size,
+    split_maps,
+)
+from rskeras.data.sensors import SensorSpec
+from rskeras.io import check_output
+
+AUTOTUNE = tf.data.AUTOTUNE
+TARGETS = ("dense", "majority", "centre", "multilabel", "pixel")
+SAMPLERS = ("random", "grid")
+DEFAULT_IGNORE_VALUE = 255
+BALANCE_SAMPLE = 100_000  # census pixels kept per class and scene for balanced sampling
+#: Windows read per Python call: one call per window spends more time handing the GIL between
+#: tf.data's threads than reading (GDAL reads without the GIL, so calls in parallel still overlap).
+READ_GROUP = 16
+
+
+def raster_dataset(
+    images: SceneSpec | Sequence[SceneSpec],
+    labels: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+    *,
+    bands: BandSelection = None,
+    sensor: str | SensorSpec | None = None,
+    patch_size: int | Sequence[int] = 64,
+    sampler: Literal["random", "grid"] | GridSampler | RandomSampler = "random",
+    split: Split | None = None,
+    subset: str | None = None,
+    label_column: str | None = None,
+    label_layer: str | int | None = None,
+    classes: Sequence | Mapping | None = None,
+    values: bool = False,
+    target: str = "dense",
+    buffer: float = 0.0,
+    ignore_value: int = DEFAULT_IGNORE_VALUE,
+    max_nodata: float = 0.5,
+    crs: str | None = None,
+    resolution: float | tuple[float, float] | None = None,
+    batch_size: int | None = 32,
+    shuffle: int = 0,
+    augment: bool = False,
+    cache: Literal["memory"] | str | os.PathLike | None = None,
+    repeat: bool | int = False,
+    drop_remainder: bool = False,
+    prefetch: bool = True,
+    num_parallel_reads: int | None = None,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """A dataset of ``(patch, target)`` from GeoTIFF/COG scenes and a label raster or vector file.
+
+    Args:
+        images: the scenes: a file, a glob pattern, a mapping band name -> one-band file, or a list
+            of these and of lists of files stacked band-wise (:mod:`rskeras.data.raster_scenes`).
+        labels: a label raster (classes or values), a list of them (one per scene), or a vector
+            file (GeoPackage, Shapefile, GeoJSON, ...) with ``label_column``; None: images only.
+        bands: band indexes (1-based) or names (descriptions, ``band_<i>``, sensor names with
+            ``sensor``); ``{input: bands}`` for a model with several inputs, which makes the
+            patch a dict; None: all bands.
+        sensor: a :data:`rskeras.data.SENSORS` key naming the bands of undescribed one-file scenes.
+        patch_size: ``(height, width)`` or one side, in target pixels.
+        sampler: ``"random"``, ``"grid"``, or a :class:`RandomSampler` / :class:`GridSampler`.
+        split: a :class:`BlockSplit` or :class:`RegionSplit`; ``subset`` names the part to read.
+        subset: ``"train"``, ``"validation"``, ``"test"`` or a region name of ``split``.
+        label_column: the class or value column of vector labels.
+        label_layer: the layer of a vector file with several.
+        classes: the label values in class-index order, or a mapping label value -> class name;
+            None: the values found, in natural order.
+        values: the labels are values (regression) rather than classes.
+        target: ``"dense"``, ``"majority"``, ``"centre"``, ``"multilabel"`` or ``"pixel"`` (see the module).
+        buffer: buffer of vector points and lines in target CRS units (metres for UTM).
+        ignore_value: the target of unlabelled and nodata pixels (classes); must not be a class index.
+        max_nodata: skip windows whose image is nodata in more than this fraction of pixels.
+        crs, resolution: the target grid (default: the first scene's).
+        batch_size: patches per batch; None yields single patches.
+        shuffle: a shuffle buffer in patches (0: none). Grid windows are then read in a new random
+            order each epoch; cached patches are shuffled in a buffer of this size.
+        augment: random flips and 90-degree rotations of the image and a dense target.
+        cache: ``"memory"`` or a cache file path: the patches of the first epoch are kept, so later
+            epochs read nothing (a random sampler then repeats its first epoch's windows).
+        repeat: True repeats forever, an int that many times, False once.
+        drop_remainder: drop a last, smaller batch.
+        prefetch: prefetch batches (AUTOTUNE).
+        num_parallel_reads: windows read at once (None: AUTOTUNE).
+        seed: seeds the sampler, the split's census sample, shuffling and augmentation.
+
+    Returns:
+        ``tf.data.Dataset`` of ``(image, target)`` (images only without labels); images float32
+        ``(batch, H, W, bands)`` of raw values (a dict per input with grouped bands); targets as
+        in the module's table.
+
+    Raises:
+        FileNotFoundError / ValueError / KeyError naming the file, band, column or field at fault
+        (see :mod:`rskeras.data.raster_scenes`, :mod:`rskeras.data.label_sources` and
+        :mod:`rskeras.data.samplers`), all before any patch is read.
+    """
+    patch = as_size(patch_size, "patch_size")
+    _check_options(target, values, labels, max_nodata, ignore_value)
+    scenes, groups = open_scenes(images, bands, sensor=sensor, crs=crs, resolution=resolution)
+    reader = WindowReader()
+    source = None
+    if labels is not None:
+        source = open_labels(labels, scenes, reader, column=label_column, kind="values" if values else "classes",
+                             classes=classes, buffer=buffer, layer=label_layer)
+        _check_ignore_value(source, ignore_value)
+    if cache not in (None, "memory"):
+        check_output(cache, inputs=[f for s in scenes for f in s.files] + (source.paths if source else []),
+                     what="cache")
+    sampler = _as_sampler(sampler)
+    plan, counts = _plan(scenes, source, patch, sampler, split, subset, seed, centred=target == "centre")
+    read = PatchReader(scenes, source, reader, patch, target, ignore_value, max_nodata)
+    dataset = _pipeline(plan, read, groups, target, batch_size, shuffle, augment, cache, repeat, drop_remainder,
+                        prefetch, num_parallel_reads, seed)
+    dataset.class_names = list(source.table.names) if source is not None and source.table else None
+    dataset.band_names = groups or [band.name for band in scenes[0].bands]
+    dataset.ignore_value = (ignore_value if not values else float("nan")) if source is not None else None
+    dataset.class_counts = counts
+    dataset.windows_per_epoch = plan.length()
+    return dataset
+
+
+def _check_options(target: str, values: bool, labels, max_nodata: float, ignore_value: int) -> None:
+    if target not in TARGETS:
+        raise ValueError(f"target {target!r} is not one of {', '.join(TARGETS)}")
+    if values and target not in ("dense", "pixel"):
+        raise ValueError(f"target {target!r} needs classes; values (regression) take target 'dense' or 'pixel'")
+    if labels is None and target != "dense":
+        raise ValueError(f"target {target!r} needs labels=")
+    if not 0 <= max_nodata <= 1:
+        raise ValueError(f"max_nodata is a fraction of a patch's pixels in [0, 1], got {max_nodata!r}")
+    if isinstance(ignore_value, bool) or not isinstance(ignore_value, (int, np.integer)):
+        raise ValueError(  # noqa: TRY004  (a bad value of an option, like the others here)
+            f"ignore_value must be an integer (the target of unlabelled pixels), got {ignore_value!r}")
+
+
+def _check_ignore_value(source: LabelSource, ignore_value: int) -> None:
+    """The ignore value must not be the index of a class."""
+    table = source.table
+    if table is not None and 0 <= ignore_value < len(table):
+        raise ValueError(f"ignore_value {ignore_value} is the index of class {table.names[ignore_value]!r} of "
+                         f"labels {source.source} (classes: {table.listing()}); choose a value outside "
+                         f"0..{len(table) - 1}, e.g. {DEFAULT_IGNORE_VALUE}")
+
+
+def _as_sampler(sampler) -> GridSampler | RandomSampler:
+    if isinstance(sampler, (GridSampler, RandomSampler)):
+        return sampler
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler {sampler!r} is not one of {', '.join(SAMPLERS)} (or a GridSampler / RandomSampler)")
+    return GridSampler() if sampler == "grid" else RandomSampler()
+
+
+def _plan(scenes: list[Scene], source: LabelSource | None, patch, sampler, split: Split | None, subset: str | None,
+          seed: int, centred: bool) -> tuple[WindowPlan, list[int] | None]:
+    """The window plan and the labelled pixels per class (classes only)."""
+    if (split is None) != (subset is None):
+        raise ValueError("give split= and subset= together (the split, and which of its subsets to read)")
+    maps, code = split_maps(split, scenes, subset) if split is not None else (None, 0)
+    balanced = isinstance(sampler, RandomSampler) and sampler.balanced
+    counted = None
+    if source is not None and source.table is not None:
+        counted = census(source, scenes, BALANCE_SAMPLE if balanced else 0, seed, maps, code)
+    plan = WindowPlan([s.shape for s in scenes], [s.name for s in scenes], patch, sampler, maps, code,
+                      counted.pixels if counted else None, seed, centred)
+    return plan, counted.counts.sum(axis=0).tolist() if counted else None
+
+
+class PatchReader:
+    """Reads one window: ``(image (H, W, bands) float32, target, keep)``, as :mod:`raster_patches` describes."""
+
+    def __init__(self, scenes: list[Scene], labels: LabelSource | None, reader: WindowReader, patch: tuple[int, int],
+                 target: str, ignore_value: int, max_nodata: float):
+        self.scenes, self.labels, self.reader, self.patch = scenes, labels, reader, patch
+        self.target, self.ignore_value, self.max_nodata = target, ignore_value, max_nodata
+        self.n_classes = len(labels.table) if labels is not None and labels.table else 0
+        self._files = [_files_of(scene) for scene in scenes]
+        self.n_bands = len(scenes[0].bands)
+
+    @property
+    def target_spec(self) -> tf.TensorSpec:
+        """Shape and dtype of one target."""
+        h, w = self.patch
+        if self.labels is None:
+            return tf.TensorSpec((), tf.int32)
+        if self.target in ("majority", "centre"):
+            return tf.TensorSpec((), tf.int32)
+        if self.target == "multilabel":
+            return tf.TensorSpec((self.n_classes,), tf.float32)
+        return tf.TensorSpec((h, w, 1), tf.float32 if self.labels.kind == "values" else tf.int32)
+
+    def image(self, scene_index: int, window: Window, out: np.ndarray) -> np.ndarray:
+        """Write the window's ``(bands, H, W)`` raw values into ``out`` (float32; 0 where invalid); returns the
+        ``(H, W)`` validity."""
+        scene = self.scenes[scene_index]
+        valid = None
+        for path, indexes, channels in self._files[scene_index]:
+            values, ok = self.reader.read(path, indexes, scene.grid, window, Resampling.bilinear)
+            if len(channels) == len(out):
+                out[...] = values
+            else:
+                out[channels] = values
+            valid = ok if valid is None else valid & ok
+        if not valid.all():
+            out[:, ~valid] = 0
+        return valid
+
+    def many(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(images, targets)`` of the windows ``(scene, row, col)`` that are kept (see the module), stacked;
+        images band-first, ``(n, bands, H, W)`` (one transpose per group in TensorFlow is cheaper than one per
+        patch in NumPy)."""
+        spec = self.target_spec
+        images = np.empty((len(windows), self.n_bands, *self.patch), dtype=np.float32)
+        targets = np.zeros((len(windows), *spec.shape), dtype=spec.dtype.as_numpy_dtype)
+        kept = 0
+        for scene_index, row, col in windows:
+            window = Window(int(col), int(row), self.patch[1], self.patch[0])
+            valid = self.image(int(scene_index), window, images[kept])
+            if 1.0 - valid.mean() > self.max_nodata:
+                continue
+            if self.labels is not None:
+                labels = self.labels.read(int(scene_index), self.scenes[int(scene_index)], window)
+                targets[kept], labelled = self._target(labels, valid)
+                if not labelled:
+                    continue
+            kept += 1
+        return images[:kept], targets[:kept]
+
+    def _target(self, labels: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, bool]:
+        """The target of a window and whether it holds any label."""
+        if self.labels.kind == "values":
+            labels = np.where(valid, labels, np.nan).astype(np.float32)
+            return labels[..., None], bool(np.isfinite(labels).any())
+        if not valid.all():
+            labels = np.where(valid, labels, -1)
+        if self.target in ("dense", "pixel"):
+            labelled = labels >= 0
+            return np.where(labelled, labels, self.ignore_value).astype(np.int32)[..., None], bool(labelled.any())
+        if self.target == "centre":
+            centre = labels[self.patch[0] // 2, self.patch[1] // 2]
+            return np.int32(centre), bool(centre >= 0)
+        counts = np.bincount(labels[labels >= 0], minlength=self.n_classes)
+        if self.target == "majority":
+            return np.int32(np.argmax(counts)), bool(counts.any())
+        return (counts > 0).astype(np.float32), bool(counts.any())  # multilabel
+
+
+def _files_of(scene: Scene) -> list[tuple[str, list[int], list[int]]]:
+    """``(file, its band indexes, their channels in the image)`` for each file a scene's bands come from."""
+    found: dict[str, tuple[list[int], list[int]]] = {}
+    for channel, band in enumerate(scene.bands):
+        indexes, channels = found.setdefault(band.path, ([], []))
+        indexes.append(band.index)
+        channels.append(channel)
+    return [(path, indexes, channels) for path, (indexes, channels) in found.items()]
+
+
+def _windows(plan: WindowPlan, shuffle: int, cache, seed: int) -> tf.data.Dataset:
+    """The windows of each epoch: a grid once (reshuffled each epoch when shuffling), random draws anew."""
+    if isinstance(plan.sampler, GridSampler):
+        windows = tf.data.Dataset.from_tensor_slices(plan.windows())
+        if shuffle and cache is None:
+            windows = windows.shuffle(plan.length(), seed=seed, reshuffle_each_iteration=True)
+        return windows
+    epochs = itertools.count()
+    return tf.data.Dataset.from_generator(
+        lambda: iter([plan.windows(next(epochs))]), output_signature=tf.TensorSpec((None, 3), tf.int64)).unbatch()
+
+
+def _pipeline(plan: WindowPlan, read: PatchReader, groups: dict[str, list[str]] | None, target: str,
+              batch_size: int | None, shuffle: int, augment: bool, cache, repeat, drop_remainder: bool,
+              prefetch: bool, num_parallel_reads: int | None, seed: int) -> tf.data.Dataset:
+    h, w = read.patch
+    n_bands = len(read.scenes[0].bands)
+    spec = read.target_spec
+    has_labels = read.labels is not None
+
+    def read_windows(windows):
+        image, label = tf.numpy_function(read.many, [windows], [tf.float32, spec.dtype], stateful=False)
+        image = tf.transpose(tf.ensure_shape(image, (None, n_bands, h, w)), [0, 2, 3, 1])
+        label.set_shape((None, *spec.shape))
+        return image, label
+
+    patches = _windows(plan, shuffle, cache, seed).batch(READ_GROUP).map(
+        read_windows, num_parallel_calls=num_parallel_reads or AUTOTUNE, deterministic=True).unbatch()
+    if target == "pixel":
+        patches = patches.map(_labelled_pixels(read)).unbatch()
+    if groups is not None:
+        patches = patches.map(functools.partial(_split_groups, groups=groups))
+    if cache is not None:
+        patches = patches.cache("" if cache == "memory" else os.fspath(cache))
+    if shuffle and (cache is not None or isinstance(plan.sampler, RandomSampler) or target == "pixel"):
+        patches = patches.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        patches = patches.repeat(None if repeat is True else int(repeat))
+    if augment and target != "pixel":
+        # one call at a time: the random draws of a parallel map go to whichever patch is first (irreproducible)
+        patches = patches.map(_augmenter(target == "dense" and has_labels, seed))
+    if not has_labels:
+        patches = patches.map(_image_only)
+    dataset = patches if batch_size is None else patches.batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.prefetch(AUTOTUNE) if prefetch else dataset
+
+
+def _image_only(image, label):
+    return image
+
+
+def _labelled_pixels(read: PatchReader):
+    """``(H, W, bands), (H, W, 1)`` -> ``(n, bands), (n,)``: the labelled pixels of a patch."""
+    values = read.labels.kind == "values"
+
+    def pixels(image, label):
+        label = tf.reshape(label, [-1])
+        labelled = tf.math.is_finite(label) if values else tf.not_equal(label, read.ignore_value)
+        return tf.boolean_mask(tf.reshape(image, [-1, image.shape[-1]]), labelled), tf.boolean_mask(label, labelled)
+
+    return pixels
+
+
+def _split_groups(image: tf.Tensor, label: tf.Tensor, groups: dict[str, list[str]]):
+    """The image's channels as ``{input: (H, W, bands of that input)}``."""
+    ends = np.cumsum([len(names) for names in groups.values()])
+    return {name: image[..., end - len(names):end] for (name, names), end in zip(groups.items(), ends)}, label
+
+
+def _augmenter(dense: bool, seed: int):
+    """Flips and 90-degree rotations of the image parts (and of a dense target)."""
+
+    def augment(image, label):
+        parts = tf.nest.flatten(image) + ([label] if dense else [])
+        moved = dihedral_patch(parts, seed)
+        image = tf.nest.pack_sequence_as(image, moved[:len(tf.nest.flatten(image))])
+        return image, moved[-1] if dense else label
+
+    return augment

@@ -9,19 +9,13 @@ The lecture's "use a pre-trained network" in two lines::
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import keras
 
 from rskeras.tasks import get_task
 from rskeras.models.backbones import BACKBONES, get_backbone_spec
-
-
-def _all_layers(model: keras.Model) -> Iterable[keras.layers.Layer]:
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
+from rskeras.models.metadata import all_layers
 
 
 def backbone_layers(model: keras.Model, backbone: str | Sequence[str] | None = None) -> list[keras.layers.Layer]:
@@ -33,7 +27,7 @@ def backbone_layers(model: keras.Model, backbone: str | Sequence[str] | None = N
     """
     names = [backbone] if isinstance(backbone, str) else list(backbone or BACKBONES)
     prefixes = tuple(get_backbone_spec(name).prefix for name in names)
-    return [layer for layer in _all_layers(model) if layer.name.startswith(prefixes)]
+    return [layer for layer in all_layers(model) if layer.name.startswith(prefixes)]
 
 
 def freeze_backbone(model: keras.Model, trainable: bool = False,
@@ -130,7 +124,7 @@ def fine_tune(
     freeze_backbone(model, trainable=False, backbone=backbone)
     _compile(model, optimizer, head_lr, task, sparse_labels, loss_weights, compile_kwargs or {})
     head = model.fit(train_ds, validation_data=val_ds, epochs=head_epochs, callbacks=callbacks, verbose=verbose)
-    for layer in _all_layers(model):
+    for layer in all_layers(model):
         layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
     _compile(model, optimizer, full_lr, task, sparse_labels, loss_weights, compile_kwargs or {})
     full = model.fit(train_ds, validation_data=val_ds, initial_epoch=head_epochs,

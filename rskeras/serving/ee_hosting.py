@@ -33,10 +33,17 @@ from pathlib import Path
 import keras
 
 from rskeras.inference.model_probe import probe_model
-from rskeras.inference.predict import nodata_fills
+from rskeras.inference.model_spec import ModelSpec
+from rskeras.inference.runner import describe_model
 from rskeras.inference.tiling import round_up
-from rskeras.models.metadata import input_normalizations
-from rskeras.serving.ee_payloads import EE_PAYLOAD_FORMATS, HTTP_FORMATS, EeBand, ee_output_bands, model_kind
+from rskeras.serving.ee_payloads import (
+    EE_PAYLOAD_FORMATS,
+    HTTP_FORMATS,
+    EeBand,
+    check_ee_model,
+    ee_output_bands,
+    model_kind,
+)
 from rskeras.serving.signatures import SignatureSpec
 
 #: Vertex AI's newest pre-built TensorFlow prediction container (TF Serving 2.15, CPU); ``us`` may be
@@ -115,10 +122,10 @@ def plan_ee_hosting(
         ValueError: a tile or overlap the model cannot take, naming the sizes that work.
     """
     payload_format = check_payload_format(payload_format)
+    check_ee_model(model, spec)
     kind = model_kind(spec)
     tile, overlap, out_tile, notes = _tiles(model, spec, kind, tile_size, overlap)
-    means = [float(v) for fill in nodata_fills(input_normalizations(model), [len(i.band_names) for i in spec.inputs])
-             for v in fill]
+    means = [float(v) for fill in ModelSpec.from_description(describe_model(model)).fills for v in fill]
     return EeHosting(payload_format, kind, [b for i in spec.inputs for b in i.band_names], ee_output_bands(spec),
                      (tile, tile), (overlap, overlap), out_tile, means, spec.class_names, notes)
 

@@ -47,7 +47,7 @@ import tensorflow as tf
 
 from rskeras.inference.model_probe import probe_model
 from rskeras.inference.runner import output_names
-from rskeras.models.metadata import _all_layers
+from rskeras.models.metadata import all_layers
 from rskeras.serving.signatures import (
     EE_EXAMPLES_SIGNATURE,
     SignatureSpec,
@@ -133,7 +133,7 @@ def _check_answer_size(model: keras.Model) -> None:
     for shape, name in zip(shapes, output_names(model)):
         if len(shape) == 2 or (len(shape) == 4 and tuple(shape[1:3]) == size):
             continue
-        strided = [layer.name for layer in _all_layers(model)
+        strided = [layer.name for layer in all_layers(model)
                    if max(_as_tuple(layer.get_config().get("strides") or layer.get_config().get("pool_size") or 1)) > 1
                    and "Transpose" not in type(layer).__name__]
         raise ValueError(f"Earth Engine takes back a tile of the input's size or one value per tile; output layer "

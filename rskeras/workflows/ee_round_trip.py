@@ -115,9 +115,9 @@ def predict_ee_export(
 def _check_contract(model: keras.Model, scene, bands: Sequence[str] | Mapping[str, Sequence[str]], source: str) -> None:
     """The export's bands and first patches against the model's input contract (bands by name, value ranges)."""
     sample = scene.sample()
-    if isinstance(bands, Mapping):
+    if isinstance(bands, Mapping):  # inputs missing from bands are named by predict_scene
         names = [tensor.name for tensor in model.inputs]
-        check_input_contract(model, [sample[n] for n in names], bands=[list(bands[n]) for n in names],
-                             sources=[source] * len(names))
+        check_input_contract(model, [sample.get(n) for n in names],
+                             bands=[list(bands[n]) if n in bands else None for n in names], sources=[source] * len(names))
     else:
         check_input_contract(model, [sample], bands=[list(bands)], sources=[source])

@@ -38,7 +38,7 @@ from rskeras.data.ee_records.layout import Size, buffered_size, kernel_margin, w
 from rskeras.data.ee_records.mixer import MIXER_SUFFIX, Mixer, find_mixer, mixer_json, read_mixer
 from rskeras.data.ee_records.patches import _band_groups, check_features, ee_patch_dataset
 from rskeras.inference.patch import patch_grid
-from rskeras.inference.predict import model_kind
+from rskeras.inference.model_spec import model_kind
 from rskeras.inference.runner import ModelRunner
 from rskeras.inference.tiling import reflect_index
 from rskeras.io import PathLike, atomic_paths, check_outputs

@@ -298,13 +298,26 @@ def release_pipelines_at_exit() -> None:
     atexit.register(_release_pipelines)
 
 
+#: The exit status a SIGTERM asked for (``128 + 15``) once one arrived in this process, else None.
+_terminated: int | None = None
+
+
 def exit_on_sigterm() -> None:
     """Turn SIGTERM into ``SystemExit(143)`` in this process, so temporaries are removed as on Ctrl-C.
 
-    Only from the main thread (the CLI's ``main``); a no-op elsewhere.
+    Only from the main thread (the CLI's ``main``); a no-op elsewhere. The status is also kept for
+    :func:`termination_status`: TensorFlow turns an exception raised inside one of its callbacks into
+    another error, and the CLI still has to exit as terminated.
     """
     def handler(signum, frame):
-        raise SystemExit(128 + signum)
+        global _terminated
+        _terminated = 128 + signum
+        raise SystemExit(_terminated)
 
     with contextlib.suppress(ValueError):  # not the main thread
         signal.signal(signal.SIGTERM, handler)
+
+
+def termination_status() -> int | None:
+    """``128 + signal`` after :func:`exit_on_sigterm`'s handler ran in this process, else None."""
+    return _terminated

@@ -121,13 +121,13 @@ def test_keras_training_accuracy_counts_one_half_as_negative():
 
 
 def test_earth_engine_round_trip_uses_the_rule():
-    from rskeras.workflows.ee_round_trip import _ScenePredictor
+    from rskeras.data.ee_records.scene import ScenePredictor
 
     inputs = keras.Input((2, 2, 1))
     logits = keras.layers.Conv2D(3, 1, kernel_initializer="zeros",
                                  bias_initializer=keras.initializers.Constant(BIASES["multiclass"]))(inputs)
     model = keras.Model(inputs, TaskOutput("multiclass")(logits))
-    out = _ScenePredictor(model, get_task("multiclass")).predict_on_batch(np.zeros((1, 2, 2, 1), "float32"))
+    out = ScenePredictor(model, "classes", (2, 2)).predict_on_batch(np.zeros((1, 2, 2, 1), "float32"))
     assert out.shape == (1, 2, 2, 1) and (out == 1).all()
 
 

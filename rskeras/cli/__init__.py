@@ -115,7 +115,7 @@ def _is_user_error(err: BaseException) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rskeras`` console script; returns the exit status (0, 2 for an error)."""
     import rskeras  # noqa: F401  (environment defaults before TensorFlow loads)
-    from rskeras.io import exit_on_sigterm
+    from rskeras.io import exit_on_sigterm, termination_status
 
     exit_on_sigterm()  # a terminated command removes its temporary files, as on Ctrl-C
     parser = build_parser()
@@ -126,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rskeras {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001  (every error ends as one line; --debug shows the traceback)
+        if termination_status() is not None:  # SIGTERM inside a TensorFlow callback arrives as another error
+            print(f"rskeras {args.command}: terminated", file=sys.stderr)
+            return termination_status()
         if args.debug:
             traceback.print_exc()
         message = cli_message(_one_line(err), _option_names(parser, args.command))

@@ -33,7 +33,7 @@ ARCHITECTURES: dict[str, dict] = {
 class Augment(keras.layers.Layer):
     """Training-only augmentation of square patches: a random element of the dihedral group per patch
     (flips left-right, up-down and a transpose, each with probability 1/2) and, when ``crop_pad`` > 0,
-    a random ``H x W`` crop of the patch padded by ``crop_pad * H / 64`` pixels of reflection."""
+    a random ``H x W`` crop of the patch padded by ``crop_pad * H // 64`` pixels of reflection."""
 
     def __init__(self, dihedral: bool = True, crop_pad: int = 0, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -43,15 +43,16 @@ class Augment(keras.layers.Layer):
     def call(self, x, training=None):
         if not training:
             return x
-        n, h, w = ops.shape(x)[0], x.shape[1], x.shape[2]
+        # static sizes where known (JAX always); TensorFlow may trace with unknown ones (then square assumed)
+        n, h, w = (x.shape[i] if x.shape[i] is not None else ops.shape(x)[i] for i in range(3))
         if self.dihedral:
             flip = keras.random.uniform((n, 3), seed=self.generator) < 0.5
             x = ops.where(flip[:, 0, None, None, None], ops.flip(x, 2), x)
             x = ops.where(flip[:, 1, None, None, None], ops.flip(x, 1), x)
-            if h == w:
+            if x.shape[1] is None or x.shape[1] == x.shape[2]:
                 x = ops.where(flip[:, 2, None, None, None], ops.transpose(x, (0, 2, 1, 3)), x)
-        pad = round(self.crop_pad * h / 64)
-        if pad:
+        pad = self.crop_pad * h // 64
+        if self.crop_pad:
             x = ops.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="reflect")
             offset = keras.random.randint((n, 2), 0, 2 * pad + 1, seed=self.generator)
             rows = offset[:, :1] + ops.arange(h)[None, :]

@@ -29,24 +29,23 @@ def pack(data: Path, out: Path, max_mib: float = 40.0) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     index = {"class_names": json.loads((data / "label_map.json").read_text()), "splits": {}, "parts": {}}
     limit = int(max_mib * 2**20)
+
+    def flush(name: str, buffer: bytearray) -> None:
+        (out / name).write_bytes(buffer)
+        index["parts"][name] = {"bytes": len(buffer), "sha256": hashlib.sha256(buffer).hexdigest()}
+
     for split in ("train", "validation"):
         with open(data / f"{split}.csv", newline="") as f:
             rows = list(csv.DictReader(f))
         entries, part, buffer = [], 0, bytearray()
-
-        def flush():
-            name = f"{split}.{part}.bin"
-            (out / name).write_bytes(buffer)
-            index["parts"][name] = {"bytes": len(buffer), "sha256": hashlib.sha256(buffer).hexdigest()}
-
         for row in rows:
             blob = (data / row["filename"]).read_bytes()
             if len(buffer) + len(blob) > limit:
-                flush()
+                flush(f"{split}.{part}.bin", buffer)
                 part, buffer = part + 1, bytearray()
             entries.append([row["filename"], int(row["label"]), f"{split}.{part}.bin", len(buffer), len(blob)])
             buffer += blob
-        flush()
+        flush(f"{split}.{part}.bin", buffer)
         index["splits"][split] = entries
     (out / "index.json").write_text(json.dumps(index))
     return index

@@ -7,8 +7,8 @@ reads the windows in tasks of at most ``windows_per_task`` windows of one scene,
 ``max_nodata`` of its pixels, or without a label, is skipped; unlabelled or nodata pixels of a dense target get
 ``ignore_value``), and writes:
 
-- ``<prefix>-NNNNN.tfrecord.gz``: one ``tf.train.Example`` per patch (:func:`rskeras.data.ee_records.example_codec.encode_patch`):
-  every band a ``float_list`` of ``height * width`` raw values (0 where the image is invalid), the target as band
+- ``<prefix>-NNNNN.tfrecord.gz``: one ``tf.train.Example`` per patch
+  (:func:`rskeras.data.ee_records.example_codec.encode_patch`): every band a ``float_list`` of ``height * width`` raw values (0 where the image is invalid), the target as band
   ``label`` (``dense``: class index or value per pixel) or as a scalar property ``label`` (``majority``,
   ``centre``), and the window's ``scene`` (index in the metadata's list), ``row`` and ``col`` (top-left pixel on
   the scene's grid) as scalar properties;

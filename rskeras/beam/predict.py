@@ -251,7 +251,8 @@ def map_scene(model, job: dict, predict_options: dict) -> dict:
             row["status"] = "written"
         row.update(map_summary(job["map"]))
     except Exception as err:  # noqa: BLE001  (a scene that fails is reported; the others go on)
-        row["error"] = f"{job['scene']}: {type(err).__name__}: {err}".replace("\n", " ")
+        message = f"{type(err).__name__}: {err}"
+        row["error"] = (message if job["scene"] in message else f"{job['scene']}: {message}").replace("\n", " ")
         row["status"] = "failed"
     row["seconds"] = round(time.perf_counter() - start, 3)
     return row

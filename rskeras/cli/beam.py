@@ -46,6 +46,7 @@ def _chip_parser(pipelines: argparse._SubParsersAction) -> None:
     c.add_argument("--labels", nargs="+", help="a label raster, one per scene, or a vector file (with --label-column)")
     c.add_argument("--label-column", help="the class or value column of vector labels")
     c.add_argument("--bands", nargs="+", type=band_argument, metavar="BAND", help="bands to write (default all)")
+    c.add_argument("--sensor", help="sensor whose band names apply to rasters without band descriptions")
     c.add_argument("--patch-size", type=int, default=64, help="patch side in pixels (default 64)")
     c.add_argument("--sampler", choices=["grid", "random"], default="grid", help="window sampler (default grid)")
     c.add_argument("--target", choices=["dense", "majority", "centre"], default="dense",
@@ -88,7 +89,8 @@ def run_chip(args: argparse.Namespace) -> int:
     result = chip_scenes(
         args.scenes, args.out_dir, labels, patch_size=args.patch_size, sampler=args.sampler, target=args.target,
         prefix=args.prefix, overwrite=args.overwrite, pipeline_options=args.pipeline_args, bands=args.bands,
-        label_column=args.label_column, values=args.values, max_nodata=args.max_nodata, seed=args.seed)
+        label_column=args.label_column, values=args.values, sensor=args.sensor, max_nodata=args.max_nodata,
+        seed=args.seed)
     print(f"wrote {result.written} patches ({result.skipped} windows skipped) to {len(result.files)} shard(s), "
           f"{result.stats} and {result.metadata}")
     return _failures("chip", result.failed)

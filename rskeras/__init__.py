@@ -29,6 +29,6 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "rskeras.models.metadata": ["model_metadata"],
         "rskeras.tasks": ["TASKS", "get_task"],
     },
-    submodules=["activations", "data", "ee_export", "evaluation", "heads", "inference", "io", "layers", "losses",
+    submodules=["activations", "beam", "data", "ee_export", "evaluation", "heads", "inference", "io", "layers", "losses",
                 "models", "serving", "tasks", "training", "workflows"],
 )

@@ -16,6 +16,8 @@ in ``../shared/data``:
   (:data:`SAMPLE_TABLE`), written as ``sampleRegions`` + ``Export.table`` write it, bands named as in the exports.
 - ``unet.keras``, ``unet_landcover64.keras``, ``landcover.keras``: small untrained U-Nets standing in for the reader's
   trained models (the first two on Earth Engine export bands, ``landcover.keras`` on ``scene.tif``'s HLS bands).
+- ``scene_labels.tif``: the land-cover classes of ``scene.tif`` (NDVI thresholds, :func:`land_cover_raster`), the
+  labels the README chips with Beam.
 - ``pipelines``: a link to the repository's ``pipelines/``, so ``python pipelines/<script>.py`` works as written.
 """
 
@@ -171,6 +173,7 @@ def prepare_folder(root: Path, shared_data: Path, training_block: str) -> Path:
     make_field_points(scene, work / "field.csv", n=FIELD_POINTS, seed=0)
     (work / TRAINING_CONFIG).write_text(yaml.safe_dump(training_config(training_block), sort_keys=False))
     labels = land_cover_raster(scene, root / "land_cover_labels.tif")
+    shutil.copy(labels, work / "scene_labels.tif")  # the label raster of "More than one machine"
     for export in EE_EXPORTS:
         write_ee_export(scene, labels, work, export)
     write_sample_export(scene, work / "field.csv", work, root)

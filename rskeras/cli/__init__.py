@@ -9,10 +9,12 @@
 ``rskeras design-sample`` draw a stratified (or random, systematic) sample of a class map to label
 ``rskeras assess``       accuracy and class areas with confidence intervals from the labelled sample
 ``rskeras vectorize``    polygons per class of a class map (GeoPackage, GeoJSON) and its per-class area table
+``rskeras beam``         chip or map many scenes with Apache Beam (this machine, or Dataflow, Flink, Spark)
 ``rskeras models``       list the model families: kind, paper, options with defaults
 ``rskeras demo``         the main job on real data
 
-One module per sub-command (``rskeras/cli/<command>.py`` with ``add_parser`` and ``run``); heavy imports
+One module per sub-command (``rskeras/cli/<command>.py`` with ``add_parser`` and ``run``; a command that sets the
+default :data:`PASS_THROUGH` receives the options it does not know, for another tool); heavy imports
 happen inside ``run``, so ``--help`` answers at once.
 
 Errors speak CLI: one line on stderr, ``rskeras COMMAND: error: ...``, exit status 2, no traceback
@@ -35,10 +37,12 @@ __all__ = ["COMMANDS", "build_parser", "cli_message", "main"]
 
 #: The sub-command modules, in the order ``rskeras --help`` lists them.
 COMMANDS = ("train_pixel", "predict", "predict_ee", "train", "evaluate", "export", "design_sample", "assess",
-            "vectorize", "models", "demo")
+            "vectorize", "beam", "models", "demo")
 #: Exceptions that report a fault of the input; anything else is unexpected (both: one line, exit 2).
 USER_ERRORS = (ValueError, KeyError, OSError, FloatingPointError)
 #: A Python keyword argument in a message: ``name=`` and, when given, its value.
+#: The namespace attribute of a command that passes the options it does not know on (``rskeras beam``).
+PASS_THROUGH = "pipeline_args"
 _KEYWORD = re.compile(r"(?<![\w.\-])(?P<name>[a-z_][a-z0-9_]*)=(?P<value>'[^']*'|\"[^\"]*\"|\[[^\]]*\]|\([^)]*\)|"
                       r"[^\s,;)\]]+)?")
 
@@ -119,7 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     exit_on_sigterm()  # a terminated command removes its temporary files, as on Ctrl-C
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not hasattr(args, PASS_THROUGH):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if hasattr(args, PASS_THROUGH):  # a command whose unknown options belong to another tool (Beam's flags)
+        setattr(args, PASS_THROUGH, extra)
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -42,7 +42,8 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -157,6 +158,81 @@ def raster_dataset(
         (see :mod:`rskeras.data.raster_scenes`, :mod:`rskeras.data.label_sources` and
         :mod:`rskeras.data.samplers`), all before any patch is read.
     """
+    opened = open_patches(images, labels, bands=bands, sensor=sensor, patch_size=patch_size, sampler=sampler,
+                          split=split, subset=subset, label_column=label_column, label_layer=label_layer,
+                          classes=classes, values=values, target=target, buffer=buffer, ignore_value=ignore_value,
+                          max_nodata=max_nodata, crs=crs, resolution=resolution, seed=seed,
+                          check=lambda scenes, source: _check_cache(cache, scenes, source))
+    plan, read, groups, source = opened.plan, opened.reader, opened.groups, opened.reader.labels
+    dataset = _pipeline(plan, read, groups, target, batch_size, shuffle, augment, cache, repeat, drop_remainder,
+                        prefetch, num_parallel_reads, seed)
+    dataset.class_names = opened.class_names
+    dataset.band_names = groups or opened.band_names
+    dataset.ignore_value = (ignore_value if not values else float("nan")) if source is not None else None
+    dataset.class_counts = opened.class_counts
+    dataset.windows_per_epoch = plan.length()
+    return dataset
+
+
+@dataclass
+class OpenedPatches:
+    """What :func:`raster_dataset` and :func:`rskeras.beam.chip_scenes` share: the one window plan and the one
+    patch reader over the scenes (so both give the same windows, patches and targets).
+
+    Attributes:
+        plan: the windows of each epoch (:class:`rskeras.data.samplers.WindowPlan`).
+        reader: reads windows into patches and targets (:class:`PatchReader`); picklable, so a worker of a
+            distributed pipeline reads with the same rules (each process opens its own files).
+        groups: ``{input: band names}`` for grouped bands, else None.
+        class_counts: labelled pixels per class (classes only), else None.
+    """
+
+    plan: WindowPlan
+    reader: "PatchReader"
+    groups: dict[str, list[str]] | None
+    class_counts: list[int] | None
+
+    @property
+    def band_names(self) -> list[str]:
+        """The image's channels, in order."""
+        return [band.name for band in self.reader.scenes[0].bands]
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """The class names (index order), or None without classes."""
+        labels = self.reader.labels
+        return list(labels.table.names) if labels is not None and labels.table else None
+
+
+def open_patches(
+    images: SceneSpec | Sequence[SceneSpec],
+    labels: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+    *,
+    bands: BandSelection = None,
+    sensor: str | SensorSpec | None = None,
+    patch_size: int | Sequence[int] = 64,
+    sampler: Literal["random", "grid"] | GridSampler | RandomSampler = "random",
+    split: Split | None = None,
+    subset: str | None = None,
+    label_column: str | None = None,
+    label_layer: str | int | None = None,
+    classes: Sequence | Mapping | None = None,
+    values: bool = False,
+    target: str = "dense",
+    buffer: float = 0.0,
+    ignore_value: int = DEFAULT_IGNORE_VALUE,
+    max_nodata: float = 0.5,
+    crs: str | None = None,
+    resolution: float | tuple[float, float] | None = None,
+    seed: int = 0,
+    check: Callable[[list[Scene], LabelSource | None], None] | None = None,
+) -> OpenedPatches:
+    """Open the scenes and labels, check the options and plan the windows, as :func:`raster_dataset` documents
+    its arguments; ``check(scenes, labels)`` runs after opening and before the (possibly long) planning.
+
+    Raises:
+        as :func:`raster_dataset`, all before any patch is read.
+    """
     patch = as_size(patch_size, "patch_size")
     _check_options(target, values, labels, max_nodata, ignore_value)
     scenes, groups = open_scenes(images, bands, sensor=sensor, crs=crs, resolution=resolution)
@@ -166,20 +242,19 @@ def raster_dataset(
         source = open_labels(labels, scenes, reader, column=label_column, kind="values" if values else "classes",
                              classes=classes, buffer=buffer, layer=label_layer)
         _check_ignore_value(source, ignore_value)
+    if check is not None:
+        check(scenes, source)
+    plan, counts = _plan(scenes, source, patch, _as_sampler(sampler), split, subset, seed,
+                         centred=target == "centre")
+    read = PatchReader(scenes, source, reader, patch, target, ignore_value, max_nodata)
+    return OpenedPatches(plan, read, groups, counts)
+
+
+def _check_cache(cache, scenes: list[Scene], source: LabelSource | None) -> None:
+    """Refuse a cache file that is one of the inputs (before any work)."""
     if cache not in (None, "memory"):
         check_output(cache, inputs=[f for s in scenes for f in s.files] + (source.paths if source else []),
                      what="cache")
-    sampler = _as_sampler(sampler)
-    plan, counts = _plan(scenes, source, patch, sampler, split, subset, seed, centred=target == "centre")
-    read = PatchReader(scenes, source, reader, patch, target, ignore_value, max_nodata)
-    dataset = _pipeline(plan, read, groups, target, batch_size, shuffle, augment, cache, repeat, drop_remainder,
-                        prefetch, num_parallel_reads, seed)
-    dataset.class_names = list(source.table.names) if source is not None and source.table else None
-    dataset.band_names = groups or [band.name for band in scenes[0].bands]
-    dataset.ignore_value = (ignore_value if not values else float("nan")) if source is not None else None
-    dataset.class_counts = counts
-    dataset.windows_per_epoch = plan.length()
-    return dataset
 
 
 def _check_options(target: str, values: bool, labels, max_nodata: float, ignore_value: int) -> None:
@@ -271,11 +346,19 @@ class PatchReader:
         """``(images, targets)`` of the windows ``(scene, row, col)`` that are kept (see the module), stacked;
         images band-first, ``(n, bands, H, W)`` (one transpose per group in TensorFlow is cheaper than one per
         patch in NumPy)."""
+        images, targets, _, _ = self.read(windows)
+        return images, targets
+
+    def read(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(images (n, bands, H, W) float32, targets, valid (n, H, W) bool, kept (n,) int)``: the windows
+        ``(scene, row, col)`` kept by the module's rules, their image validity and their positions in ``windows``."""
         spec = self.target_spec
         images = np.empty((len(windows), self.n_bands, *self.patch), dtype=np.float32)
         targets = np.zeros((len(windows), *spec.shape), dtype=spec.dtype.as_numpy_dtype)
+        valids = np.zeros((len(windows), *self.patch), dtype=bool)
+        kept_at = np.zeros(len(windows), dtype=np.int64)
         kept = 0
-        for scene_index, row, col in windows:
+        for position, (scene_index, row, col) in enumerate(windows):
             window = Window(int(col), int(row), self.patch[1], self.patch[0])
             valid = self.image(int(scene_index), window, images[kept])
             if 1.0 - valid.mean() > self.max_nodata:
@@ -285,8 +368,9 @@ class PatchReader:
                 targets[kept], labelled = self._target(labels, valid)
                 if not labelled:
                     continue
+            valids[kept], kept_at[kept] = valid, position
             kept += 1
-        return images[:kept], targets[:kept]
+        return images[:kept], targets[:kept], valids[:kept], kept_at[:kept]
 
     def _target(self, labels: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, bool]:
         """The target of a window and whether it holds any label."""

@@ -382,6 +382,10 @@ class WindowReader:
                 self._all += handles
         return source
 
+    def __reduce__(self):
+        """Pickled as a fresh reader: open datasets stay with their process, another one opens its own."""
+        return WindowReader, ()
+
     def close(self) -> None:
         """Close every dataset any thread opened."""
         with self._lock:

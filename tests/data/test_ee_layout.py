@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from rskeras.data import BandStats, Mixer, load_band_stats, read_mixer, save_band_stats, write_ee_patches, write_mixer
 from rskeras.data.ee_records.layout import buffered_size, describe_length, encode_patch, kernel_margin
-from rskeras.data.ee_records.stats import RunningBandStats
+from rskeras.data.ee_records.stats import RANGE_SAMPLE_SIZE, RunningBandStats
 
 
 def test_encode_patch_is_ee_layout():
@@ -103,3 +103,25 @@ def test_band_stats_running_matches_numpy_and_saves(tmp_path):
     out = layer(np.full((1, 2, 2, 1), stats.mean[0], np.float32))
     np.testing.assert_allclose(np.asarray(out), 0.0, atol=1e-5)
     assert isinstance(loaded, BandStats)
+
+
+def test_running_band_stats_merged_in_parts_equal_one_pass():
+    """Statistics merged from parts (a Beam combiner's accumulators) have one pass's count, mean, std, min and max;
+    past RANGE_SAMPLE_SIZE values the merged percentile sample stays that size and within the values' range."""
+    rng = np.random.default_rng(0)
+    parts = [rng.normal(loc, 3.0, size=(n, 2)) for loc, n in ((10.0, 70_000), (-5.0, 60_000), (0.0, 500))]
+    whole = RunningBandStats(["a", "b"])
+    whole.update(np.concatenate(parts))
+    merged = RunningBandStats(["a", "b"])
+    for values in parts:
+        part = RunningBandStats(["a", "b"])
+        part.update(values)
+        merged.merge(part)
+    want, got = whole.result(), merged.result()
+    assert got.count == want.count == (130_500, 130_500)
+    np.testing.assert_allclose(got.mean, want.mean, rtol=1e-12)
+    np.testing.assert_allclose(got.std, want.std, rtol=1e-12)
+    assert (got.ranges.minimum, got.ranges.maximum) == (want.ranges.minimum, want.ranges.maximum)
+    assert all(sample.size == RANGE_SAMPLE_SIZE for sample in merged._samples)
+    np.testing.assert_allclose(got.ranges.low, want.ranges.low, atol=0.3)
+    np.testing.assert_allclose(got.ranges.high, want.ranges.high, atol=0.3)

@@ -104,6 +104,35 @@ class RunningBandStats:
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(n > 0, xs.sum(axis=0) / np.maximum(n, 1), 0.0)
         m2 = (np.where(valid, x - mean, 0.0) ** 2).sum(axis=0)
+        self._add_moments(n, mean, m2)
+
+    def merge(self, other: "RunningBandStats") -> "RunningBandStats":
+        """Add the values ``other`` has seen (statistics computed in parts, e.g. by a Beam combiner); returns self.
+
+        Count, mean, standard deviation, min and max are those of all the values together; each band's
+        sample for the percentiles stays a uniform sample of them (the share drawn from each part is
+        hypergeometric, then a uniform subset of that part's sample).
+        """
+        if list(other.bands) != list(self.bands):
+            raise ValueError(f"cannot merge statistics of bands {list(other.bands)} into {list(self.bands)}")
+        for band in range(len(self.bands)):
+            self._samples[band] = self._merge_samples(band, other._samples[band], other._n[band])
+        self._min, self._max = np.minimum(self._min, other._min), np.maximum(self._max, other._max)
+        self._add_moments(other._n, other._mean, other._m2)
+        return self
+
+    def _merge_samples(self, band: int, sample: np.ndarray, n_other: float) -> np.ndarray:
+        """A uniform sample of at most :data:`RANGE_SAMPLE_SIZE` of this band's values and another part's."""
+        mine = self._samples[band]
+        if mine.size + sample.size <= RANGE_SAMPLE_SIZE:
+            return np.concatenate([mine, sample])
+        take = int(self._rng.hypergeometric(int(self._n[band]), int(n_other), RANGE_SAMPLE_SIZE))
+        take = min(max(take, RANGE_SAMPLE_SIZE - sample.size), mine.size)
+        return np.concatenate([self._rng.choice(mine, take, replace=False),
+                               self._rng.choice(sample, RANGE_SAMPLE_SIZE - take, replace=False)])
+
+    def _add_moments(self, n: np.ndarray, mean: np.ndarray, m2: np.ndarray) -> None:
+        """Chan et al.'s merge of the count, mean and sum of squared deviations of more values per band."""
         total = self._n + n
         delta = mean - self._mean
         safe = np.maximum(total, 1)

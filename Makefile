@@ -19,8 +19,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/rskeras demo
 
+# Two pytest workers (pytest-xdist), each test file on one worker: README blocks and notebooks keep their order.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	RSKERAS_FAST=1 $(BIN)/python -m pytest -q
+	RSKERAS_FAST=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

@@ -105,6 +105,7 @@ def main() -> None:
         "what": "scenes per minute: predict_raster loop vs predict_scenes (Beam DirectRunner) with 1 and 2 workers",
         "scenes": args.scenes, "scene_size_px": size, "model": "U-Net depth 3, 16 filters, 3 bands, 4 classes",
         "tile_size": args.tile_size, "cpu_cores": os.cpu_count(),
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "seconds": {k: round(v, 2) for k, v in seconds.items()}, "scenes_per_minute": per_minute,
         "beam_2_over_beam_1": round(seconds["beam_1"] / seconds["beam_2"], 3),
         "beam_1_over_loop": round(seconds["loop"] / seconds["beam_1"], 3),

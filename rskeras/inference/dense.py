@@ -3,7 +3,8 @@
 Layout and weights are those of :mod:`rskeras.inference.tiling`. Memory scheme:
 the scene is processed one *row of tiles* at a time. For tile row ``k`` (rows
 ``y .. y + tile`` of the padded scene) the input strip is read (reflected at the
-scene's edges, nodata filled), cut into tiles, predicted ``batch_size`` tiles at
+scene's edges, nodata filled) and cut into tiles, one row ahead in a reader thread
+(:mod:`rskeras.inference.stages`), then predicted ``batch_size`` tiles at
 a time and accumulated, weighted, into two buffers that span just the strip:
 ``sums`` ``(n_outputs, tile, padded width)`` and ``weights`` ``(tile, padded
 width)``. No later tile touches the first ``stride`` rows of the strip, so they
@@ -20,6 +21,8 @@ nodata in every output.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from rasterio.windows import Window
 from tqdm.auto import tqdm
@@ -27,6 +30,7 @@ from tqdm.auto import tqdm
 from rskeras.inference.outputs import OutputPlan
 from rskeras.inference.model_spec import Runner
 from rskeras.inference.sources import Source
+from rskeras.inference.stages import StageTimes, prefetched
 from rskeras.inference.tiling import blend_weights, cut_tiles, tile_origins
 from rskeras.inference.writer import GeoTIFFOutputs
 
@@ -41,13 +45,17 @@ def predict_dense(
     overlap: int,
     batch_size: int,
     progress: bool,
+    times: StageTimes,
 ) -> tuple[int, int]:
     """Predict the aligned ``sources`` with a dense model and write ``plan``'s outputs.
+
+    The rows of tiles are read and cut one row ahead in a thread (:mod:`rskeras.inference.stages`).
 
     Args:
         fills: per source, the ``(bands,)`` values that replace nodata pixels.
         tile, overlap: tile side and overlap of neighbouring tiles, in pixels.
         batch_size: tiles per model call.
+        times: adds up the seconds of each stage.
 
     Returns:
         ``(n_pixels, n_nodata)``: pixels predicted and pixels left nodata.
@@ -57,19 +65,32 @@ def predict_dense(
     strip = _BlendedStrip(ds.width, tile, overlap, plan.n_channels)
     n_valid = n_nodata = 0
     bar = tqdm(total=len(row_starts) * len(strip.offsets), desc="predict", unit="tile", disable=not progress)
-    with bar:
-        for k, top in enumerate(int(r) for r in row_starts):
-            reads = [src.read_reflected(top, tile, strip.columns, fill) for src, fill in zip(sources, fills)]
-            invalid = np.logical_or.reduce([inv for _, inv in reads])
-            strip.add_predictions(runner, [values for values, _ in reads], batch_size, bar)
+    with bar, prefetched(_tile_rows(sources, fills, row_starts, strip, times)) as rows:
+        for k, (top, tiles, invalid) in enumerate(rows):
+            strip.add_predictions(runner, tiles, batch_size, bar, times)
             done = strip.stride if k < len(row_starts) - 1 else tile  # rows no later tile touches
             first_row, last_row = max(top, 0), min(top + done, ds.height)
-            if last_row > first_row:
-                mask = strip.write_rows(top, first_row, last_row, invalid, plan, outputs)
-                n_nodata += int(mask.sum())
-                n_valid += int(mask.size - mask.sum())
-            strip.shift()
+            with times("write"):
+                if last_row > first_row:
+                    mask = strip.write_rows(top, first_row, last_row, invalid, plan, outputs)
+                    n_nodata += int(mask.sum())
+                    n_valid += int(mask.size - mask.sum())
+                strip.shift()
     return n_valid, n_nodata
+
+
+def _tile_rows(
+    sources: list[Source], fills: list[np.ndarray], row_starts: np.ndarray, strip: _BlendedStrip, times: StageTimes,
+) -> Iterator[tuple[int, list[np.ndarray], np.ndarray]]:
+    """Per row of tiles: its top scene row, per input its tiles ``(n, tile, tile, bands)`` float32, and the
+    strip's invalid mask ``(tile, padded width)``."""
+    tile = strip.tile
+    for top in (int(r) for r in row_starts):
+        reads = [src.read_reflected(top, tile, strip.columns, fill, times) for src, fill in zip(sources, fills)]
+        with times("pad"):
+            tiles = [cut_tiles(values, strip.offsets, tile) for values, _ in reads]
+            invalid = np.logical_or.reduce([inv for _, inv in reads])
+        yield top, tiles, invalid
 
 
 class _BlendedStrip:
@@ -89,20 +110,23 @@ class _BlendedStrip:
         self.sums = np.zeros((n_outputs, tile, len(self.columns)), np.float32)
         self.weights = np.zeros((tile, len(self.columns)), np.float32)
 
-    def add_predictions(self, runner: Runner, strips: list[np.ndarray], batch_size: int, bar) -> None:
-        """Predict the tiles of ``strips`` (one ``(bands, tile, padded width)`` array per input) and add them."""
+    def add_predictions(self, runner: Runner, tiles: list[np.ndarray], batch_size: int, bar,
+                        times: StageTimes) -> None:
+        """Predict ``tiles`` (per input the row's ``(n, tile, tile, bands)`` tiles) and add them."""
         tile = self.tile
         for first in range(0, len(self.offsets), batch_size):
             chunk = self.offsets[first:first + batch_size]
-            pred = runner([cut_tiles(values, chunk, tile) for values in strips], batch_size)
+            with times("predict"):
+                pred = runner([t[first:first + batch_size] for t in tiles], batch_size)
             if pred.shape[1:3] != (tile, tile):
                 raise ValueError(
                     f"the dense model maps {tile}x{tile} tiles to {pred.shape[1]}x{pred.shape[2]} outputs; "
                     "predict_raster needs outputs the size of their input tiles"
                 )
-            for j, offset in enumerate(chunk):
-                self.sums[:, :, offset:offset + tile] += np.moveaxis(pred[j], -1, 0) * self.weight
-                self.weights[:, offset:offset + tile] += self.weight
+            with times("blend"):
+                for j, offset in enumerate(chunk):
+                    self.sums[:, :, offset:offset + tile] += np.moveaxis(pred[j], -1, 0) * self.weight
+                    self.weights[:, offset:offset + tile] += self.weight
             bar.update(len(chunk))
 
     def write_rows(

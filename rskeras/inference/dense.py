@@ -8,10 +8,10 @@ scene's edges, nodata filled) and cut into tiles, one row ahead in a reader thre
 a time and accumulated, weighted, into two buffers that span just the strip:
 ``sums`` ``(n_outputs, tile, padded width)`` and ``weights`` ``(tile, padded
 width)``. No later tile touches the first ``stride`` rows of the strip, so they
-are final: divided by their weights, masked and written, and the buffers shift
-up by ``stride`` rows. Memory therefore grows with the scene's width times the
-tile size, never with its height, and a whole-row write per strip suits the
-tiled GeoTIFF output.
+are final: divided by their weights, then masked and written in a writer
+thread, and the buffers shift up by ``stride`` rows. Memory therefore grows with
+the scene's width times the tile size, never with its height, and a whole-row
+write per strip suits the tiled GeoTIFF output.
 
 Nodata is masked in and out: nodata input pixels are filled with the model's
 normalisation mean for their band (so they enter the network as 0 after its
@@ -22,6 +22,7 @@ nodata in every output.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import numpy as np
 from rasterio.windows import Window
@@ -30,7 +31,7 @@ from tqdm.auto import tqdm
 from rskeras.inference.outputs import OutputPlan
 from rskeras.inference.model_spec import Runner
 from rskeras.inference.sources import Source
-from rskeras.inference.stages import StageTimes, prefetched
+from rskeras.inference.stages import StageTimes, prefetched, written_behind
 from rskeras.inference.tiling import blend_weights, cut_tiles, tile_origins
 from rskeras.inference.writer import GeoTIFFOutputs
 
@@ -65,14 +66,16 @@ def predict_dense(
     strip = _BlendedStrip(ds.width, tile, overlap, plan.n_channels)
     n_valid = n_nodata = 0
     bar = tqdm(total=len(row_starts) * len(strip.offsets), desc="predict", unit="tile", disable=not progress)
-    with bar, prefetched(_tile_rows(sources, fills, row_starts, strip, times)) as rows:
+    with (bar, prefetched(_tile_rows(sources, fills, row_starts, strip, times)) as rows,
+          written_behind(partial(plan.write, outputs), times) as write):
         for k, (top, tiles, invalid) in enumerate(rows):
             strip.add_predictions(runner, tiles, batch_size, bar, times)
             done = strip.stride if k < len(row_starts) - 1 else tile  # rows no later tile touches
             first_row, last_row = max(top, 0), min(top + done, ds.height)
-            with times("write"):
+            with times("blend"):
                 if last_row > first_row:
-                    mask = strip.write_rows(top, first_row, last_row, invalid, plan, outputs)
+                    values, mask = strip.final_rows(top, first_row, last_row, invalid)
+                    write(values, mask, Window(0, first_row, ds.width, last_row - first_row))
                     n_nodata += int(mask.sum())
                     n_valid += int(mask.size - mask.sum())
                 strip.shift()
@@ -129,17 +132,12 @@ class _BlendedStrip:
                     self.weights[:, offset:offset + tile] += self.weight
             bar.update(len(chunk))
 
-    def write_rows(
-        self, top: int, first_row: int, last_row: int, invalid: np.ndarray, plan: OutputPlan, outputs: GeoTIFFOutputs
-    ) -> np.ndarray:
-        """Write scene rows ``first_row .. last_row`` of the strip starting at ``top``; their nodata mask."""
+    def final_rows(self, top: int, first_row: int, last_row: int, invalid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scene rows ``first_row .. last_row`` of the strip starting at ``top``: the blended predictions
+        ``(n_outputs, rows, width)`` (a new array) and their nodata mask ``(rows, width)`` (a view of ``invalid``)."""
         rows = slice(first_row - top, last_row - top)
         cols = slice(-self.left, -self.left + self.width)
-        values = self.sums[:, rows, cols] / self.weights[rows, cols]
-        mask = invalid[rows, cols]
-        for index, array in enumerate(plan.encode(values, mask)):
-            outputs.write(index, array, Window(0, first_row, self.width, last_row - first_row))
-        return mask
+        return self.sums[:, rows, cols] / self.weights[rows, cols], invalid[rows, cols]
 
     def shift(self) -> None:
         """Move the buffers up by ``stride`` rows for the next row of tiles."""

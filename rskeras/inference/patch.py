@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
+from functools import partial
 
 import numpy as np
 from rasterio.windows import Window
@@ -28,7 +29,7 @@ from tqdm.auto import tqdm
 from rskeras.inference.outputs import OutputPlan
 from rskeras.inference.model_spec import Runner
 from rskeras.inference.sources import Source
-from rskeras.inference.stages import StageTimes, prefetched
+from rskeras.inference.stages import StageTimes, prefetched, written_behind
 from rskeras.inference.tiling import cut_tiles
 from rskeras.inference.writer import GeoTIFFOutputs
 
@@ -58,7 +59,8 @@ def predict_patches(
 ) -> tuple[int, int]:
     """Predict every cell of the aligned ``sources`` with a patch model and write ``plan``'s outputs.
 
-    The rows of patches are read and cut one row ahead in a thread (:mod:`rskeras.inference.stages`);
+    The rows of patches are read and cut one row ahead in a thread and written in another
+    (:mod:`rskeras.inference.stages`);
     ``times`` adds up the seconds of each stage.
 
     Returns:
@@ -71,7 +73,8 @@ def predict_patches(
     offsets = np.arange(n_cols) * stride
     n_valid = n_nodata = 0
     bar = tqdm(range(n_rows), desc="predict", unit="row of patches", disable=not progress)
-    with prefetched(_patch_rows(sources, fills, bar, stride, tile, pad, n_cols, times)) as rows:
+    with (prefetched(_patch_rows(sources, fills, bar, stride, tile, pad, n_cols, times)) as rows,
+          written_behind(partial(plan.write, outputs), times) as write):
         for i, patches, invalid in rows:
             with times("predict"):
                 pred = runner(patches, batch_size).reshape(n_cols, plan.n_channels)
@@ -90,9 +93,7 @@ def predict_patches(
                 else:
                     values = np.repeat(pred.T, stride, axis=1)[:, None, :width].repeat(n, axis=1)
                     mask, window = cell_invalid, Window(0, top, width, n)
-            with times("write"):
-                for index, array in enumerate(plan.encode(values, mask)):
-                    outputs.write(index, array, window)
+            write(values, mask, window)
     return n_valid, n_nodata
 
 

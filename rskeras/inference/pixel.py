@@ -4,12 +4,13 @@ The scene is cut into ``window_size x window_size`` windows (memory: a few windo
 of inputs and one of outputs at a time, whatever the scene's size). In each window, pixels
 that are nodata in any selected band of any input are left out; the others form
 ``(N, bands)`` float32 vectors predicted in batches of ``batch_size``, gathered
-one window ahead in a reader thread (:mod:`rskeras.inference.stages`).
+one window ahead in a reader thread and written in a writer thread (:mod:`rskeras.inference.stages`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import partial
 
 import numpy as np
 from rasterio.windows import Window
@@ -18,7 +19,7 @@ from tqdm.auto import tqdm
 from rskeras.inference.outputs import OutputPlan
 from rskeras.inference.model_spec import Runner
 from rskeras.inference.sources import Source
-from rskeras.inference.stages import StageTimes, prefetched
+from rskeras.inference.stages import StageTimes, prefetched, written_behind
 from rskeras.inference.windows import block_windows
 from rskeras.inference.writer import GeoTIFFOutputs
 
@@ -35,7 +36,7 @@ def predict_pixels(
 ) -> tuple[int, int]:
     """Predict every pixel of the aligned ``sources`` and write ``plan``'s outputs.
 
-    The windows are read and their vectors gathered one window ahead in a thread
+    The windows are read and their vectors gathered one window ahead in a thread, and written in another
     (:mod:`rskeras.inference.stages`); ``times`` adds up the seconds of each stage.
 
     Returns:
@@ -45,7 +46,8 @@ def predict_pixels(
     n_valid = n_nodata = 0
     windows = block_windows(ds.height, ds.width, window_size)
     bar = tqdm(windows, desc="predict", unit="window", disable=not progress)
-    with prefetched(_window_vectors(sources, bar, times)) as steps:
+    with (prefetched(_window_vectors(sources, bar, times)) as steps,
+          written_behind(partial(plan.write, outputs), times) as write):
         for window, vectors, invalid in steps:
             valid = ~invalid
             with times("predict"):
@@ -54,9 +56,7 @@ def predict_pixels(
                 full = np.zeros((plan.n_channels, *invalid.shape), np.float32)
                 if pred is not None:
                     full[:, valid] = pred.reshape(len(vectors[0]), plan.n_channels).T
-            with times("write"):
-                for index, array in enumerate(plan.encode(full, invalid)):
-                    outputs.write(index, array, window)
+            write(full, invalid, window)
             n_nodata += int(invalid.sum())
             n_valid += int(valid.sum())
     return n_valid, n_nodata

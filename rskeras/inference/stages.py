@@ -9,17 +9,19 @@ read       the input rasters' window or strip, and its nodata mask             r
 pad        reflecting and filling the strip and cutting tiles (pixel models:   reader
            gathering the valid pixels' band vectors)
 predict    the model's calls                                                   caller
-blend      adding tiles into the blended strip (pixel models: scattering the   caller
-           predictions back onto the window; patch models: the cells' mask)
-write      dividing by the weights, encoding and writing the outputs           caller
+blend      adding tiles into the blended strip and dividing the finished rows  caller
+           by their weights (pixel models: scattering the predictions back
+           onto the window; patch models: the cells' nodata)
+write      encoding (classes, nodata) and writing the outputs                  writer
 =========  ==================================================================  ==========
 
 :func:`prefetched` runs the reader's steps in a background thread at most ``depth`` steps ahead of the
-caller, so reading (GDAL and numpy release the GIL) overlaps the model, which leaves part of a 2-core
-CPU idle on its own. At most ``depth + 2`` steps of inputs are alive at once: one being prepared,
-``depth`` waiting, one in use. :class:`StageTimes` adds up the wall-clock seconds of each stage in the
+caller, and :func:`written_behind` the writer's at most ``depth`` steps behind, so reading and writing
+(GDAL and numpy release the GIL) overlap the model, which leaves part of a 2-core CPU idle on its own.
+At most ``depth + 2`` steps of inputs are alive at once (one being prepared, ``depth`` waiting, one in
+use), and as many of outputs. :class:`StageTimes` adds up the wall-clock seconds of each stage in the
 thread that runs it (``PredictionResult.stage_seconds``): a few ``perf_counter`` calls per step, so it is
-always on. Read and pad overlap the other stages, so the stages add up to more than the whole call.
+always on. Read, pad and write overlap the other stages, so the stages add up to more than the whole call.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 STAGES = ("read", "pad", "predict", "blend", "write")
@@ -97,3 +99,45 @@ def prefetched(items: Iterable[T], depth: int = 1) -> Iterator[Iterator[T]]:
             with contextlib.suppress(queue.Empty):
                 waiting.get(timeout=0.01)
         thread.join()
+
+
+@contextlib.contextmanager
+def written_behind(write: Callable[..., None], times: StageTimes, depth: int = 1) -> Iterator[Callable[..., None]]:
+    """A function that hands its arguments to ``write``, called in a background thread (stage ``"write"``).
+
+    Use as ``with written_behind(write, times) as submit: ... submit(values, mask, window)``. At most ``depth``
+    calls wait; ``submit`` blocks beyond that. The calls run in order; the first exception in the thread is
+    raised by the next ``submit`` or when the ``with`` block ends, which waits for every call (none run after
+    an exception in the caller), so the outputs can be closed right after.
+    """
+    waiting: queue.Queue = queue.Queue(maxsize=depth)
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def consume() -> None:
+        while (item := waiting.get()) is not _DONE:
+            if failures or stop.is_set():
+                continue  # drain: the caller learns of a failure at its next submit
+            try:
+                with times("write"):
+                    write(*item)
+            except BaseException as err:  # noqa: BLE001  (handed to the caller)
+                failures.append(err)
+
+    def submit(*args) -> None:
+        if failures:
+            raise failures[0]
+        waiting.put(args)
+
+    thread = threading.Thread(target=consume, name="rskeras-writer", daemon=True)
+    thread.start()
+    try:
+        yield submit
+    except BaseException:
+        stop.set()  # skip what is still waiting
+        raise
+    finally:
+        waiting.put(_DONE)
+        thread.join()
+    if failures:
+        raise failures[0]

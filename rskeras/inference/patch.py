@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from rskeras.inference.outputs import OutputPlan
 from rskeras.inference.model_spec import Runner
 from rskeras.inference.sources import Source
-from rskeras.inference.stages import StageTimes, prefetched, written_behind
+from rskeras.inference.stages import StageTimes, prefetched, run_behind
 from rskeras.inference.tiling import cut_tiles
 from rskeras.inference.writer import GeoTIFFOutputs
 
@@ -74,7 +74,7 @@ def predict_patches(
     n_valid = n_nodata = 0
     bar = tqdm(range(n_rows), desc="predict", unit="row of patches", disable=not progress)
     with (prefetched(_patch_rows(sources, fills, bar, stride, tile, pad, n_cols, times)) as rows,
-          written_behind(partial(plan.write, outputs), times) as write):
+          run_behind(partial(plan.write, outputs), times, "write") as write):
         for i, patches, invalid in rows:
             with times("predict"):
                 pred = runner(patches, batch_size).reshape(n_cols, plan.n_channels)

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from rskeras.inference.outputs import OutputPlan
 from rskeras.inference.model_spec import Runner
 from rskeras.inference.sources import Source
-from rskeras.inference.stages import StageTimes, prefetched, written_behind
+from rskeras.inference.stages import StageTimes, prefetched, run_behind
 from rskeras.inference.windows import block_windows
 from rskeras.inference.writer import GeoTIFFOutputs
 
@@ -47,7 +47,7 @@ def predict_pixels(
     windows = block_windows(ds.height, ds.width, window_size)
     bar = tqdm(windows, desc="predict", unit="window", disable=not progress)
     with (prefetched(_window_vectors(sources, bar, times)) as steps,
-          written_behind(partial(plan.write, outputs), times) as write):
+          run_behind(partial(plan.write, outputs), times, "write") as write):
         for window, vectors, invalid in steps:
             valid = ~invalid
             with times("predict"):

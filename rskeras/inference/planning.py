@@ -14,9 +14,10 @@ Memory needed by a prediction, in bytes, is estimated as the sum of
 - the numpy buffers alive at once: per input band the strip of one row of tiles
   read, filled and reflected (3 copies, and one more strip read ahead) and the tiles
   cut from three rows (:mod:`rskeras.inference.stages`: one in use, one waiting,
-  one being cut), and per output band the blending sums and the finished rows of
-  three steps (one being written, one waiting for the writer thread, one being
-  made; 4 copies) plus the blending weights; for pixel models five windows of input
+  one being cut), and per output band the predicted tiles of three rows (one being
+  predicted, one waiting for the blending thread, one being blended), the blending
+  sums and the finished rows of three steps (one being written, one waiting for the
+  writer thread, one being made; 4 copies) plus the blending weights; for pixel models five windows of input
   bands (read, gathered, and the vectors of the windows waiting and in use) and
   five of outputs;
 - GDAL's block cache (:func:`rskeras.inference.writer.block_cache_mib`).
@@ -130,7 +131,7 @@ def _tile_plan(
         cut = min(choice.overlap, tile - 1)
         per_row = len(tile_origins(ds.width, tile, cut)) if kind == "dense" else math.ceil(ds.width / (tile - cut))
         strip = tile * (ds.width + tile) * 4 * (4 * n_in + 4 * n_out + 1)
-        tiles = 3 * per_row * tile * tile * n_in * 4
+        tiles = 3 * per_row * tile * tile * (n_in + n_out) * 4
         return (probe.activation_bytes(tile, min(batch, per_row)) + strip + tiles
                 + _cache_bytes(tile, sources, specs))
 

@@ -9,15 +9,16 @@ read       the input rasters' window or strip, and its nodata mask             r
 pad        reflecting and filling the strip and cutting tiles (pixel models:   reader
            gathering the valid pixels' band vectors)
 predict    the model's calls                                                   caller
-blend      adding tiles into the blended strip and dividing the finished rows  caller
-           by their weights (pixel models: scattering the predictions back
+blend      adding tiles into the blended strip and dividing the finished rows  blender
+           by their weights (pixel models: scattering the predictions back     (caller)
            onto the window; patch models: the cells' nodata)
 write      encoding (classes, nodata) and writing the outputs                  writer
 =========  ==================================================================  ==========
 
 :func:`prefetched` runs the reader's steps in a background thread at most ``depth`` steps ahead of the
-caller, and :func:`written_behind` the writer's at most ``depth`` steps behind, so reading and writing
-(GDAL and numpy release the GIL) overlap the model, which leaves part of a 2-core CPU idle on its own.
+caller, and :func:`run_behind` the writer's (and dense models' blending) at most ``depth`` steps behind, so
+reading, blending and writing (GDAL and numpy release the GIL) overlap the model, which leaves part of a
+2-core CPU idle on its own; the caller's thread of a dense model only predicts.
 At most ``depth + 2`` steps of inputs are alive at once (one being prepared, ``depth`` waiting, one in
 use), and as many of outputs. :class:`StageTimes` adds up the wall-clock seconds of each stage in the
 thread that runs it (``PredictionResult.stage_seconds``): a few ``perf_counter`` calls per step, so it is
@@ -102,13 +103,13 @@ def prefetched(items: Iterable[T], depth: int = 1) -> Iterator[Iterator[T]]:
 
 
 @contextlib.contextmanager
-def written_behind(write: Callable[..., None], times: StageTimes, depth: int = 1) -> Iterator[Callable[..., None]]:
-    """A function that hands its arguments to ``write``, called in a background thread (stage ``"write"``).
+def run_behind(work: Callable[..., None], times: StageTimes, stage: str, depth: int = 1) -> Iterator[Callable[..., None]]:
+    """A function that hands its arguments to ``work``, called in a background thread and timed as ``stage``.
 
-    Use as ``with written_behind(write, times) as submit: ... submit(values, mask, window)``. At most ``depth``
-    calls wait; ``submit`` blocks beyond that. The calls run in order; the first exception in the thread is
-    raised by the next ``submit`` or when the ``with`` block ends, which waits for every call (none run after
-    an exception in the caller), so the outputs can be closed right after.
+    Use as ``with run_behind(write, times, "write") as submit: ... submit(values, mask, window)``. At most
+    ``depth`` calls wait; ``submit`` blocks beyond that. The calls run in order; the first exception in the
+    thread is raised by the next ``submit`` or when the ``with`` block ends, which waits for every call (none
+    run after an exception in the caller), so the outputs can be closed right after.
     """
     waiting: queue.Queue = queue.Queue(maxsize=depth)
     failures: list[BaseException] = []
@@ -119,8 +120,8 @@ def written_behind(write: Callable[..., None], times: StageTimes, depth: int = 1
             if failures or stop.is_set():
                 continue  # drain: the caller learns of a failure at its next submit
             try:
-                with times("write"):
-                    write(*item)
+                with times(stage):
+                    work(*item)
             except BaseException as err:  # noqa: BLE001  (handed to the caller)
                 failures.append(err)
 
@@ -129,7 +130,7 @@ def written_behind(write: Callable[..., None], times: StageTimes, depth: int = 1
             raise failures[0]
         waiting.put(args)
 
-    thread = threading.Thread(target=consume, name="rskeras-writer", daemon=True)
+    thread = threading.Thread(target=consume, name=f"rskeras-{stage}", daemon=True)
     thread.start()
     try:
         yield submit

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from rskeras.inference.stages import STAGES, StageTimes, prefetched, written_behind
+from rskeras.inference.stages import STAGES, StageTimes, prefetched, run_behind
 
 
 def test_prefetched_yields_in_order_and_stays_at_most_depth_ahead():
@@ -42,30 +42,30 @@ def test_prefetched_stops_its_thread_when_the_caller_fails():
     assert not [t for t in threading.enumerate() if t.name == "rskeras-reader"]
 
 
-def test_written_behind_writes_in_order_and_times_the_write_stage():
+def test_run_behind_writes_in_order_and_times_the_write_stage():
     written, times = [], StageTimes()
-    with written_behind(lambda a, b: written.append((a, b)), times) as write:
+    with run_behind(lambda a, b: written.append((a, b)), times, "write") as write:
         for i in range(5):
             write(i, -i)
     assert written == [(i, -i) for i in range(5)]
     assert set(times.seconds) == set(STAGES) and times.seconds["write"] >= 0
 
 
-def test_written_behind_raises_the_writers_error():
+def test_run_behind_raises_the_writers_error():
     def write(value):
         raise OSError(f"disk full at {value}")
 
     with pytest.raises(OSError, match="disk full at 0"):
-        with written_behind(write, StageTimes()) as submit:
+        with run_behind(write, StageTimes(), "write") as submit:
             for i in range(5):
                 submit(i)
     assert not [t for t in threading.enumerate() if t.name == "rskeras-writer"]
 
 
-def test_written_behind_skips_what_waits_when_the_caller_fails():
+def test_run_behind_skips_what_waits_when_the_caller_fails():
     written = []
     with pytest.raises(RuntimeError, match="model failed"):
-        with written_behind(written.append, StageTimes(), depth=100) as write:
+        with run_behind(written.append, StageTimes(), "write", depth=100) as write:
             write(1)
             raise RuntimeError("model failed")
     assert written in ([], [1])

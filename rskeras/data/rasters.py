@@ -91,13 +91,13 @@ def valid_pixels(ds: DatasetReaderBase, indexes: Sequence[int], values: np.ndarr
     """``(h, w)`` bool: pixels not nodata, not masked and not NaN in any band of ``values``.
 
     ``values`` ``(bands, h, w)`` (any dtype) were read from ``ds``'s bands ``indexes`` at ``window``;
-    ``kind`` is :func:`mask_kind` of ``ds``. A nodata value is compared in the values' dtype (one outside
-    its range marks nothing, as GDAL's nodata mask); mask bands are read only for ``kind == "masks"``.
+    ``kind`` is :func:`mask_kind` of ``ds``. Each band's nodata value is compared with its values (one outside
+    their dtype's range marks nothing, as GDAL's nodata mask); mask bands are read only for ``kind == "masks"``.
     """
     if kind == "none":
         valid = np.ones(values.shape[1:], dtype=bool)
-    elif kind == "nodata":
-        valid = ~(values == ds.nodata).any(axis=0)
+    elif kind == "nodata":  # each band against its own nodata value (a VRT may have one per band)
+        valid = ~np.logical_or.reduce([band == ds.nodatavals[i - 1] for band, i in zip(values, indexes)])
     else:
         valid = (ds.read_masks(list(indexes), window=window) > 0).all(axis=0)
     if values.dtype.kind == "f":

@@ -1,25 +1,31 @@
-"""Whole-scene inference benchmark: ``predict_raster`` with a U-Net against the compute limit.
+"""Whole-scene inference benchmark: ``predict_raster`` against the model's compiled forward pass.
 
-The scene is the real Landsat 7 RGB subset (791 x 718 px) mirror-tiled out to
-``--size`` x ``--size`` pixels (default 4096) and to twice that side (a scene
-four times as large). Each measurement runs in its own Python process, so its
-peak resident memory (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, which
-counts TensorFlow's allocations too) belongs to it alone:
+Two models on real scenes from ``../shared/data`` mirror-tiled out to ``--size`` x ``--size`` px
+(written as tiled, LZW-compressed GeoTIFFs, like a delivered scene):
 
-- ``predict``: ``predict_raster`` from the GeoTIFF on disk to a GeoTIFF on disk
-  (reading, reflect padding, tiling, blending, nodata masking, writing).
-- ``limit``: the same model's ``predict`` on the very tiles ``predict_raster``
-  predicts (same tile size, overlap and count, so overlap is counted on both
-  sides), already cut and held in memory: the compute limit.
+- ``dense``: a U-Net (depth 4, 8 filters, 5 classes) on the Landsat 7 RGB scene
+  (``rasters/landsat7_rgb_byte.tif``), 256 px tiles with 64 px overlap.
+- ``pixel``: the ANN pixel model (two hidden layers of 64, 5 classes) on the 8-band Landsat 7 stack
+  (``labels/landsat7_1999_stack.tif``).
 
-Reported: pixels per second (scene pixels / wall time) for both, their ratio
-(target >= 0.85), and the peak memory of ``predict`` for both scene sizes (target:
-the larger at most 1.2x the smaller). Run from the repository root::
+The ceiling is the model's forward pass compiled with ``tf.function`` (``training=False``), with and without
+``jit_compile`` (XLA), on inputs already in memory as tensors, called in a loop with no Python per tile:
 
-    .venv/bin/python benchmarks/inference.py              # U-Net depth 4, filters 8, 4096 px
-    .venv/bin/python benchmarks/inference.py --filters 64 # the paper's widths (slow on CPU)
+- dense: batches of ``predict_raster``'s batch size cut from the scene, timed over whole batches and scaled
+  to the number of tiles ``predict_raster`` predicts (overlap counted);
+- pixel: every pixel of the scene as ``(N, bands)`` float32, in batches of 4,096 to 262,144 pixels.
 
-Not run by the tests.
+The fastest variant is the ceiling. ``predict_raster`` (GeoTIFF on disk to GeoTIFF on disk: reading, nodata
+masks, padding, tiling, prediction, blending, encoding, writing) and the ceiling are timed alternately in one
+process, ``--repeats`` times, so machine load weighs on both; the ratio is ceiling seconds / ``predict_raster``
+seconds, the median of the pairs (targets: dense >= 0.85, pixel >= 0.8). ``predict_raster``'s
+``stage_seconds`` split its time into read, pad, predict, blend and write (:mod:`rskeras.inference.stages`).
+The load average is recorded before and after. ``--memory`` also runs ``predict_raster`` of the U-Net alone
+in a fresh process on the scene and on one of twice its side, for their peak resident memory. Run from the
+repository root::
+
+    python benchmarks/inference.py                  # 4096 px scenes, 3 pairs each (about 3 minutes on 2 cores)
+    python benchmarks/inference.py --size 2048 --repeats 2 --out /tmp/inference.json   # a quick look
 """
 
 from __future__ import annotations
@@ -27,7 +33,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,131 +45,181 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-LANDSAT = Path(os.environ.get("RSKERAS_SHARED_DATA", REPO.parent / "shared" / "data")) / "rasters" / "landsat7_rgb_byte.tif"
+sys.path.insert(0, str(REPO))
+
+import rskeras  # noqa: E402,F401  (before TensorFlow: turns oneDNN on)
+from rskeras.data import find_data  # noqa: E402
+from rskeras.inference.tiling import reflect_index, tile_origins  # noqa: E402
+from rskeras.io import atomic_write_text  # noqa: E402
+
+SCENES = {"dense": "rasters/landsat7_rgb_byte.tif", "pixel": "labels/landsat7_1999_stack.tif"}
+PIXEL_BATCHES = (4096, 65536, 262144)  # pixels per call tried for the pixel ceiling
 
 
-def build_scene(path: Path, size: int) -> None:
-    """Mirror-tile the Landsat scene to ``size x size`` px, written one strip of rows at a time.
+def build_scene(src: Path, dst: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mirror-tile ``src`` to ``size x size`` px at ``dst`` (tiled, LZW), one strip of rows at a time.
 
-    Runs in the parent process, which never imports TensorFlow.
+    Returns the per-band mean and standard deviation of ``src``'s valid pixels, ``(bands,)`` float64 each.
     """
     import rasterio
+    from rasterio.windows import Window
 
-    from rskeras.inference.tiling import reflect_index
-
-    with rasterio.open(LANDSAT) as ds:
-        scene, profile = ds.read(), ds.profile
+    with rasterio.open(src) as ds:
+        scene, profile, nodata = ds.read(), ds.profile, ds.nodata
     profile.update(width=size, height=size, tiled=True, blockxsize=256, blockysize=256, compress="lzw")
     cols = reflect_index(np.arange(size), scene.shape[2])
-    with rasterio.open(path, "w", **profile) as out:
+    with rasterio.open(dst, "w", **profile) as out:
         for top in range(0, size, 512):
             rows = reflect_index(np.arange(top, min(top + 512, size)), scene.shape[1])
-            out.write(scene[:, rows][:, :, cols], window=rasterio.windows.Window(0, top, size, len(rows)))
+            out.write(scene[:, rows][:, :, cols], window=Window(0, top, size, len(rows)))
+    pixels = scene.reshape(len(scene), -1).astype(np.float64)
+    pixels = pixels[:, (pixels != nodata).all(axis=0)] if nodata is not None else pixels
+    return pixels.mean(axis=1), pixels.std(axis=1) + 1e-6
 
 
-def build_model(args):
+def build_model(kind: str, stats: tuple[np.ndarray, np.ndarray]):
+    """The benchmark's U-Net (``"dense"``) or ANN (``"pixel"``), normalised with the scene's statistics."""
     import keras
 
-    from rskeras.models import unet
+    from rskeras.models import ann, unet
 
     keras.utils.set_random_seed(0)
-    return unet((None, None, 3), task="multiclass", n_outputs=5, depth=args.depth, filters=args.filters,
-                band_stats=([90.0, 80.0, 70.0], [40.0, 35.0, 30.0]))
+    mean, std = (list(map(float, s)) for s in stats)
+    if kind == "dense":
+        return unet((None, None, len(mean)), task="multiclass", n_outputs=5, depth=4, filters=8,
+                    band_stats=(mean, std))
+    return ann((len(mean),), task="multiclass", n_outputs=5, band_stats=(mean, std))
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+def forward(model, jit: bool):
+    """The model's forward pass as one compiled function of a batch tensor."""
+    import tensorflow as tf
+
+    return tf.function(lambda x: model(x, training=False), jit_compile=jit, reduce_retracing=True)
 
 
-def worker(args) -> dict:
-    """One measurement in this process; returns what the parent prints."""
-    import rskeras  # noqa: F401  (before TensorFlow)
+def time_calls(call, batches: list) -> float:
+    """Seconds for ``call`` over every batch (each batch shape called once before, outside the timing)."""
+    for shape in {tuple(b.shape) for b in batches}:
+        call(next(b for b in batches if tuple(b.shape) == shape))
+    start = time.perf_counter()
+    for batch in batches:
+        out = call(batch)
+    np.asarray(out[:1])  # the last call has finished
+    return time.perf_counter() - start
 
-    model = build_model(args)
-    scene = Path(args.scene)
-    if args.worker == "predict":
-        from rskeras.inference import predict_raster
 
-        start = time.perf_counter()
-        result = predict_raster(model, scene, scene.with_name(f"pred_{scene.name}"), tile_size=args.tile,
-                                overlap=args.overlap, batch_size=args.batch, progress=False)
-        seconds = time.perf_counter() - start
-        return {"seconds": seconds, "pixels": result.n_pixels + result.n_nodata, "peak_rss_mib": peak_rss_mib()}
-
+def dense_variants(model, scene: Path, tile: int, overlap: int, batch: int) -> dict:
+    """Per variant, ``(call, batches, scale)``: the forward pass over ``batches`` of real tiles, and the
+    factor from those tiles to the ``n_tiles`` ``predict_raster`` predicts."""
     import rasterio
-
-    from rskeras.inference.tiling import cut_tiles, reflect_index, tile_origins
+    import tensorflow as tf
 
     with rasterio.open(scene) as ds:
-        data = ds.read().astype(np.float32)
-    height, width = data.shape[1:]
-    rows, cols = tile_origins(height, args.tile, args.overlap), tile_origins(width, args.tile, args.overlap)
-    span = np.arange(cols[0], cols[-1] + args.tile)
-    tiles = []
-    for top in rows:
-        strip = data[:, reflect_index(np.arange(top, top + args.tile), height)][:, :, reflect_index(span, width)]
-        tiles.append(cut_tiles(strip, cols - cols[0], args.tile))
-    tiles = np.concatenate(tiles)
-    del data
-    model.predict(tiles[: args.batch], batch_size=args.batch, verbose=0)  # build and trace outside the timing
-    start = time.perf_counter()
-    model.predict(tiles, batch_size=args.batch, verbose=0)
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "pixels": height * width, "tiles": len(tiles), "peak_rss_mib": peak_rss_mib()}
+        n_tiles = len(tile_origins(ds.height, tile, overlap)) * len(tile_origins(ds.width, tile, overlap))
+        strip = ds.read(window=rasterio.windows.Window(0, 0, ds.width, tile)).astype(np.float32)
+    tiles = np.stack([strip[:, :, c:c + tile] for c in range(0, strip.shape[2] - tile + 1, tile - overlap)])
+    tiles = np.moveaxis(tiles, 1, -1)[:batch]
+    reps = max(1, -(-n_tiles // len(tiles)) // 4)  # a quarter of the scene's calls: enough to time
+    batches = [tf.constant(tiles)] * reps
+    scale = n_tiles / (reps * len(tiles))
+    return {f"tf.function{' + XLA' if jit else ''}, batch {len(tiles)}": (forward(model, jit), batches, scale)
+            for jit in (False, True)}
 
 
-def run_worker(kind: str, scene: Path, args) -> dict:
-    command = [sys.executable, __file__, "--worker", kind, "--scene", str(scene), "--tile", str(args.tile),
-               "--overlap", str(args.overlap), "--batch", str(args.batch), "--filters", str(args.filters),
-               "--depth", str(args.depth)]
+def pixel_variants(model, scene: Path) -> dict:
+    """Per variant, ``(call, batches, 1.0)``: the forward pass over every pixel of ``scene`` in memory."""
+    import rasterio
+    import tensorflow as tf
+
+    with rasterio.open(scene) as ds:
+        pixels = ds.read().reshape(ds.count, -1).T.astype(np.float32)
+    variants = {}
+    for jit in (False, True):
+        call = forward(model, jit)
+        for size in PIXEL_BATCHES:
+            batches = [tf.constant(pixels[i:i + size]) for i in range(0, len(pixels), size)]
+            variants[f"tf.function{' + XLA' if jit else ''}, batch {size}"] = (call, batches, 1.0)
+    return variants
+
+
+def measure(kind: str, scene: Path, stats, args) -> dict:
+    """``predict_raster`` and the ceiling of one model, timed alternately ``args.repeats`` times."""
+    from rskeras.inference import predict_raster
+
+    model = build_model(kind, stats)
+    options = {"tile_size": args.tile, "overlap": args.overlap} if kind == "dense" else {}
+    dst = scene.with_name(f"pred_{scene.name}")
+    first = predict_raster(model, scene, dst, progress=False, **options)  # traces, warms GDAL's cache
+    variants = (dense_variants(model, scene, args.tile, args.overlap, first.batch_size) if kind == "dense"
+                else pixel_variants(model, scene))
+    ceilings = {name: scale * time_calls(call, batches) for name, (call, batches, scale) in variants.items()}
+    best = min(ceilings, key=ceilings.get)
+    call, batches, scale = variants[best]
+    pairs = []
+    for _ in range(args.repeats):
+        result = predict_raster(model, scene, dst, progress=False, **options)
+        pairs.append({"ceiling_seconds": scale * time_calls(call, batches), "predict_raster_seconds": result.seconds,
+                      "stage_seconds": result.stage_seconds})
+    ratios = [p["ceiling_seconds"] / p["predict_raster_seconds"] for p in pairs]
+    return {
+        "model": "U-Net depth 4, 8 filters" if kind == "dense" else "ANN, hidden (64, 64)",
+        "scene": f"{SCENES[kind]} mirror-tiled to {args.size} x {args.size} px",
+        "tile": first.tile_size, "overlap": first.overlap, "batch_size": first.batch_size,
+        "ceiling_variants_seconds": ceilings, "ceiling": best, "pairs": pairs,
+        "ratio_median": statistics.median(ratios), "ratios": ratios,
+        "megapixels_per_second": args.size**2 / 1e6 / statistics.median(p["predict_raster_seconds"] for p in pairs),
+    }
+
+
+def peak_memory(scene: Path, stats, args) -> float:
+    """Peak resident memory (MiB) of ``predict_raster`` with the U-Net on ``scene``, in a fresh process."""
+    code = ("import json, resource, sys; sys.path.insert(0, sys.argv[1]); import inference as b; "
+            "from rskeras.inference import predict_raster; from pathlib import Path; s = Path(sys.argv[2]); "
+            "m = b.build_model('dense', json.loads(sys.argv[3])); "
+            "predict_raster(m, s, s.with_name('mem.tif'), tile_size=int(sys.argv[4]), overlap=int(sys.argv[5]), "
+            "progress=False); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    command = [sys.executable, "-c", code, str(REPO / "benchmarks"), str(scene),
+               json.dumps([list(s) for s in stats]), str(args.tile), str(args.overlap)]
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{kind} worker on {scene} failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, default=4096, help="side of the smaller scene, pixels (>= 4096)")
-    parser.add_argument("--tile", type=int, default=256, help="tile side, pixels")
-    parser.add_argument("--overlap", type=int, default=64, help="overlap of neighbouring tiles, pixels")
-    parser.add_argument("--batch", type=int, default=8, help="tiles per model call")
-    parser.add_argument("--filters", type=int, default=8, help="U-Net channels of the first level")
-    parser.add_argument("--depth", type=int, default=4, help="U-Net pooling steps")
-    parser.add_argument("--worker", choices=["predict", "limit"], help=argparse.SUPPRESS)
-    parser.add_argument("--scene", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(worker(args)))
-        return
-
-    print(f"U-Net depth {args.depth}, filters {args.filters}; tiles {args.tile} px, overlap {args.overlap} px, "
-          f"batch {args.batch}; {os.cpu_count()} CPU core(s)")
+    parser.add_argument("--size", type=int, default=4096, help="scene side, pixels")
+    parser.add_argument("--tile", type=int, default=256, help="U-Net tile side, pixels")
+    parser.add_argument("--overlap", type=int, default=64, help="overlap of neighbouring U-Net tiles, pixels")
+    parser.add_argument("--repeats", type=int, default=3, help="predict_raster / ceiling pairs per model")
+    parser.add_argument("--models", nargs="+", choices=sorted(SCENES), default=sorted(SCENES))
+    parser.add_argument("--memory", action="store_true", help="also the U-Net's peak memory at 1x and 2x the side")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "inference.json")
+    args = parser.parse_args(argv)
+    data = find_data()
+    payload = {"command": " ".join(["python", "benchmarks/inference.py", *(argv or sys.argv[1:])]),
+               "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores", "load_average_before": os.getloadavg(),
+               "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
     with tempfile.TemporaryDirectory(prefix="rskeras_bench_") as folder:
-        results = {}
-        for size in (args.size, 2 * args.size):
-            scene = Path(folder) / f"landsat_{size}.tif"
-            build_scene(scene, size)
-            results[size] = {"predict": run_worker("predict", scene, args)}
-            if size == args.size:
-                results[size]["limit"] = run_worker("limit", scene, args)
-            scene.unlink()
-            Path(folder, f"pred_{scene.name}").unlink(missing_ok=True)
-    small, large = results[args.size], results[2 * args.size]
-    for size, result in results.items():
-        p = result["predict"]
-        print(f"{size}x{size}: predict_raster {p['pixels'] / p['seconds']:,.0f} px/s "
-              f"({p['seconds']:.1f} s), peak memory {p['peak_rss_mib']:,.0f} MiB")
-    limit = small["limit"]
-    speed = (small["predict"]["pixels"] / small["predict"]["seconds"]) / (limit["pixels"] / limit["seconds"])
-    memory = large["predict"]["peak_rss_mib"] / small["predict"]["peak_rss_mib"]
-    print(f"compute limit (model.predict on the same {limit['tiles']} tiles in memory): "
-          f"{limit['pixels'] / limit['seconds']:,.0f} px/s ({limit['seconds']:.1f} s), "
-          f"peak memory {limit['peak_rss_mib']:,.0f} MiB")
-    print(f"predict_raster / compute limit: {speed:.2f}x (target >= 0.85)")
-    print(f"peak memory {2 * args.size} px scene / {args.size} px scene: {memory:.2f}x (target <= 1.2)")
+        for kind in args.models:
+            scene = Path(folder) / f"{kind}_{args.size}.tif"
+            stats = build_scene(data / SCENES[kind], scene, args.size)
+            payload[kind] = measure(kind, scene, stats, args)
+            result = payload[kind]
+            print(f"{kind}: predict_raster {result['megapixels_per_second']:.2f} Mpx/s, "
+                  f"{result['ratio_median']:.2f}x the ceiling ({result['ceiling']}); stages of the last run "
+                  + ", ".join(f"{k} {v:.2f} s" for k, v in result["pairs"][-1]["stage_seconds"].items()), flush=True)
+            if kind == "dense" and args.memory:
+                big = Path(folder) / f"dense_{2 * args.size}.tif"
+                build_scene(data / SCENES[kind], big, 2 * args.size)
+                payload["peak_memory_mib"] = {str(args.size): peak_memory(scene, stats, args),
+                                              str(2 * args.size): peak_memory(big, stats, args)}
+                print(f"peak memory: {payload['peak_memory_mib']} MiB", flush=True)
+    payload["load_average_after"] = os.getloadavg()
+    atomic_write_text(args.out, json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -45,13 +45,13 @@ from dataclasses import dataclass
 import numpy as np
 import rasterio
 from rasterio.crs import CRS
-from rasterio.enums import MaskFlags, Resampling
+from rasterio.enums import Resampling
 from rasterio.transform import Affine
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform, transform_bounds
 from rasterio.windows import Window
 
-from rskeras.data.rasters import band_names, open_raster, resolve_bands
+from rskeras.data.rasters import band_names, mask_kind, open_raster, resolve_bands, valid_pixels
 from rskeras.data.sensors import SensorSpec
 
 PathLike = str | os.PathLike
@@ -376,7 +376,7 @@ class WindowReader:
             if offset is None:
                 handles.append(WarpedVRT(ds, crs=grid.crs, transform=grid.transform, width=grid.width,
                                          height=grid.height, resampling=resampling, add_alpha=True))
-            source = _Source(handles[-1], offset, _mask_kind(ds))
+            source = _Source(handles[-1], offset, mask_kind(ds))
             with self._lock:
                 self._sources[key] = source
                 self._all += handles
@@ -420,14 +420,6 @@ class _Source:
     masks: str  # "none", "nodata" or "masks"
 
 
-def _mask_kind(ds) -> str:
-    """How a file marks invalid pixels: not at all, by a nodata value, or by mask bands."""
-    flags = ds.mask_flag_enums
-    if all(f == [MaskFlags.all_valid] for f in flags):
-        return "none"
-    return "nodata" if all(MaskFlags.nodata in f for f in flags) else "masks"
-
-
 def _read_direct(source: _Source, indexes: Sequence[int], window: Window):
     """A window of a file on the grid's lattice: the part inside the file, invalid elsewhere."""
     ds = source.dataset
@@ -438,28 +430,16 @@ def _read_direct(source: _Source, indexes: Sequence[int], window: Window):
     inside = Window(c0, r0, c1 - c0, r1 - r0)
     if (r0, c0, r1, c1) == (row0, col0, row0 + h, col0 + w):
         values = ds.read(list(indexes), window=inside)
-        return values, _valid(source, indexes, values, inside)
+        return values, valid_pixels(source.dataset, indexes, values, inside, source.masks)
     values = np.zeros((len(indexes), h, w), dtype=ds.dtypes[indexes[0] - 1])
     valid = np.zeros((h, w), dtype=bool)
     if r0 < r1 and c0 < c1:
         part = (slice(r0 - row0, r1 - row0), slice(c0 - col0, c1 - col0))
         values[(slice(None), *part)] = ds.read(list(indexes), window=inside)
-        valid[part] = _valid(source, indexes, values[(slice(None), *part)], inside)
+        valid[part] = valid_pixels(source.dataset, indexes, values[(slice(None), *part)], inside,
+                                   source.masks)
         values[:, ~valid] = 0
     return values, valid
-
-
-def _valid(source: _Source, indexes: Sequence[int], values: np.ndarray, window: Window) -> np.ndarray:
-    """``(h, w)``: pixels that are not nodata, not masked and not NaN in any of the bands read."""
-    if source.masks == "none":
-        valid = np.ones(values.shape[1:], dtype=bool)
-    elif source.masks == "nodata":
-        valid = ~(values == source.dataset.nodata).any(axis=0)
-    else:
-        valid = (source.dataset.read_masks(list(indexes), window=window) > 0).all(axis=0)
-    if values.dtype.kind == "f":
-        valid &= ~np.isnan(values).any(axis=0)
-    return valid
 
 
 def _read_warped(vrt: WarpedVRT, indexes: Sequence[int], window: Window):

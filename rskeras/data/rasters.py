@@ -25,9 +25,12 @@ import os
 import warnings
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import rasterio
+from rasterio.enums import MaskFlags
 from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReaderBase
+from rasterio.windows import Window
 
 from rskeras.data.sensors import SensorSpec, band_index, get_sensor
 
@@ -73,6 +76,33 @@ def open_dataset(path: str | os.PathLike) -> DatasetReaderBase:
         return rasterio.open(path)
     except RasterioIOError as err:
         raise ValueError(f"cannot open raster {path}: {err}") from err
+
+
+def mask_kind(ds: DatasetReaderBase) -> str:
+    """How a raster marks invalid pixels: ``"none"``, ``"nodata"`` (a nodata value) or ``"masks"`` (mask bands)."""
+    flags = ds.mask_flag_enums
+    if all(f == [MaskFlags.all_valid] for f in flags):
+        return "none"
+    return "nodata" if all(MaskFlags.nodata in f for f in flags) else "masks"
+
+
+def valid_pixels(ds: DatasetReaderBase, indexes: Sequence[int], values: np.ndarray, window: Window,
+                 kind: str) -> np.ndarray:
+    """``(h, w)`` bool: pixels not nodata, not masked and not NaN in any band of ``values``.
+
+    ``values`` ``(bands, h, w)`` (any dtype) were read from ``ds``'s bands ``indexes`` at ``window``;
+    ``kind`` is :func:`mask_kind` of ``ds``. Each band's nodata value is compared with its values (one outside
+    their dtype's range marks nothing, as GDAL's nodata mask); mask bands are read only for ``kind == "masks"``.
+    """
+    if kind == "none":
+        valid = np.ones(values.shape[1:], dtype=bool)
+    elif kind == "nodata":  # each band against its own nodata value (a VRT may have one per band)
+        valid = ~np.logical_or.reduce([band == ds.nodatavals[i - 1] for band, i in zip(values, indexes)])
+    else:
+        valid = (ds.read_masks(list(indexes), window=window) > 0).all(axis=0)
+    if values.dtype.kind == "f":
+        valid &= ~np.isnan(values).any(axis=0)
+    return valid
 
 
 def default_band_names(count: int) -> list[str]:

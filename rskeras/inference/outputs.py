@@ -39,9 +39,10 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from rasterio.windows import Window
 
 from rskeras.inference.uncertainty import UNITS, is_classification, uncertainty_band_names, uncertainty_bands
-from rskeras.inference.writer import OutputSpec
+from rskeras.inference.writer import GeoTIFFOutputs, OutputSpec
 from rskeras.io import check_outputs
 from rskeras.tasks import get_task
 
@@ -144,6 +145,12 @@ class OutputPlan:
         bands = {"main": labels, "probabilities": pred.astype(np.float32, copy=False), "uncertainty": spread}
         return [np.where(invalid[None], np.asarray(spec.nodata, bands[role].dtype), bands[role])
                 for spec, role in zip(self.specs, self.roles)]
+
+    def write(self, outputs: GeoTIFFOutputs, pred: np.ndarray, invalid: np.ndarray, window: Window) -> None:
+        """Encode ``pred`` ``(n_channels, h, w)`` with its nodata ``invalid`` ``(h, w)`` (:meth:`encode`) and
+        write each output's part at ``window``."""
+        for index, array in enumerate(self.encode(pred, invalid)):
+            outputs.write(index, array, window)
 
 
 def plan_outputs(

@@ -12,12 +12,15 @@ as for dense models (see :mod:`rskeras.inference.dense`). Two layouts:
 - ``"pixel"``: the source's grid; every pixel takes its cell's prediction and
   nodata input pixels stay nodata.
 
-Memory: one row of patches at a time, predicted ``batch_size`` patches per call.
+Memory: a row of patches at a time (cut one row ahead in a reader thread,
+:mod:`rskeras.inference.stages`), predicted ``batch_size`` patches per call.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
+from functools import partial
 
 import numpy as np
 from rasterio.windows import Window
@@ -26,6 +29,7 @@ from tqdm.auto import tqdm
 from rskeras.inference.outputs import OutputPlan
 from rskeras.inference.model_spec import Runner
 from rskeras.inference.sources import Source
+from rskeras.inference.stages import StageTimes, prefetched, run_behind
 from rskeras.inference.tiling import cut_tiles
 from rskeras.inference.writer import GeoTIFFOutputs
 
@@ -51,8 +55,13 @@ def predict_patches(
     batch_size: int,
     layout: str,
     progress: bool,
+    times: StageTimes,
 ) -> tuple[int, int]:
     """Predict every cell of the aligned ``sources`` with a patch model and write ``plan``'s outputs.
+
+    The rows of patches are read and cut one row ahead in a thread and written in another
+    (:mod:`rskeras.inference.stages`);
+    ``times`` adds up the seconds of each stage.
 
     Returns:
         ``(n_pixels, n_nodata)``: valid and nodata input pixels.
@@ -61,30 +70,44 @@ def predict_patches(
     height, width = ds.height, ds.width
     stride, n_rows, n_cols = patch_grid(height, width, tile, overlap)
     pad = overlap // 2
-    columns = np.arange(-pad, (n_cols - 1) * stride - pad + tile)
     offsets = np.arange(n_cols) * stride
     n_valid = n_nodata = 0
-    for i in tqdm(range(n_rows), desc="predict", unit="row of patches", disable=not progress):
-        top = i * stride
-        reads = [src.read_reflected(top - pad, tile, columns, fill) for src, fill in zip(sources, fills)]
-        invalid = np.logical_or.reduce([inv for _, inv in reads])
-        pred = np.concatenate([
-            runner([cut_tiles(values, offsets[s:s + batch_size], tile) for values, _ in reads], batch_size)
-            for s in range(0, n_cols, batch_size)
-        ]).reshape(n_cols, plan.n_channels)
-        n = min(stride, height - top)  # scene rows of this row of cells
-        cell_invalid = invalid[pad:pad + n, pad:pad + width]  # (n, width), the scene pixels of the cells
-        n_nodata += int(cell_invalid.sum())
-        n_valid += int(cell_invalid.size - cell_invalid.sum())
-        if layout == "coarse":
-            padded = np.zeros((n, n_cols * stride), bool)
-            padded[:, :width] = cell_invalid
-            counts = padded.reshape(n, n_cols, stride).sum(axis=(0, 2))
-            sizes = n * np.minimum(stride, width - offsets)
-            values, mask, window = pred.T[:, None, :], (counts * 2 >= sizes)[None], Window(0, i, n_cols, 1)
-        else:
-            values = np.repeat(pred.T, stride, axis=1)[:, None, :width].repeat(n, axis=1)
-            mask, window = cell_invalid, Window(0, top, width, n)
-        for index, array in enumerate(plan.encode(values, mask)):
-            outputs.write(index, array, window)
+    bar = tqdm(range(n_rows), desc="predict", unit="row of patches", disable=not progress)
+    with (prefetched(_patch_rows(sources, fills, bar, stride, tile, pad, n_cols, times)) as rows,
+          run_behind(partial(plan.write, outputs), times, "write") as write):
+        for i, patches, invalid in rows:
+            with times("predict"):
+                pred = runner(patches, batch_size).reshape(n_cols, plan.n_channels)
+            top = i * stride
+            with times("blend"):
+                n = min(stride, height - top)  # scene rows of this row of cells
+                cell_invalid = invalid[pad:pad + n, pad:pad + width]  # (n, width), the scene pixels of the cells
+                n_nodata += int(cell_invalid.sum())
+                n_valid += int(cell_invalid.size - cell_invalid.sum())
+                if layout == "coarse":
+                    padded = np.zeros((n, n_cols * stride), bool)
+                    padded[:, :width] = cell_invalid
+                    counts = padded.reshape(n, n_cols, stride).sum(axis=(0, 2))
+                    sizes = n * np.minimum(stride, width - offsets)
+                    values, mask, window = pred.T[:, None, :], (counts * 2 >= sizes)[None], Window(0, i, n_cols, 1)
+                else:
+                    values = np.repeat(pred.T, stride, axis=1)[:, None, :width].repeat(n, axis=1)
+                    mask, window = cell_invalid, Window(0, top, width, n)
+            write(values, mask, window)
     return n_valid, n_nodata
+
+
+def _patch_rows(
+    sources: list[Source], fills: list[np.ndarray], rows: Iterable[int], stride: int, tile: int, pad: int,
+    n_cols: int, times: StageTimes,
+) -> Iterator[tuple[int, list[np.ndarray], np.ndarray]]:
+    """Per row ``i`` of cells: ``i``, per input its patches ``(n_cols, tile, tile, bands)`` float32, and the
+    invalid mask ``(tile, padded width)`` of the strip they were cut from."""
+    columns = np.arange(-pad, (n_cols - 1) * stride - pad + tile)
+    offsets = np.arange(n_cols) * stride
+    for i in rows:
+        reads = [src.read_reflected(i * stride - pad, tile, columns, fill, times) for src, fill in zip(sources, fills)]
+        with times("pad"):
+            patches = [cut_tiles(values, offsets, tile) for values, _ in reads]
+            invalid = np.logical_or.reduce([inv for _, inv in reads])
+        yield i, patches, invalid

@@ -31,6 +31,7 @@ from rskeras.inference.patch import LAYOUTS, patch_grid, predict_patches
 from rskeras.inference.pixel import predict_pixels
 from rskeras.inference.planning import WorkPlan, plan_work
 from rskeras.inference.sources import Source, open_sources
+from rskeras.inference.stages import StageTimes
 from rskeras.inference.uncertainty import DEFAULT_PASSES, UncertaintyRunner, check_uncertainty
 from rskeras.inference.writer import GeoTIFFOutputs
 from rskeras.layers.input_contract import check_inputs
@@ -57,6 +58,8 @@ class PredictionResult:
         tile_size, overlap: the tiles used (patch and dense models; None for pixel models).
         batch_size: items per model call (pixels or tiles).
         seconds: wall-clock time of the whole call.
+        stage_seconds: seconds spent reading, padding, predicting, blending and writing
+            (:mod:`rskeras.inference.stages`; read and pad overlap the others in a reader thread).
     """
 
     dst: Path
@@ -72,6 +75,7 @@ class PredictionResult:
     overlap: int | None
     batch_size: int
     seconds: float
+    stage_seconds: dict[str, float]
 
 
 def predict_raster(
@@ -120,7 +124,7 @@ def predict_raster(
             one for all rasters or one per raster.
         kind: ``"auto"`` (from the model's shapes), ``"pixel"``, ``"patch"`` or ``"dense"``.
         probabilities: True for ``<dst stem>_probabilities.tif``, or a path (classification only).
-        batch_size: pixels (default 4096) or tiles (default 2**19 pixels' worth) per model call; lowered
+        batch_size: pixels (default 65,536) or tiles (default 2**19 pixels' worth) per model call; lowered
             to fit in memory when not given.
         window_size: window side of pixel models (default 512).
         tile_size, overlap: tiles of patch and dense models (:mod:`rskeras.inference.tiling`: rounded up
@@ -158,12 +162,13 @@ def predict_raster(
         for note in work.notes:
             warnings.warn(note, UserWarning, stacklevel=2)
         stack.enter_context(rasterio.Env(GDAL_CACHEMAX=work.cache_mib))
-        n_valid, n_nodata = _run(work, runner, sources, plan, patch_output, progress)
+        times = StageTimes()
+        n_valid, n_nodata = _run(work, runner, sources, plan, patch_output, progress, times)
     return PredictionResult(
         dst=plan.specs[0].path, probabilities=plan.probabilities, uncertainty=plan.path("uncertainty"),
         kind=spec.kind, task=plan.task, n_pixels=n_valid, n_nodata=n_nodata, class_names=plan.class_names,
         bands=[s.band_names for s in sources], tile_size=work.tile, overlap=work.overlap, batch_size=work.batch,
-        seconds=time.perf_counter() - start,
+        seconds=time.perf_counter() - start, stage_seconds=times.seconds,
     )
 
 
@@ -252,20 +257,22 @@ def _per_source_sensor(sensor, n_sources: int) -> list:
 
 def _run(
     work: WorkPlan, runner: Runner, sources: list[Source], plan: OutputPlan, patch_output: str, progress: bool,
+    times: StageTimes,
 ) -> tuple[int, int]:
     """Run the kind-specific loop of ``work``, writing ``plan``'s outputs; ``(n_pixels, n_nodata)``."""
     first = sources[0].dataset
     grid = {"crs": first.crs, "transform": first.transform, "width": first.width, "height": first.height}
     if work.kind == "pixel":
         with GeoTIFFOutputs(grid, plan.specs) as outputs:
-            return predict_pixels(runner, sources, plan, outputs, work.window, work.batch, progress)
+            return predict_pixels(runner, sources, plan, outputs, work.window, work.batch, progress, times)
     fills = runner.spec.fills
     if work.kind == "dense":
         with GeoTIFFOutputs(grid, plan.specs) as outputs:
-            return predict_dense(runner, sources, fills, plan, outputs, work.tile, work.overlap, work.batch, progress)
+            return predict_dense(runner, sources, fills, plan, outputs, work.tile, work.overlap, work.batch, progress,
+                                 times)
     if patch_output == "coarse":
         stride, n_rows, n_cols = patch_grid(first.height, first.width, work.tile, work.overlap)
         grid.update(transform=first.transform @ Affine.scale(stride), width=n_cols, height=n_rows)
     with GeoTIFFOutputs(grid, plan.specs) as outputs:
         return predict_patches(runner, sources, fills, plan, outputs, work.tile, work.overlap, work.batch,
-                               patch_output, progress)
+                               patch_output, progress, times)

@@ -9,7 +9,7 @@ descriptions or a sensor's band names, else all bands in file order.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -17,8 +17,9 @@ import numpy as np
 from rasterio.io import DatasetReaderBase
 from rasterio.windows import Window
 
-from rskeras.data.rasters import match_model_bands, open_raster
+from rskeras.data.rasters import mask_kind, match_model_bands, open_raster, valid_pixels
 from rskeras.data.sensors import SensorSpec
+from rskeras.inference.stages import StageTimes
 from rskeras.inference.tiling import reflect_index
 
 
@@ -40,21 +41,24 @@ class Source:
     indexes: list[int]
     band_names: list[str]
     nodata: float | None = None
+    masks: str = field(init=False)  # how the raster marks invalid pixels (rskeras.data.rasters.mask_kind)
 
-    def read(self, window: Window, boundless: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def __post_init__(self) -> None:
+        self.masks = mask_kind(self.dataset)
+
+    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Read the selected bands in ``window``.
 
         Returns:
             ``(values, invalid)``: values ``(bands, h, w)`` float32 and invalid
             ``(h, w)`` bool, True where any selected band is nodata (the raster's
-            nodata value, its per-band or dataset mask, ``self.nodata``) or NaN.
-            With ``boundless`` the window may reach outside the raster; pixels
-            outside are invalid.
+            nodata value, its per-band or dataset mask, ``self.nodata``) or NaN
+            (:func:`rskeras.data.rasters.valid_pixels`: mask bands are read only
+            for rasters that have them).
         """
-        ds = self.dataset
-        data = ds.read(self.indexes, window=window, masked=True, boundless=boundless)
-        values = np.asarray(data.data, dtype=np.float32)
-        invalid = np.ma.getmaskarray(data).any(axis=0) | np.isnan(values).any(axis=0)
+        raw = self.dataset.read(self.indexes, window=window)
+        invalid = ~valid_pixels(self.dataset, self.indexes, raw, window, self.masks)
+        values = raw.astype(np.float32, copy=False)
         if self.nodata is not None:
             invalid |= (values == np.float32(self.nodata)).any(axis=0)
         return values, invalid
@@ -77,12 +81,14 @@ class Source:
                 parts.append(values.reshape(len(values), -1).T)
         return np.concatenate(parts)
 
-    def read_reflected(self, row0: int, n_rows: int, cols: np.ndarray, fill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def read_reflected(
+        self, row0: int, n_rows: int, cols: np.ndarray, fill: np.ndarray, times: StageTimes,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Rows ``row0 .. row0 + n_rows`` at columns ``cols``, reflected where outside the raster.
 
-        Reads only the scene rows the reflected rows map to, all columns.
+        Reads only the scene rows the reflected rows map to, all columns (stage ``"read"`` of ``times``).
         ``cols`` are absolute column indices (may be negative or past the edge).
-        Nodata pixels are replaced by ``fill`` (``(bands,)``) before reflection.
+        Nodata pixels are replaced by ``fill`` (``(bands,)``) before reflection (stage ``"pad"``).
 
         Returns:
             ``(values, invalid)``: ``(bands, n_rows, len(cols))`` float32 and
@@ -91,10 +97,12 @@ class Source:
         ds = self.dataset
         rows = reflect_index(np.arange(row0, row0 + n_rows), ds.height)
         first, last = int(rows.min()), int(rows.max())
-        values, invalid = self.read(Window(0, first, ds.width, last - first + 1))
-        np.copyto(values, fill.astype(np.float32)[:, None, None], where=invalid[None])
-        rows, cols = rows - first, reflect_index(cols, ds.width)
-        return values[np.ix_(np.arange(len(values)), rows, cols)], invalid[np.ix_(rows, cols)]
+        with times("read"):
+            values, invalid = self.read(Window(0, first, ds.width, last - first + 1))
+        with times("pad"):
+            np.copyto(values, fill.astype(np.float32)[:, None, None], where=invalid[None])
+            rows, cols = rows - first, reflect_index(cols, ds.width)
+            return values[np.ix_(np.arange(len(values)), rows, cols)], invalid[np.ix_(rows, cols)]
 
 
 def open_sources(

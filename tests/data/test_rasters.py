@@ -9,7 +9,7 @@ import pytest
 import rasterio
 
 from rskeras.data import WORLDCOVER_CLASSES, BandError, ClassScheme, band_names, open_raster, resolve_bands
-from rskeras.data.rasters import default_band_names, match_model_bands
+from rskeras.data.rasters import default_band_names, mask_kind, match_model_bands, valid_pixels
 
 HLS = ["coastal", "blue", "green", "red", "nir", "swir1", "swir2", "cirrus", "tir1", "tir2"]
 
@@ -108,3 +108,21 @@ def test_worldcover_is_one_class_scheme_with_names_codes_and_colours():
     strata = np.array([[10, 80], [80, 0]])
     report = mae_per_class(np.zeros((2, 2)), np.ones((2, 2)), strata)
     assert list(report["per_class"]) == ["Tree cover", "Permanent water bodies"]
+
+
+def test_valid_pixels_equal_gdals_masks_with_a_nodata_value_per_band(labels_dir, tmp_path):
+    """valid_pixels compares each band with its own nodata value, as GDAL's masked read does (a VRT)."""
+    src = labels_dir / "landsat7_1999_stack.tif"
+    bands = "".join(f'<VRTRasterBand dataType="Int16" band="{b}"><NoDataValue>{nodata}</NoDataValue><SimpleSource>'
+                    f"<SourceFilename>{src}</SourceFilename><SourceBand>{b}</SourceBand></SimpleSource></VRTRasterBand>"
+                    for b, nodata in ((1, -9999), (2, 500), (3, 600)))
+    vrt = tmp_path / "per_band.vrt"
+    vrt.write_text(f'<VRTDataset rasterXSize="250" rasterYSize="250">{bands}</VRTDataset>')
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with rasterio.open(vrt) as ds:
+            window, kind = rasterio.windows.Window(0, 0, 250, 250), mask_kind(ds)
+            valid = valid_pixels(ds, [1, 2, 3], ds.read([1, 2, 3], window=window), window, kind)
+            masked = np.ma.getmaskarray(ds.read([1, 2, 3], window=window, masked=True)).any(axis=0)
+    assert kind == "nodata" and 0 < (~valid).sum() < valid.size
+    np.testing.assert_array_equal(valid, ~masked)

@@ -102,9 +102,9 @@ def test_dense_classes_fixed_tile_model_and_bounded_reads(landsat_path, landsat,
     heights = []
     original = Source.read
 
-    def recording(self, window, boundless=False):
+    def recording(self, window):
         heights.append(window.height)
-        return original(self, window, boundless)
+        return original(self, window)
 
     monkeypatch.setattr(Source, "read", recording)
     result = predict_raster(fixed, landsat_path, tmp_path / "classes.tif", overlap=12, probabilities=True,

@@ -23,10 +23,25 @@ from rskeras.models.contract import (
 
 
 def _conv_bn(x, filters: int, stride: int, name: str, relu: bool = True, kernel_size: int = 3):
+    if kernel_size == 1 and stride > 1:  # the same values and weights as a strided 1x1 convolution, whose
+        # weight gradient in TensorFlow 2.21's oneDNN kernels corrupts memory with few channels (_subsample)
+        x, stride = _subsample(x, stride, name), 1
     x = keras.layers.Conv2D(filters, kernel_size, strides=stride, padding="same", use_bias=False,
                             kernel_initializer="he_normal", name=f"{name}_conv")(x)
     x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     return keras.layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
+
+
+def _subsample(x, stride: int, name: str):
+    """Every ``stride``-th pixel from the first: ``(b, h, w, c)`` -> ``(b, ceil(h / stride), ceil(w / stride), c)``,
+    the pixels a 1x1 convolution with ``strides=stride, padding="same"`` reads.
+
+    A 1x1 convolution of stride 2 trained with oneDNN (``TF_ENABLE_ONEDNN_OPTS=1``, rskeras' default) crashed
+    the process (SIGSEGV or "corrupted double-linked list") in ``Conv2DBackpropFilter`` for 8 or fewer input
+    channels on 48 px and larger inputs (TensorFlow 2.21; ``stem_filters=8``); subsampling first and convolving
+    with stride 1 computes the same and avoids that kernel (``tests/models/test_compact_resnet.py``).
+    """
+    return keras.layers.MaxPooling2D(pool_size=1, strides=stride, name=f"{name}_subsample")(x)
 
 
 def _basic_block(x, filters: int, stride: int, name: str):

@@ -139,8 +139,8 @@ def test_tiles_and_batches_too_large_for_memory_are_refused_before_any_work(mode
                                                                             unchanged, cli):
     with unchanged(landsat_path, models["unet"]):
         result = cli("predict", models["unet"], landsat_path, tmp_path / "out.tif", "--tile-size", "512",
-                          "--batch-size", "8", "--max-memory", "150MiB", "--no-progress")
-    assert_cli_error(result, "512", "needs about", "150.0 MiB", "--batch-size 1 fits", "368 fits")
+                          "--batch-size", "8", "--max-memory", "180MiB", "--no-progress")
+    assert_cli_error(result, "512", "needs about", "180.0 MiB", "--batch-size 1 fits", "--tile-size 360 fits")
     result = cli("predict", models["unet"], landsat_path, tmp_path / "out.tif", "--max-memory", "lots",
                       "--no-progress")
     assert_cli_error(result, "--max-memory lots is not a size", "4GiB")

@@ -145,7 +145,9 @@ def raster_dataset(
         repeat: True repeats forever, an int that many times, False once.
         drop_remainder: drop a last, smaller batch.
         prefetch: prefetch batches (AUTOTUNE).
-        num_parallel_reads: windows read at once (None: AUTOTUNE).
+        num_parallel_reads: groups of windows read at once; None: :func:`default_read_threads` (one on
+            a 2-core machine, where parallel Python readers slowed ``model.fit`` to 0.58x of an in-memory
+            feed against 0.84x with one; raise it for remote or reprojected rasters on a larger machine).
         seed: seeds the sampler, the split's census sample, shuffling and augmentation.
 
     Returns:
@@ -401,6 +403,15 @@ def _files_of(scene: Scene) -> list[tuple[str, list[int], list[int]]]:
     return [(path, indexes, channels) for path, (indexes, channels) in found.items()]
 
 
+def default_read_threads() -> int:
+    """Read threads when none are given: half the CPU cores, 1 to 4.
+
+    The reader is Python between GDAL's reads, so its threads share the GIL with the training loop; the
+    other half of the cores is left to the model.
+    """
+    return max(1, min(4, (os.cpu_count() or 1) // 2))
+
+
 def _windows(plan: WindowPlan, shuffle: int, cache, seed: int) -> tf.data.Dataset:
     """The windows of each epoch: a grid once (reshuffled each epoch when shuffling), random draws anew."""
     if isinstance(plan.sampler, GridSampler):
@@ -428,7 +439,7 @@ def _pipeline(plan: WindowPlan, read: PatchReader, groups: dict[str, list[str]] 
         return image, label
 
     patches = _windows(plan, shuffle, cache, seed).batch(READ_GROUP).map(
-        read_windows, num_parallel_calls=num_parallel_reads or AUTOTUNE, deterministic=True).unbatch()
+        read_windows, num_parallel_calls=num_parallel_reads or default_read_threads(), deterministic=True).unbatch()
     if target == "pixel":
         patches = patches.map(_labelled_pixels(read)).unbatch()
     if groups is not None:

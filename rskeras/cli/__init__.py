@@ -40,9 +40,9 @@ COMMANDS = ("train_pixel", "predict", "predict_ee", "train", "evaluate", "export
             "vectorize", "beam", "models", "demo")
 #: Exceptions that report a fault of the input; anything else is unexpected (both: one line, exit 2).
 USER_ERRORS = (ValueError, KeyError, OSError, FloatingPointError)
-#: A Python keyword argument in a message: ``name=`` and, when given, its value.
 #: The namespace attribute of a command that passes the options it does not know on (``rskeras beam``).
 PASS_THROUGH = "pipeline_args"
+#: A Python keyword argument in a message: ``name=`` and, when given, its value.
 _KEYWORD = re.compile(r"(?<![\w.\-])(?P<name>[a-z_][a-z0-9_]*)=(?P<value>'[^']*'|\"[^\"]*\"|\[[^\]]*\]|\([^)]*\)|"
                       r"[^\s,;)\]]+)?")
 

@@ -88,6 +88,16 @@ def remove_stale_temporaries(dst: PathLike) -> list[Path]:
     return removed
 
 
+def exists(path: PathLike) -> bool:
+    """Whether ``path`` (local or ``gs://``) exists."""
+    path = os.fspath(path)
+    if is_url(path):
+        import tensorflow as tf
+
+        return tf.io.gfile.exists(path)
+    return os.path.exists(path)
+
+
 def _remove(path: str) -> None:
     if is_url(path):
         import tensorflow as tf

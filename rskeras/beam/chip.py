@@ -35,7 +35,7 @@ import numpy as np
 from rskeras.beam.options import pipeline_options as beam_options
 from rskeras.beam.options import require_beam
 from rskeras.beam.scene_lists import read_scene_list, readable
-from rskeras.io import atomic_write_text, check_output, is_url
+from rskeras.io import atomic_write_text, check_output, exists, is_url
 
 try:
     from apache_beam import CombineFn, DoFn
@@ -190,18 +190,10 @@ def _check_out_dir(out_dir: str, prefix: str, overwrite: bool, patches_per_file:
         raise ValueError(f"prefix {prefix!r} must be a plain file name start (no folder, not hidden)")
     check_output(out_dir, what="out_dir", folder=True)
     paths = _output_paths(out_dir, prefix)
-    if _exists(paths["metadata"]) and not overwrite:
+    if exists(paths["metadata"]) and not overwrite:
         raise ValueError(f"out_dir {out_dir} already holds patches {os.path.basename(paths['metadata'])} of an "
                          "earlier run; pass overwrite=True to replace them, or give another prefix or out_dir")
     return paths
-
-
-def _exists(path: str) -> bool:
-    if is_url(path):
-        import tensorflow as tf
-
-        return tf.io.gfile.exists(path)
-    return os.path.exists(path)
 
 
 def _remove_previous(out_dir: str, prefix: str, paths: dict[str, str]) -> None:
@@ -323,7 +315,7 @@ def _result(paths: dict[str, str], layout: _Layout, class_names, failed: dict[st
     """The result, read back from ``<prefix>.json``."""
     from rskeras.data.ee_records._io import read_json_object
 
-    if not _exists(paths["metadata"]):
+    if not exists(paths["metadata"]):
         raise ValueError("no window of the scenes was kept (each was nodata in more than max_nodata of its pixels, "
                          "or held no label); nothing was written")
     meta = read_json_object(paths["metadata"], "patch metadata")

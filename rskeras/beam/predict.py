@@ -35,7 +35,7 @@ from pathlib import Path
 from rskeras.beam.options import pipeline_options as beam_options
 from rskeras.beam.options import require_beam
 from rskeras.beam.scene_lists import read_scene_list, readable
-from rskeras.io import atomic_path, atomic_write_text, check_output, is_url
+from rskeras.io import atomic_path, atomic_write_text, check_output, exists, is_url
 
 try:
     from apache_beam.ml.inference.base import ModelHandler
@@ -244,7 +244,7 @@ def map_scene(model, job: dict, predict_options: dict) -> dict:
     if job["error"]:
         return row
     try:
-        if not job["overwrite"] and _exists(job["map"]):
+        if not job["overwrite"] and exists(job["map"]):
             row["status"] = "skipped"
         else:
             _predict(model, job["scene"], job["map"], predict_options)
@@ -256,14 +256,6 @@ def map_scene(model, job: dict, predict_options: dict) -> dict:
         row["status"] = "failed"
     row["seconds"] = round(time.perf_counter() - start, 3)
     return row
-
-
-def _exists(path: str) -> bool:
-    if is_url(path):
-        import tensorflow as tf
-
-        return tf.io.gfile.exists(path)
-    return os.path.exists(path)
 
 
 def _predict(model, scene: str, dst: str, options: dict) -> None:

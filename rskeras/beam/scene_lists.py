@@ -8,12 +8,11 @@ reason (the file named) so the others can still be processed (:func:`readable`).
 from __future__ import annotations
 
 import csv
-import glob
 import io
 import os
 from collections.abc import Sequence
 
-from rskeras.io import is_url
+from rskeras.io import expand_inputs, is_url
 
 PathLike = str | os.PathLike
 
@@ -51,14 +50,7 @@ def read_scene_list(scenes: PathLike | Sequence[PathLike]) -> tuple[list[str], l
 
 def _expand(pattern: str) -> list[str]:
     """A pattern's files, sorted (``gs://`` through ``tf.io.gfile``); a plain path as it is."""
-    if not any(c in pattern for c in "*?["):
-        return [pattern]
-    if is_url(pattern):
-        import tensorflow as tf
-
-        found = sorted(tf.io.gfile.glob(pattern))
-    else:
-        found = sorted(glob.glob(pattern))
+    found = sorted(expand_inputs([pattern]))
     if not found:
         raise FileNotFoundError(f"scenes: the pattern {pattern!r} matches no file")
     return found

@@ -124,7 +124,8 @@ def chip_scenes(
     options = beam_options(pipeline_options)
     images, labels, failed = _inputs(scenes, labels)
     out_dir = os.fspath(out_dir)
-    paths = _check_out_dir(out_dir, prefix, overwrite, patches_per_file, windows_per_task)
+    paths = _check_out_dir(out_dir, prefix, overwrite, patches_per_file, windows_per_task,
+                           inputs=_input_paths(images, labels))
     opened = open_patches(images, labels, patch_size=patch_size, sampler=sampler, target=target, **reader_options)
     reader = opened.reader
     layout = _Layout(tuple(opened.band_names), label_name if reader.labels is not None else None,
@@ -180,15 +181,25 @@ def _output_paths(out_dir: str, prefix: str) -> dict[str, str]:
     return {"metadata": os.path.join(out_dir, f"{prefix}.json"), "stats": os.path.join(out_dir, "band_stats.json")}
 
 
+def _input_paths(*specs) -> list[str]:
+    """The file paths among the scenes and labels (each a path or a list of them; other forms hold none)."""
+    found = []
+    for spec in specs:
+        items = spec if isinstance(spec, Sequence) and not isinstance(spec, str) else [spec]
+        found += [os.fspath(item) for item in items if isinstance(item, (str, os.PathLike))]
+    return found
+
+
 def _check_out_dir(out_dir: str, prefix: str, overwrite: bool, patches_per_file: int,
-                   windows_per_task: int) -> dict[str, str]:
-    """Refuse the outputs before any work; returns the side files' paths."""
+                   windows_per_task: int, inputs: list[str]) -> dict[str, str]:
+    """Refuse the outputs before any work (an ``out_dir`` that is, holds or lies in an input too); returns the
+    side files' paths."""
     if min(patches_per_file, windows_per_task) < 1:
         raise ValueError(f"patches_per_file and windows_per_task must be >= 1, got {patches_per_file}, "
                          f"{windows_per_task}")
     if not prefix or "/" in prefix or os.sep in prefix or prefix.startswith("."):
         raise ValueError(f"prefix {prefix!r} must be a plain file name start (no folder, not hidden)")
-    check_output(out_dir, what="out_dir", folder=True)
+    check_output(out_dir, what="out_dir", folder=True, inputs=inputs)
     paths = _output_paths(out_dir, prefix)
     if exists(paths["metadata"]) and not overwrite:
         raise ValueError(f"out_dir {out_dir} already holds patches {os.path.basename(paths['metadata'])} of an "

@@ -135,12 +135,16 @@ def _check_predict_options(options: dict) -> None:
     import inspect
 
     from rskeras.inference.predict import predict_raster
+    from rskeras.inference.tiling import check_count
 
     known = set(inspect.signature(predict_raster).parameters) - {"model", "src", "dst", "progress"}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ValueError(f"predict_scenes: unknown option(s) {', '.join(unknown)}; the options of predict_raster are "
                          f"{', '.join(sorted(known))}")
+    for name, minimum, unit in (("tile_size", 1, "pixels"), ("overlap", 0, "pixels"), ("batch_size", 1, ""),
+                                ("window_size", 1, "pixels")):
+        check_count(name, options.get(name), minimum, unit)  # before any scene, not once per scene
     if options.get("probabilities") not in (None, False, True):
         raise ValueError("probabilities= must be True (each map's <stem>_probabilities.tif) or False for many scenes")
 

@@ -70,11 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _option_names(parser: argparse.ArgumentParser, command: str) -> dict[str, str]:
-    """Library argument name -> the option of ``command`` that sets it."""
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
-    names = {a.dest: max(a.option_strings, key=len) for a in sub._actions if a.option_strings and a.dest != "help"}
-    module = importlib.import_module(f"rskeras.cli.{command.replace('-', '_')}")
+def _chosen_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub-)sub-command parser that parsed ``args``: ``rskeras beam predict``'s, not ``beam``'s."""
+    while subs := [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]:
+        parser = subs[0].choices[getattr(args, subs[0].dest)]
+    return parser
+
+
+def _option_names(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, str]:
+    """Library argument name -> the option of the command ``args`` ran that sets it."""
+    chosen = _chosen_parser(parser, args)
+    names = {a.dest: max(a.option_strings, key=len) for a in chosen._actions if a.option_strings and a.dest != "help"}
+    module = importlib.import_module(f"rskeras.cli.{args.command.replace('-', '_')}")
     return {**names, **getattr(module, "ARGUMENT_NAMES", {})}
 
 
@@ -139,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return termination_status()
         if args.debug:
             traceback.print_exc()
-        message = cli_message(_one_line(err), _option_names(parser, args.command))
+        message = cli_message(_one_line(err), _option_names(parser, args))
         if not _is_user_error(err):
             message = f"unexpected {type(err).__name__}: {message} (rerun with --debug for the traceback)"
         print(f"rskeras {args.command}: error: {message}", file=sys.stderr)

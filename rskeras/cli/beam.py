@@ -104,7 +104,7 @@ def run_predict(args: argparse.Namespace) -> int:
                "uncertainty": args.uncertainty, "probabilities": args.probabilities or None}
     result = predict_scenes(args.model, args.scenes, args.out_dir, overwrite=args.overwrite,
                             pipeline_options=args.pipeline_args,
-                            **{k: v for k, v in options.items() if v not in (None, False)})
+                            **{k: v for k, v in options.items() if v is not None and v is not False})
     print(f"wrote {result.written} map(s), skipped {result.skipped} already there; summary: {result.summary}")
     return _failures("predict", result.failed)
 

@@ -132,8 +132,7 @@ def chip_scenes(
                      LABEL_KINDS[target] if reader.labels is not None else None)
     windows = opened.plan.windows(0)
     meta = _metadata(opened, layout, target, failed, len(windows))
-    if overwrite:
-        _remove_previous(out_dir, prefix, paths)
+    _remove_previous(out_dir, prefix, paths)  # a complete set is only here with overwrite; an incomplete one goes
     with beam.Pipeline(options=options) as pipeline:
         tasks = pipeline | "Windows" >> beam.Create(_tasks(windows, windows_per_task))
         read = tasks | "Read patches" >> beam.ParDo(_ChipFn(reader, layout)).with_outputs("stats", "counts",

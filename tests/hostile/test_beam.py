@@ -75,7 +75,8 @@ def test_missing_model_and_scenes_are_named(data, tmp_path, cli):
 def test_a_chip_run_failing_at_the_end_leaves_no_set_and_a_rerun_writes_one(data, tmp_path, monkeypatch, unchanged,
                                                                            cli):
     """A chip run that fails while writing its side files (a full disk) leaves no ``patches.json`` (the set is
-    incomplete and says so by its absence); the rerun without ``--overwrite`` is not refused and writes the set."""
+    incomplete and says so by its absence); the rerun without ``--overwrite`` is not refused, removes the failed
+    run's shards and writes the set."""
     import rskeras.beam.chip as chip
 
     out = tmp_path / "chips"
@@ -88,7 +89,9 @@ def test_a_chip_run_failing_at_the_end_leaves_no_set_and_a_rerun_writes_one(data
         assert_cli_error(cli("beam", "chip", data["scene"], "--labels", data["labels"], "--out", out),
                          "No space left on device")
         assert not (out / "patches.json").exists() and leftovers(tmp_path) == []
+        (out / "patches-00007.tfrecord.gz").write_bytes(b"a shard of a larger failed run")
         monkeypatch.undo()
         done = cli("beam", "chip", data["scene"], "--labels", data["labels"], "--out", out)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (out / "patches.json").exists() and (out / "band_stats.json").exists() and leftovers(tmp_path) == []
+    assert sorted(p.name for p in out.glob("*.tfrecord.gz")) == ["patches-00000.tfrecord.gz"]  # the failed run's gone

@@ -19,7 +19,7 @@ from rasterio.windows import Window
 
 from rskeras.data.rasters import mask_kind, match_model_bands, open_raster, valid_pixels
 from rskeras.data.sensors import SensorSpec
-from rskeras.inference.stages import StageTimes
+from rskeras.inference.stages import GDAL_LOCK, StageTimes
 from rskeras.inference.tiling import reflect_index
 
 
@@ -56,8 +56,9 @@ class Source:
             (:func:`rskeras.data.rasters.valid_pixels`: mask bands are read only
             for rasters that have them).
         """
-        raw = self.dataset.read(self.indexes, window=window)
-        invalid = ~valid_pixels(self.dataset, self.indexes, raw, window, self.masks)
+        with GDAL_LOCK:  # valid_pixels reads mask bands for rasters that have them
+            raw = self.dataset.read(self.indexes, window=window)
+            invalid = ~valid_pixels(self.dataset, self.indexes, raw, window, self.masks)
         values = raw.astype(np.float32, copy=False)
         if self.nodata is not None:
             invalid |= (values == np.float32(self.nodata)).any(axis=0)

@@ -35,6 +35,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 STAGES = ("read", "pad", "predict", "blend", "write")
+#: Held around every GDAL read of the sources and write of the outputs: the reader and writer threads never
+#: call GDAL at once (GDAL's shared block cache may flush one dataset's dirty blocks from the thread that reads
+#: another; a whole window of a pixel model's map was once found unwritten). Both still overlap the model.
+GDAL_LOCK = threading.Lock()
 
 T = TypeVar("T")
 _DONE = object()

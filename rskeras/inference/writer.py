@@ -21,6 +21,8 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from rskeras.inference.stages import GDAL_LOCK
+
 from rskeras.inference.cog import make_cog
 from rskeras.io import atomic_paths
 
@@ -135,7 +137,9 @@ class GeoTIFFOutputs:
 
     def write(self, index: int, array: np.ndarray, window: Window) -> None:
         """Write ``array`` (``(count, h, w)``) into output ``index`` at ``window``."""
-        self._datasets[index].write(array.astype(self.specs[index].dtype, copy=False), window=window)
+        array = array.astype(self.specs[index].dtype, copy=False)
+        with GDAL_LOCK:
+            self._datasets[index].write(array, window=window)
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         return self._stack.__exit__(exc_type, exc, tb)

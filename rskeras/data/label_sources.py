@@ -124,6 +124,12 @@ class LabelSource:
         """``(h, w)`` labels of a window: int64 class indices (-1 unlabelled) or float32 values (NaN)."""
         raise NotImplementedError
 
+    def read_many(self, scene_index: int, scene: Scene, origins: Sequence[tuple[int, int]],
+                  size: tuple[int, int]) -> np.ndarray:
+        """``(k, h, w)``: :meth:`read` of the windows of ``size`` ``(h, w)`` at ``origins`` ``(row, col)``."""
+        h, w = size
+        return np.stack([self.read(scene_index, scene, Window(col, row, w, h)) for row, col in origins])
+
     def check_overlap(self, scenes: Sequence[Scene]) -> None:
         """Raise ValueError naming both bounds when the labels and the scenes do not overlap."""
         raise NotImplementedError
@@ -157,6 +163,16 @@ class RasterLabels(LabelSource):
 
     def read(self, scene_index: int, scene: Scene, window: Window) -> np.ndarray:
         values, labelled = self.raw(scene_index, scene, window)
+        return self._labels(values, labelled)
+
+    def read_many(self, scene_index: int, scene: Scene, origins: Sequence[tuple[int, int]],
+                  size: tuple[int, int]) -> np.ndarray:
+        values, labelled = self.reader.read_many(self.path(scene_index), [1], scene.grid, origins, size,
+                                                 Resampling.nearest)
+        return self._labels(values[:, 0], labelled)
+
+    def _labels(self, values: np.ndarray, labelled: np.ndarray) -> np.ndarray:
+        """Class indices (-1 unlabelled) or float32 values (NaN unlabelled) of raw label values, any shape."""
         if self.kind == "values":
             return np.where(labelled, values, np.nan).astype(np.float32)
         classes = self._classes(values)

@@ -51,7 +51,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform, transform_bounds
 from rasterio.windows import Window
 
-from rskeras.data.rasters import band_names, mask_kind, open_raster, resolve_bands, valid_pixels
+from rskeras.data.rasters import Masking, band_names, mask_kind, open_raster, resolve_bands, valid_pixels
 from rskeras.data.sensors import SensorSpec
 
 PathLike = str | os.PathLike
@@ -364,6 +364,34 @@ class WindowReader:
             return _read_warped(source.dataset, indexes, window)
         return _read_direct(source, indexes, window)
 
+    def read_many(self, path: str, indexes: Sequence[int], grid: Grid, origins: Sequence[tuple[int, int]],
+                  size: tuple[int, int], resampling: Resampling) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`read` of the windows of ``size`` ``(h, w)`` at ``origins`` ``(row, col)``, stacked.
+
+        Returns:
+            values ``(k, len(indexes), h, w)`` in the file's dtype (0 where invalid) and valid ``(k, h, w)``.
+            Windows read whole from a file on the lattice get their validity in one NumPy call for all.
+        """
+        source = self._source(path, grid, resampling)
+        ds, (h, w), bands = source.dataset, size, list(indexes)
+        values = np.empty((len(origins), len(bands), h, w), dtype=ds.dtypes[bands[0] - 1])
+        valid = np.empty((len(origins), h, w), dtype=bool)
+        whole = np.zeros(len(origins), dtype=bool)
+        for i, (row, col) in enumerate(origins):
+            inside = _inside_window(source, row, col, h, w)
+            if inside is not None and source.masks.kind != "masks":
+                values[i] = ds.read(bands, window=inside)
+                whole[i] = True
+            elif source.offset is None:
+                values[i], valid[i] = _read_warped(ds, bands, Window(col, row, w, h))
+            else:
+                values[i], valid[i] = _read_direct(source, bands, Window(col, row, w, h))
+        if whole.all():
+            valid = valid_pixels(ds, bands, values, None, source.masks)
+        elif whole.any():
+            valid[whole] = valid_pixels(ds, bands, values[whole], None, source.masks)
+        return values, valid
+
     def _source(self, path: str, grid: Grid, resampling: Resampling) -> _Source:
         # keyed by the OS thread: tf.data calls Python from C++ threads, and each call gets a fresh Python
         # thread state, so threading.local would open the files again for every call
@@ -417,7 +445,19 @@ class _Source:
 
     dataset: object
     offset: tuple[int, int] | None
-    masks: str  # "none", "nodata" or "masks"
+    masks: Masking
+
+
+def _inside_window(source: _Source, row: int, col: int, h: int, w: int) -> Window | None:
+    """The file's window for the grid window at ``(row, col)`` when it lies on the lattice and wholly inside the file,
+    else None."""
+    if source.offset is None:
+        return None
+    row, col = row + source.offset[0], col + source.offset[1]
+    ds = source.dataset
+    if row < 0 or col < 0 or row + h > ds.height or col + w > ds.width:
+        return None
+    return Window(col, row, w, h)
 
 
 def _read_direct(source: _Source, indexes: Sequence[int], window: Window):

@@ -24,6 +24,7 @@ import numbers
 import os
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import rasterio
@@ -78,31 +79,65 @@ def open_dataset(path: str | os.PathLike) -> DatasetReaderBase:
         raise ValueError(f"cannot open raster {path}: {err}") from err
 
 
-def mask_kind(ds: DatasetReaderBase) -> str:
-    """How a raster marks invalid pixels: ``"none"``, ``"nodata"`` (a nodata value) or ``"masks"`` (mask bands)."""
+@dataclass(frozen=True)
+class Masking:
+    """How a raster marks invalid pixels, read once from its header.
+
+    Attributes:
+        kind: ``"none"`` (every pixel valid), ``"nodata"`` (a nodata value per band) or ``"masks"`` (mask bands).
+        nodata: each band's nodata value (None: none), in band order.
+    """
+
+    kind: str
+    nodata: tuple[float | None, ...]
+
+
+def mask_kind(ds: DatasetReaderBase) -> Masking:
+    """How ``ds`` marks invalid pixels (its :class:`Masking`)."""
     flags = ds.mask_flag_enums
     if all(f == [MaskFlags.all_valid] for f in flags):
-        return "none"
-    return "nodata" if all(MaskFlags.nodata in f for f in flags) else "masks"
+        kind = "none"
+    else:
+        kind = "nodata" if all(MaskFlags.nodata in f for f in flags) else "masks"
+    return Masking(kind, tuple(ds.nodatavals))
 
 
-def valid_pixels(ds: DatasetReaderBase, indexes: Sequence[int], values: np.ndarray, window: Window,
-                 kind: str) -> np.ndarray:
-    """``(h, w)`` bool: pixels not nodata, not masked and not NaN in any band of ``values``.
+def valid_pixels(ds: DatasetReaderBase, indexes: Sequence[int], values: np.ndarray, window: Window | None,
+                 masking: Masking) -> np.ndarray:
+    """``(..., h, w)`` bool: pixels not nodata, not masked and not NaN in any band of ``values``.
 
-    ``values`` ``(bands, h, w)`` (any dtype) were read from ``ds``'s bands ``indexes`` at ``window``;
-    ``kind`` is :func:`mask_kind` of ``ds``. Each band's nodata value is compared with its values (one outside
-    their dtype's range marks nothing, as GDAL's nodata mask); mask bands are read only for ``kind == "masks"``.
+    ``values`` ``(..., bands, h, w)`` (any dtype; leading axes for several windows) were read from ``ds``'s
+    bands ``indexes``; ``masking`` is :func:`mask_kind` of ``ds``. Each band's nodata value is compared with its
+    values (one outside their dtype's range marks nothing, as GDAL's nodata mask); mask bands are read only for
+    kind ``"masks"``, at ``window`` (one window: ``values`` ``(bands, h, w)``).
     """
-    if kind == "none":
-        valid = np.ones(values.shape[1:], dtype=bool)
-    elif kind == "nodata":  # each band against its own nodata value (a VRT may have one per band)
-        valid = ~np.logical_or.reduce([band == ds.nodatavals[i - 1] for band, i in zip(values, indexes)])
+    if masking.kind == "none":
+        valid = np.ones(values.shape[:-3] + values.shape[-2:], dtype=bool)
+    elif masking.kind == "nodata":
+        nodata = {masking.nodata[i - 1] for i in indexes}
+        if len(nodata) == 1:  # one comparison for all bands (the usual file), in the values' own dtype
+            value = _in_dtype(nodata.pop(), values.dtype)
+            valid = (values != value).all(axis=-3) if value is not None else np.ones(
+                values.shape[:-3] + values.shape[-2:], dtype=bool)
+        else:  # each band against its own nodata value (a VRT may have one per band)
+            valid = ~np.logical_or.reduce([values[..., b, :, :] == masking.nodata[i - 1]
+                                           for b, i in enumerate(indexes)])
     else:
         valid = (ds.read_masks(list(indexes), window=window) > 0).all(axis=0)
     if values.dtype.kind == "f":
-        valid &= ~np.isnan(values).any(axis=0)
+        valid &= ~np.isnan(values).any(axis=-3)
     return valid
+
+
+def _in_dtype(value: float, dtype: np.dtype):
+    """``value`` as a scalar of ``dtype``, or None when no value of that dtype equals it (out of range, a fraction
+    for integers, NaN)."""
+    if np.isnan(value):
+        return None
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return dtype.type(value) if float(value).is_integer() and info.min <= value <= info.max else None
+    return dtype.type(value) if dtype.kind == "f" else value
 
 
 def default_band_names(count: int) -> list[str]:

@@ -17,7 +17,7 @@ import numpy as np
 from rasterio.io import DatasetReaderBase
 from rasterio.windows import Window
 
-from rskeras.data.rasters import mask_kind, match_model_bands, open_raster, valid_pixels
+from rskeras.data.rasters import Masking, mask_kind, match_model_bands, open_raster, valid_pixels
 from rskeras.data.sensors import SensorSpec
 from rskeras.inference.stages import GDAL_LOCK, StageTimes
 from rskeras.inference.tiling import reflect_index
@@ -41,7 +41,7 @@ class Source:
     indexes: list[int]
     band_names: list[str]
     nodata: float | None = None
-    masks: str = field(init=False)  # how the raster marks invalid pixels (rskeras.data.rasters.mask_kind)
+    masks: Masking = field(init=False)  # how the raster marks invalid pixels
 
     def __post_init__(self) -> None:
         self.masks = mask_kind(self.dataset)

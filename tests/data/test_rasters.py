@@ -9,7 +9,7 @@ import pytest
 import rasterio
 
 from rskeras.data import WORLDCOVER_CLASSES, BandError, ClassScheme, band_names, open_raster, resolve_bands
-from rskeras.data.rasters import default_band_names, mask_kind, match_model_bands, valid_pixels
+from rskeras.data.rasters import Masking, default_band_names, mask_kind, match_model_bands, valid_pixels
 
 HLS = ["coastal", "blue", "green", "red", "nir", "swir1", "swir2", "cirrus", "tir1", "tir2"]
 
@@ -124,5 +124,23 @@ def test_valid_pixels_equal_gdals_masks_with_a_nodata_value_per_band(labels_dir,
             window, kind = rasterio.windows.Window(0, 0, 250, 250), mask_kind(ds)
             valid = valid_pixels(ds, [1, 2, 3], ds.read([1, 2, 3], window=window), window, kind)
             masked = np.ma.getmaskarray(ds.read([1, 2, 3], window=window, masked=True)).any(axis=0)
-    assert kind == "nodata" and 0 < (~valid).sum() < valid.size
+    assert kind.kind == "nodata" and 0 < (~valid).sum() < valid.size
     np.testing.assert_array_equal(valid, ~masked)
+
+
+def test_valid_pixels_of_stacked_windows_and_a_nodata_outside_the_dtype(labels_dir):
+    """Windows stacked on a leading axis get each window's validity; a nodata value no uint8 can hold marks nothing."""
+    src = labels_dir / "landsat7_1999_stack.tif"
+    with rasterio.open(src) as ds:
+        kind = mask_kind(ds)
+        windows = [rasterio.windows.Window(c, r, 50, 50) for r, c in ((0, 0), (100, 150), (200, 200))]
+        stack = np.stack([ds.read([1, 2], window=w) for w in windows])
+        stack[1, 1, :10, :20] = ds.nodata  # some nodata in one band of one window
+        each = [valid_pixels(ds, [1, 2], values, w, kind) for values, w in zip(stack, windows)]
+        np.testing.assert_array_equal(valid_pixels(ds, [1, 2], stack, None, kind), np.stack(each))
+        assert (~np.stack(each)).sum() >= 200
+    values = np.array([[[44, 255], [0, 44]]], dtype=np.uint8)
+    for nodata in (300.0, 0.5, float("nan")):  # no uint8 value equals these: nothing is nodata
+        assert valid_pixels(None, [1], values, None, Masking("nodata", (nodata,))).all()
+    np.testing.assert_array_equal(valid_pixels(None, [1], values, None, Masking("nodata", (44.0,))),
+                                  [[False, True], [True, False]])

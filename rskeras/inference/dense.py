@@ -121,8 +121,10 @@ class _BlendedStrip:
         hand the rows no later tile touches (all rows of the ``last`` row of tiles) to ``write`` as
         ``(values (n_outputs, rows, width), nodata mask (rows, width), window)``, and shift up."""
         tile = self.tile
+        weighted = np.empty((len(pred), pred.shape[-1], tile, tile), np.float32)  # channels first, one pass
+        np.multiply(np.moveaxis(pred, -1, 1), self.weight, out=weighted)
         for j, offset in enumerate(self.offsets):
-            self.sums[:, :, offset:offset + tile] += np.moveaxis(pred[j], -1, 0) * self.weight
+            self.sums[:, :, offset:offset + tile] += weighted[j]
             self.weights[:, offset:offset + tile] += self.weight
         first_row, last_row = max(top, 0), min(top + (tile if last else self.stride), self.height)
         if last_row > first_row:

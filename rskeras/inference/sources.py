@@ -101,9 +101,12 @@ class Source:
         with times("read"):
             values, invalid = self.read(Window(0, first, ds.width, last - first + 1))
         with times("pad"):
-            np.copyto(values, fill.astype(np.float32)[:, None, None], where=invalid[None])
+            if invalid.any():
+                np.copyto(values, fill.astype(np.float32)[:, None, None], where=invalid[None])
             rows, cols = rows - first, reflect_index(cols, ds.width)
-            return values[np.ix_(np.arange(len(values)), rows, cols)], invalid[np.ix_(rows, cols)]
+            if not np.array_equal(rows, np.arange(len(values[0]))):  # reflected at the top or bottom
+                values, invalid = values[:, rows], invalid[rows]
+            return np.take(values, cols, axis=2), np.take(invalid, cols, axis=1)
 
 
 def open_sources(

@@ -14,11 +14,8 @@ The pipeline, per epoch:
    NaN or outside in any image band, or unlabelled, gets the ignore value (``ignore_value`` for
    classes, NaN for values): never a class. A window whose image is invalid in more than
    ``max_nodata`` of its pixels is skipped, and so is one whose target holds no label.
-4. Batches. With a batch size and no cache, pixel target or ``drop_remainder``, each group is one
-   batch (smaller where windows were skipped) and no patch is copied again; flips and 90-degree
-   rotations (image and dense target together) apply to the batch. Otherwise groups of
-   :data:`READ_GROUP` are split into patches for the cache (memory or file, as in
-   :func:`rskeras.data.ee_patch_dataset`), a shuffle buffer, augmentation and batching. Then prefetching.
+4. Optional cache (memory or file, as in :func:`rskeras.data.ee_patch_dataset`), shuffling,
+   flips and 90-degree rotations (image and dense target together), batching, prefetching.
 
 Targets (``target=``):
 
@@ -53,7 +50,7 @@ import numpy as np
 import tensorflow as tf
 from rasterio.enums import Resampling
 
-from rskeras.data.augment import dihedral, dihedral_patch
+from rskeras.data.augment import dihedral_patch
 from rskeras.data.label_sources import LabelSource, census, open_labels
 from rskeras.data.raster_scenes import (
     BandSelection,
@@ -153,9 +150,7 @@ def raster_dataset(
         crs, resolution: the target grid (default: the first scene's).
         batch_size: patches per batch; None yields single patches.
         shuffle: a shuffle buffer in patches (0: none). Grid windows are then read in a new random
-            order each epoch; cached patches (and pixels) are shuffled in a buffer of this size. A random
-            sampler's windows come in random order already: with whole batches (see the module) no
-            buffer is kept for them.
+            order each epoch; cached patches are shuffled in a buffer of this size.
         augment: random flips and 90-degree rotations of the image and a dense target.
         cache: ``"memory"`` or a cache file path: the patches of the first epoch are kept, so later
             epochs read nothing (a random sampler then repeats its first epoch's windows).
@@ -471,41 +466,30 @@ def _windows(plan: WindowPlan, shuffle: int, cache, seed: int) -> tf.data.Datase
 def _pipeline(plan: WindowPlan, read: PatchReader, groups: dict[str, list[str]] | None, target: str,
               batch_size: int | None, shuffle: int, augment: bool, cache, repeat, drop_remainder: bool,
               prefetch: bool, num_parallel_reads: int | None, seed: int) -> tf.data.Dataset:
-    """The windows, read in groups, then either kept as batches (:func:`_reads_whole_batches`) or unbatched for
-    the per-patch steps (pixels, cache, shuffle buffer, fixed-size batches) and batched again."""
-    whole = _reads_whole_batches(target, batch_size, cache, drop_remainder)
-    windows = _windows(plan, shuffle, cache, seed)
-    if whole and repeat:
-        windows = windows.repeat(None if repeat is True else int(repeat))
-    patches = windows.batch(batch_size if whole else READ_GROUP).map(
+    """The windows, read in groups of :data:`READ_GROUP`, split into patches for the per-patch steps (pixels,
+    cache, shuffle buffer, augmentation) and batched."""
+    patches = _windows(plan, shuffle, cache, seed).batch(READ_GROUP).map(
         _group_reader(read), num_parallel_calls=num_parallel_reads or default_read_threads(), deterministic=True)
     # a map of its own: the next read starts while TensorFlow transposes (outside the GIL)
-    patches = patches.map(_channels_last, num_parallel_calls=AUTOTUNE, deterministic=True)
-    dense = target == "dense" and read.labels is not None
-    if whole:
-        patches = patches.filter(_not_empty)
-        if augment:  # one call at a time: the random draws of a parallel map go to whichever batch is first
-            patches = patches.map(functools.partial(_augment_batch, dense=dense, seed=seed))
-    else:
-        patches = _per_patch(patches.unbatch(), plan, read, target, shuffle, augment, cache, repeat, seed)
+    patches = patches.map(_channels_last, num_parallel_calls=AUTOTUNE, deterministic=True).unbatch()
+    if target == "pixel":
+        patches = patches.map(_labelled_pixels(read)).unbatch()
+    if cache is not None:
+        patches = patches.cache("" if cache == "memory" else os.fspath(cache))
+    if shuffle and (cache is not None or isinstance(plan.sampler, RandomSampler) or target == "pixel"):
+        patches = patches.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        patches = patches.repeat(None if repeat is True else int(repeat))
+    if augment and target != "pixel":
+        # one call at a time: the random draws of a parallel map go to whichever patch is first (irreproducible)
+        patches = patches.map(_augmenter(target == "dense" and read.labels is not None, seed))
     if groups is not None:
         patches = patches.map(functools.partial(_split_groups, groups=groups))
     if read.labels is None:
         patches = patches.map(_image_only)
-    if not whole and batch_size is not None:
+    if batch_size is not None:
         patches = patches.batch(batch_size, drop_remainder=drop_remainder)
     return (patches.prefetch(AUTOTUNE) if prefetch else patches).with_options(_OPTIONS)
-
-
-def _reads_whole_batches(target: str, batch_size: int | None, cache, drop_remainder: bool) -> bool:
-    """Whether each read call can read one batch, with no per-patch step after it: no cache, no pixel
-    targets and batches that may come out smaller where windows are skipped.
-
-    Every copy counts on a small machine: unbatching and batching again copies each patch twice, which cost
-    ``model.fit`` more than the reading itself. A random sampler's windows are in random order already, and
-    a grid's are shuffled before reading, so no shuffle buffer is needed.
-    """
-    return batch_size is not None and cache is None and target != "pixel" and not drop_remainder
 
 
 def _group_reader(read: PatchReader):
@@ -528,27 +512,6 @@ def _group_reader(read: PatchReader):
 def _channels_last(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """``(k, bands, H, W)`` -> ``(k, H, W, bands)``."""
     return tf.transpose(images, [0, 2, 3, 1]), labels
-
-
-def _not_empty(images, labels) -> tf.Tensor:
-    return tf.shape(images)[0] > 0
-
-
-def _per_patch(patches: tf.data.Dataset, plan: WindowPlan, read: PatchReader, target: str, shuffle: int,
-               augment: bool, cache, repeat, seed: int) -> tf.data.Dataset:
-    """Single patches: pixels of a pixel target, cache, shuffle buffer, repeat and augmentation."""
-    if target == "pixel":
-        patches = patches.map(_labelled_pixels(read)).unbatch()
-    if cache is not None:
-        patches = patches.cache("" if cache == "memory" else os.fspath(cache))
-    if shuffle and (cache is not None or isinstance(plan.sampler, RandomSampler) or target == "pixel"):
-        patches = patches.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        patches = patches.repeat(None if repeat is True else int(repeat))
-    if augment and target != "pixel":
-        # one call at a time: the random draws of a parallel map go to whichever patch is first (irreproducible)
-        patches = patches.map(_augmenter(target == "dense" and read.labels is not None, seed))
-    return patches
 
 
 def _image_only(image, label):
@@ -581,10 +544,3 @@ def _augmenter(dense: bool, seed: int):
         return moved[0], moved[-1] if dense else label
 
     return augment
-
-
-def _augment_batch(images, labels, dense: bool, seed: int):
-    """:func:`rskeras.data.augment.dihedral` of a batch: one random symmetry per patch (and its dense target)."""
-    if dense:
-        return dihedral(images, labels, seed)
-    return dihedral(images, seed=seed), labels

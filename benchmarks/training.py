@@ -1,9 +1,14 @@
-"""Training benchmark: ``rskeras train`` on EuroSAT against the compiled train step on one batch in memory.
+"""Training benchmark: ``rskeras train`` on EuroSAT and on Earth Engine patches against the compiled train step on
+one batch in memory.
 
-The configuration is the EuroSAT recipe's (:func:`rskeras.training.recipes.eurosat_recipe`: compact ResNet,
-batch 64, flips and rotations, label smoothing, AdamW one-cycle) on the first ``--limit`` training images
-of ``../shared/data/eurosat_rgb`` (JPEGs decoded, cached after the first epoch, as ``rskeras train`` does),
-without validation. Each variant runs in its own process (oneDNN and thread settings take effect only
+``--source eurosat`` (the default): the EuroSAT recipe's configuration
+(:func:`rskeras.training.recipes.eurosat_recipe`: compact ResNet, batch 64, flips and rotations, label
+smoothing, AdamW one-cycle) on the first ``--limit`` training images of ``../shared/data/eurosat_rgb`` (JPEGs
+decoded, cached after the first epoch, as ``rskeras train`` does), without validation. ``--source
+earthengine``: a U-Net (depth 3, 16 filters, batch 16, flips and rotations) on ``--limit`` 64 px patches of
+the real 8-band Landsat 7 stack (``../shared/data/labels``; 7 bands, a label band of 3 NDVI classes) written in
+Earth Engine's TFRecord layout (GZIP shards of 128 records, as an export writes them) and read by
+``source: earthengine``, without validation. Each variant runs in its own process (oneDNN and thread settings take effect only
 before TensorFlow starts):
 
 - ``default``: what ``rskeras train`` does now;
@@ -24,6 +29,7 @@ in one process, in turn, ``--rounds`` times (:data:`PAIRED`). The load average i
 process. Writes ``benchmarks/results/training.json``. Run from the repository root::
 
     python benchmarks/training.py                       # all variants, about 6 minutes on 2 cores
+    python benchmarks/training.py --source earthengine --variants default --out benchmarks/results/training_ee.json
     python benchmarks/training.py --variants --paired --out benchmarks/results/training_paired.json
 """
 
@@ -106,23 +112,59 @@ def worker(variant: str, args) -> dict:
 
 
 def recipe(args, run_dir: Path, overrides: dict):
-    """The benchmark's configuration (the EuroSAT recipe on ``args.limit`` images, no validation), its data
+    """The benchmark's configuration (``args.source``, no validation), its data
     (:func:`rskeras.training.trainer.load_data`) and one batch of its training pipeline in memory."""
-    from rskeras.data import find_data
     from rskeras.training.config import load_config
-    from rskeras.training.recipes import eurosat_recipe
     from rskeras.training.trainer import load_data, n_outputs, prepare_dataset
+
+    config = eurosat_config(args, run_dir) if args.source == "eurosat" else earthengine_config(args, run_dir)
+    config["training"].update(overrides)
+    cfg = load_config(config)
+    data = load_data(cfg)
+    batch = next(iter(prepare_dataset(data.train, cfg.task.type, n_outputs(cfg.task, data.class_names), True,
+                                      cfg.training.augment, cfg.training.label_smoothing, 0)))
+    return cfg, data, batch
+
+
+def eurosat_config(args, run_dir: Path) -> dict:
+    """The EuroSAT recipe on ``args.limit`` images, without validation."""
+    from rskeras.data import find_data
+    from rskeras.training.recipes import eurosat_recipe
 
     config = eurosat_recipe(find_data() / "eurosat_rgb", epochs=args.epochs, run_dir=run_dir, limit=args.limit,
                             verbose=0)
     config["data"]["validation_split"] = None
     config["output"]["evaluate"] = False
-    config["training"].update(overrides)
-    cfg = load_config(config)
-    data = load_data(cfg)
-    batch = next(iter(prepare_dataset(data.train, "multiclass", n_outputs(cfg.task, data.class_names), True,
-                                      cfg.training.augment, cfg.training.label_smoothing, 0)))
-    return cfg, data, batch
+    return config
+
+
+def earthengine_config(args, run_dir: Path) -> dict:
+    """A U-Net on ``args.limit`` real Landsat 7 patches in Earth Engine's layout (written under ``run_dir``)."""
+    import numpy as np
+    import rasterio
+
+    from rskeras.data import find_data, write_ee_patches
+
+    with rasterio.open(find_data() / "labels" / "landsat7_1999_stack.tif") as src:
+        scene = np.tile(src.read(list(range(1, 8))).astype(np.float32), (1, 4, 4))  # 1000 x 1000 px
+    red, nir = scene[2], scene[3]
+    label = (np.digitize((nir - red) / np.maximum(nir + red, 1), [0.2, 0.5])).astype(np.float32)
+    stack = np.concatenate([scene, label[None]]).transpose(1, 2, 0)
+    rng = np.random.default_rng(0)
+    tops = rng.integers(0, stack.shape[0] - 64, (args.limit, 2))
+    patches = np.stack([stack[r:r + 64, c:c + 64] for r, c in tops])
+    folder = run_dir.parent / "patches"
+    folder.mkdir(parents=True, exist_ok=True)
+    bands = [f"band_{i}" for i in range(1, 8)]
+    for start in range(0, len(patches), 128):
+        write_ee_patches(folder / f"train-{start // 128:05d}.tfrecord.gz", patches[start:start + 128],
+                         [*bands, "label"])
+    return {"data": {"source": "earthengine", "train_files": str(folder / "train-*.tfrecord.gz"), "bands": bands,
+                     "label": "label", "patch_size": 64, "batch_size": 16},
+            "model": {"name": "unet", "options": {"depth": 3, "filters": 16}},
+            "task": {"type": "multiclass", "class_names": ["low NDVI", "mid NDVI", "high NDVI"]},
+            "training": {"epochs": args.epochs, "verbose": 0},
+            "output": {"run_dir": str(run_dir), "tensorboard": False, "evaluate": False}}
 
 
 def paired(args) -> dict:
@@ -163,7 +205,7 @@ def run_variant(variant: str, args) -> dict:
     recorded as such."""
     env_vars, threads, overrides = VARIANTS.get(variant, ({}, None, {}))
     command = [sys.executable, __file__, "--worker", variant, "--epochs", str(args.epochs), "--limit", str(args.limit),
-               "--rounds", str(args.rounds)]
+               "--rounds", str(args.rounds), "--source", args.source]
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", **env_vars)
     before = os.getloadavg()
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -180,7 +222,8 @@ def main(argv=None) -> int:
     parser.add_argument("--paired", action="store_true", help="also time float32, XLA and mixed_bfloat16 train "
                         "steps side by side in one process")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per variant (the first is not measured)")
-    parser.add_argument("--limit", type=int, default=768, help="training images (12 steps of 64)")
+    parser.add_argument("--source", choices=["eurosat", "earthengine"], default="eurosat")
+    parser.add_argument("--limit", type=int, default=768, help="training images or patches (EuroSAT: 12 steps of 64)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "training.json")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of the paired comparison")
     parser.add_argument("--worker", choices=[*VARIANTS, "paired"], help=argparse.SUPPRESS)
@@ -192,7 +235,8 @@ def main(argv=None) -> int:
     from rskeras.io import atomic_write_text
 
     payload = {"command": " ".join(["python", "benchmarks/training.py", *(argv or sys.argv[1:])]),
-               "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores", "limit": args.limit,
+               "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores", "source": args.source,
+               "limit": args.limit,
                "epochs": args.epochs, "variants": {}}
     if args.paired:
         payload["paired"] = run_variant("paired", args)

@@ -8,8 +8,8 @@ decoded, cached after the first epoch, as ``rskeras train`` does), without valid
 earthengine``: a U-Net (depth 3, 16 filters, batch 16, flips and rotations) on ``--limit`` 64 px patches of
 the real 8-band Landsat 7 stack (``../shared/data/labels``; 7 bands, a label band of 3 NDVI classes) written in
 Earth Engine's TFRecord layout (GZIP shards of 128 records, as an export writes them) and read by
-``source: earthengine``, without validation. Each variant runs in its own process (oneDNN and thread settings take effect only
-before TensorFlow starts):
+``source: earthengine``, without validation. Each variant runs in its own process (oneDNN and thread
+settings take effect only before TensorFlow starts):
 
 - ``default``: what ``rskeras train`` does now;
 - ``jit_compile``: ``training.jit_compile: true`` (XLA);
@@ -236,8 +236,7 @@ def main(argv=None) -> int:
 
     payload = {"command": " ".join(["python", "benchmarks/training.py", *(argv or sys.argv[1:])]),
                "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores", "source": args.source,
-               "limit": args.limit,
-               "epochs": args.epochs, "variants": {}}
+               "limit": args.limit, "epochs": args.epochs, "variants": {}}
     if args.paired:
         payload["paired"] = run_variant("paired", args)
         print(f"paired in one process, speed relative to float32: {payload['paired'].get('speed_relative_to_float32')}")

@@ -359,10 +359,7 @@ class WindowReader:
             values ``(len(indexes), h, w)`` in the file's dtype (0 where invalid) and
             valid ``(h, w)`` bool: inside the file, not nodata, not masked, not NaN in any band.
         """
-        source = self._source(path, grid, resampling)
-        if source.offset is None:
-            return _read_warped(source.dataset, indexes, window)
-        return _read_direct(source, indexes, window)
+        return _read_window(self._source(path, grid, resampling), indexes, window)
 
     def read_many(self, path: str, indexes: Sequence[int], grid: Grid, origins: Sequence[tuple[int, int]],
                   size: tuple[int, int], resampling: Resampling) -> tuple[np.ndarray, np.ndarray]:
@@ -382,10 +379,8 @@ class WindowReader:
             if inside is not None and source.masks.kind != "masks":
                 values[i] = ds.read(bands, window=inside)
                 whole[i] = True
-            elif source.offset is None:
-                values[i], valid[i] = _read_warped(ds, bands, Window(col, row, w, h))
             else:
-                values[i], valid[i] = _read_direct(source, bands, Window(col, row, w, h))
+                values[i], valid[i] = _read_window(source, bands, Window(col, row, w, h))
         if whole.all():
             valid = valid_pixels(ds, bands, values, None, source.masks)
         elif whole.any():
@@ -460,17 +455,25 @@ def _inside_window(source: _Source, row: int, col: int, h: int, w: int) -> Windo
     return Window(col, row, w, h)
 
 
+def _read_window(source: _Source, indexes: Sequence[int], window: Window) -> tuple[np.ndarray, np.ndarray]:
+    """One window of ``source``: through its ``WarpedVRT``, or directly from a file on the grid's lattice."""
+    if source.offset is None:
+        return _read_warped(source.dataset, indexes, window)
+    return _read_direct(source, indexes, window)
+
+
 def _read_direct(source: _Source, indexes: Sequence[int], window: Window):
     """A window of a file on the grid's lattice: the part inside the file, invalid elsewhere."""
     ds = source.dataset
-    row0, col0 = int(window.row_off) + source.offset[0], int(window.col_off) + source.offset[1]
     h, w = int(window.height), int(window.width)
+    whole = _inside_window(source, int(window.row_off), int(window.col_off), h, w)
+    if whole is not None:
+        values = ds.read(list(indexes), window=whole)
+        return values, valid_pixels(ds, indexes, values, whole, source.masks)
+    row0, col0 = int(window.row_off) + source.offset[0], int(window.col_off) + source.offset[1]
     r0, c0 = max(row0, 0), max(col0, 0)
     r1, c1 = min(row0 + h, ds.height), min(col0 + w, ds.width)
     inside = Window(c0, r0, c1 - c0, r1 - r0)
-    if (r0, c0, r1, c1) == (row0, col0, row0 + h, col0 + w):
-        values = ds.read(list(indexes), window=inside)
-        return values, valid_pixels(source.dataset, indexes, values, inside, source.masks)
     values = np.zeros((len(indexes), h, w), dtype=ds.dtypes[indexes[0] - 1])
     valid = np.zeros((h, w), dtype=bool)
     if r0 < r1 and c0 < c1:

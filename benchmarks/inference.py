@@ -1,7 +1,7 @@
 """Whole-scene inference benchmark: ``predict_raster`` against the model's compiled forward pass.
 
 Two models on real scenes from ``../shared/data`` mirror-tiled out to ``--size`` x ``--size`` px
-(written as tiled, LZW-compressed GeoTIFFs, like a delivered scene):
+(written as tiled GeoTIFFs compressed like a delivered scene: LZW, the COG driver's default, or ``--compress``):
 
 - ``dense``: a U-Net (depth 4, 8 filters, 5 classes) on the Landsat 7 RGB scene
   (``rasters/landsat7_rgb_byte.tif``), 256 px tiles with 64 px overlap.
@@ -56,8 +56,8 @@ SCENES = {"dense": "rasters/landsat7_rgb_byte.tif", "pixel": "labels/landsat7_19
 PIXEL_BATCHES = (4096, 65536, 262144)  # pixels per call tried for the pixel ceiling
 
 
-def build_scene(src: Path, dst: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mirror-tile ``src`` to ``size x size`` px at ``dst`` (tiled, LZW), one strip of rows at a time.
+def build_scene(src: Path, dst: Path, size: int, compress: str = "lzw") -> tuple[np.ndarray, np.ndarray]:
+    """Mirror-tile ``src`` to ``size x size`` px at ``dst`` (tiled, ``compress``ed), one strip of rows at a time.
 
     Returns the per-band mean and standard deviation of ``src``'s valid pixels, ``(bands,)`` float64 each.
     """
@@ -66,7 +66,7 @@ def build_scene(src: Path, dst: Path, size: int) -> tuple[np.ndarray, np.ndarray
 
     with rasterio.open(src) as ds:
         scene, profile, nodata = ds.read(), ds.profile, ds.nodata
-    profile.update(width=size, height=size, tiled=True, blockxsize=256, blockysize=256, compress="lzw")
+    profile.update(width=size, height=size, tiled=True, blockxsize=256, blockysize=256, compress=compress)
     cols = reflect_index(np.arange(size), scene.shape[2])
     with rasterio.open(dst, "w", **profile) as out:
         for top in range(0, size, 512):
@@ -164,7 +164,7 @@ def measure(kind: str, scene: Path, stats, args) -> dict:
     ratios = [p["ceiling_seconds"] / p["predict_raster_seconds"] for p in pairs]
     return {
         "model": "U-Net depth 4, 8 filters" if kind == "dense" else "ANN, hidden (64, 64)",
-        "scene": f"{SCENES[kind]} mirror-tiled to {args.size} x {args.size} px",
+        "scene": f"{SCENES[kind]} mirror-tiled to {args.size} x {args.size} px, {args.compress.upper()}",
         "tile": first.tile_size, "overlap": first.overlap, "batch_size": first.batch_size,
         "ceiling_variants_seconds": ceilings, "ceiling": best, "pairs": pairs,
         "ratio_median": statistics.median(ratios), "ratios": ratios,
@@ -191,6 +191,8 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=int, default=4096, help="scene side, pixels")
     parser.add_argument("--tile", type=int, default=256, help="U-Net tile side, pixels")
     parser.add_argument("--overlap", type=int, default=64, help="overlap of neighbouring U-Net tiles, pixels")
+    parser.add_argument("--compress", default="lzw", choices=("lzw", "deflate", "zstd", "none"),
+                        help="compression of the scenes written (LZW: GDAL's COG default)")
     parser.add_argument("--repeats", type=int, default=3, help="predict_raster / ceiling pairs per model")
     parser.add_argument("--models", nargs="+", choices=sorted(SCENES), default=sorted(SCENES))
     parser.add_argument("--memory", action="store_true", help="also the U-Net's peak memory at 1x and 2x the side")
@@ -203,7 +205,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="rskeras_bench_") as folder:
         for kind in args.models:
             scene = Path(folder) / f"{kind}_{args.size}.tif"
-            stats = build_scene(data / SCENES[kind], scene, args.size)
+            stats = build_scene(data / SCENES[kind], scene, args.size, args.compress)
             payload[kind] = measure(kind, scene, stats, args)
             result = payload[kind]
             print(f"{kind}: predict_raster {result['megapixels_per_second']:.2f} Mpx/s, "

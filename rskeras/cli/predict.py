@@ -30,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window-size", type=int, default=None,
                    help="pixels per side of each window a pixel model reads (default 512)")
     p.add_argument("--batch-size", type=int, default=None,
-                   help="pixels or tiles per model call (default: 65,536 pixels, or 2**19 pixels' worth of tiles, "
+                   help="pixels or tiles per model call (default: 262,144 pixels, or 2**19 pixels' worth of tiles, "
                    "lowered to fit in memory)")
     p.add_argument("--tile-size", type=int, default=None,
                    help="tile side for patch and dense models (default 256; rounded up to the model's "

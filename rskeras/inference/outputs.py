@@ -128,12 +128,8 @@ class OutputPlan:
         with uncertainty (:class:`rskeras.inference.uncertainty.UncertaintyRunner`)."""
         return 2 * self.n_outputs if self.uncertainty and not is_classification(self.task) else self.n_outputs
 
-    def encode(self, pred: np.ndarray, invalid: np.ndarray) -> list[np.ndarray]:
-        """Runner outputs ``(n_channels, h, w)`` float32 -> one ``(count, h, w)`` array per spec.
-
-        ``invalid`` ``(h, w)`` bool marks nodata pixels; their values in ``pred``
-        are ignored.
-        """
+    def bands(self, pred: np.ndarray) -> list[np.ndarray]:
+        """Runner outputs ``(n_channels, ...)`` float32 -> one ``(count, ...)`` array per spec, nodata not set."""
         spread = None
         if self.uncertainty:
             pred, spread = uncertainty_bands(pred, self.task, self.n_outputs)
@@ -143,13 +139,32 @@ class OutputPlan:
             labels = get_task(self.task).decode(pred, axis=0).astype(np.uint8)
             labels = labels if self.task == "multilabel" else labels[None]
         bands = {"main": labels, "probabilities": pred.astype(np.float32, copy=False), "uncertainty": spread}
-        return [np.where(invalid[None], np.asarray(spec.nodata, bands[role].dtype), bands[role])
-                for spec, role in zip(self.specs, self.roles)]
+        return [bands[role] for role in self.roles]
+
+    def encode(self, pred: np.ndarray, invalid: np.ndarray) -> list[np.ndarray]:
+        """Runner outputs ``(n_channels, h, w)`` float32 -> one ``(count, h, w)`` array per spec.
+
+        ``invalid`` ``(h, w)`` bool marks nodata pixels; their values in ``pred``
+        are ignored.
+        """
+        return [np.where(invalid[None], np.asarray(spec.nodata, band.dtype), band)
+                for spec, band in zip(self.specs, self.bands(pred))]
 
     def write(self, outputs: GeoTIFFOutputs, pred: np.ndarray, invalid: np.ndarray, window: Window) -> None:
         """Encode ``pred`` ``(n_channels, h, w)`` with its nodata ``invalid`` ``(h, w)`` (:meth:`encode`) and
         write each output's part at ``window``."""
         for index, array in enumerate(self.encode(pred, invalid)):
+            outputs.write(index, array, window)
+
+    def write_pixels(self, outputs: GeoTIFFOutputs, pred: np.ndarray, invalid: np.ndarray, window: Window) -> None:
+        """Encode the predictions ``pred`` ``(n, n_channels)`` of the ``n`` valid pixels of ``invalid`` ``(h, w)``
+        (in row-major order) and write each output's part at ``window``, nodata elsewhere.
+
+        Only the valid pixels are decoded; each output's bands are then scattered onto the window."""
+        valid = ~invalid
+        for index, (spec, band) in enumerate(zip(self.specs, self.bands(pred.T))):
+            array = np.full((len(band), *invalid.shape), spec.nodata, band.dtype)
+            array[:, valid] = band
             outputs.write(index, array, window)
 
 

@@ -36,7 +36,7 @@ from rskeras.inference.tiling import check_count, choose_tile, tile_origins
 from rskeras.inference.writer import TILE, OutputSpec, block_cache_mib
 
 DEFAULT_WINDOW = 512  # window side of pixel models, pixels
-DEFAULT_PIXEL_BATCH = 65536  # pixels per call of a pixel model (4096: 1.6x the ANN's forward-pass time)
+DEFAULT_PIXEL_BATCH = 2**18  # pixels per call of a pixel model (see predict_raster: batch_size)
 TILE_BATCH_PIXELS = 2**19  # default tiles per call of patch and dense models: this many pixels
 
 

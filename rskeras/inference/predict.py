@@ -124,7 +124,7 @@ def predict_raster(
             one for all rasters or one per raster.
         kind: ``"auto"`` (from the model's shapes), ``"pixel"``, ``"patch"`` or ``"dense"``.
         probabilities: True for ``<dst stem>_probabilities.tif``, or a path (classification only).
-        batch_size: pixels (default 65,536) or tiles (default 2**19 pixels' worth) per model call; lowered
+        batch_size: pixels (default 262,144) or tiles (default 2**19 pixels' worth) per model call; lowered
             to fit in memory when not given.
         window_size: window side of pixel models (default 512).
         tile_size, overlap: tiles of patch and dense models (:mod:`rskeras.inference.tiling`: rounded up

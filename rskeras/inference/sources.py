@@ -64,6 +64,25 @@ class Source:
             invalid |= (values == np.float32(self.nodata)).any(axis=0)
         return values, invalid
 
+    def read_pixels(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        """Read the selected bands in ``window`` pixel by pixel, as a pixel model takes them.
+
+        GDAL writes the values pixel-interleaved (each pixel's bands side by side), so no transpose follows.
+
+        Returns:
+            ``(values, invalid)``: values ``(h * w, bands)`` in the bands' own dtype (row-major pixels), and
+            invalid ``(h, w)`` bool as in :meth:`read`.
+        """
+        ds, h, w = self.dataset, int(window.height), int(window.width)
+        values = np.empty((h, w, len(self.indexes)), np.result_type(*(ds.dtypes[i - 1] for i in self.indexes)))
+        with GDAL_LOCK:  # valid_pixels reads mask bands for rasters that have them
+            raw = ds.read(self.indexes, window=window, out=values.transpose(2, 0, 1))  # a view of ``values``
+            invalid = ~valid_pixels(ds, self.indexes, raw, window, self.masks)
+        values = values.reshape(h * w, -1)
+        if self.nodata is not None:
+            invalid |= (values.astype(np.float32) == np.float32(self.nodata)).any(axis=1).reshape(h, w)
+        return values, invalid
+
     def sample(self, size: int = 32, per_side: int = 4) -> np.ndarray:
         """A cheap look at the scene's values: ``per_side`` x ``per_side`` windows of ``size`` px spread
         evenly over the raster, corners included, read with :meth:`read` (16 reads of 32 x 32 px by default).

@@ -10,9 +10,10 @@ pad        reflecting and filling the strip and cutting tiles (pixel models:   r
            gathering the valid pixels' band vectors)
 predict    the model's calls                                                   caller
 blend      adding tiles into the blended strip and dividing the finished rows  blender
-           by their weights (pixel models: scattering the predictions back     (caller)
-           onto the window; patch models: the cells' nodata)
-write      encoding (classes, nodata) and writing the outputs                  writer
+           by their weights (patch models: the cells' nodata; pixel models     (caller)
+           have none)
+write      encoding (classes, nodata) and writing the outputs (pixel models:   writer
+           scattering the valid pixels' outputs onto the window)
 =========  ==================================================================  ==========
 
 :func:`prefetched` runs the reader's steps in a background thread at most ``depth`` steps ahead of the
@@ -28,6 +29,7 @@ always on. Read, pad and write overlap the other stages, so the stages add up to
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
 import time
@@ -42,6 +44,16 @@ GDAL_LOCK = threading.Lock()
 
 T = TypeVar("T")
 _DONE = object()
+
+
+def _yield_to_the_model() -> None:
+    """Lower the calling thread's scheduling priority (Linux nice +10; nothing where threads have none).
+
+    The model's own thread pool splits each call into equal shares, one per core; a share whose thread loses its
+    core to a reader or writer makes the whole call wait. At nice +10 those threads run in what the model leaves
+    idle instead."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 class StageTimes:
@@ -79,6 +91,7 @@ def prefetched(items: Iterable[T], depth: int = 1) -> Iterator[Iterator[T]]:
     stop = threading.Event()
 
     def produce() -> None:
+        _yield_to_the_model()
         try:
             for item in items:
                 if stop.is_set():
@@ -120,6 +133,7 @@ def run_behind(work: Callable[..., None], times: StageTimes, stage: str, depth: 
     stop = threading.Event()
 
     def consume() -> None:
+        _yield_to_the_model()
         while (item := waiting.get()) is not _DONE:
             if failures or stop.is_set():
                 continue  # drain: the caller learns of a failure at its next submit

@@ -144,3 +144,19 @@ def test_valid_pixels_of_stacked_windows_and_a_nodata_outside_the_dtype(labels_d
         assert valid_pixels(None, [1], values, None, Masking("nodata", (nodata,))).all()
     np.testing.assert_array_equal(valid_pixels(None, [1], values, None, Masking("nodata", (44.0,))),
                                   [[False, True], [True, False]])
+
+
+@pytest.mark.parametrize("n_bands", [2, 3, 8, 10])
+def test_valid_pixels_of_a_pixel_interleaved_read_equal_a_band_first_read(hls_path, n_bands):
+    """A pixel-interleaved view (bands innermost in memory, as pixel models read) gets the validity of a band-first
+    array: the nodata value in any band, and NaN, mark the pixel (2, 4 and 8 bands take a faster path)."""
+    with rasterio.open(hls_path) as ds:
+        kind = mask_kind(ds)
+        values = ds.read(list(range(1, n_bands + 1)))
+    values[0, 10:20, 30:45] = ds.nodata if ds.nodata is not None else -9999
+    values[-1, 100, 5:9] = np.nan
+    interleaved = np.ascontiguousarray(np.moveaxis(values, 0, -1))  # (h, w, bands) in memory
+    view = np.moveaxis(interleaved, -1, 0)
+    expected = valid_pixels(None, [1] * n_bands, values, None, kind)
+    np.testing.assert_array_equal(valid_pixels(None, [1] * n_bands, view, None, kind), expected)
+    assert (~expected).sum() >= (150 if kind.kind == "nodata" else 4)

@@ -1,5 +1,6 @@
 """The pipeline of predict_raster's loops (rskeras.inference.stages): order, failures, threads that end."""
 
+import os
 import threading
 
 import pytest
@@ -70,3 +71,23 @@ def test_run_behind_skips_what_waits_when_the_caller_fails():
             raise RuntimeError("model failed")
     assert written in ([], [1])
     assert not [t for t in threading.enumerate() if t.name == "rskeras-writer"]
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="threads have no scheduling priority of their own here")
+def test_reader_and_writer_threads_yield_to_the_model():
+    """The reader and writer threads run at nice +10 (capped at 19), so the model's thread pool keeps its cores."""
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    caller = nice()
+    seen = []
+
+    def items():
+        seen.append(nice())
+        yield 1
+
+    with prefetched(items()) as steps:
+        list(steps)
+    with run_behind(lambda: seen.append(nice()), StageTimes(), "write") as submit:
+        submit()
+    assert seen == [min(caller + 10, 19)] * 2 and nice() == caller

@@ -1,0 +1,92 @@
+"""The pixel path's pieces: full batches across windows, XLA with one batch shape, compiled calls kept per model,
+and pixel-interleaved reads."""
+
+from __future__ import annotations
+
+import gc
+
+import keras
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from rskeras.inference import runner as runner_module
+from rskeras.inference.pixel import FullBatches
+from rskeras.inference.runner import ModelRunner
+from rskeras.inference.sources import Source
+from rskeras.models import ann
+
+
+class RecordingRunner:
+    """Predicts ``(x1 + x2).sum(axis=1)`` and 2x that per row, recording each call's rows."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, inputs, batch_size):
+        self.calls.append(len(inputs[0]))
+        total = (inputs[0] + inputs[1]).sum(axis=1)
+        return np.stack([total, 2 * total], axis=1).astype(np.float32)
+
+
+def test_full_batches_span_windows_and_hand_each_window_its_own_rows():
+    rng = np.random.default_rng(0)
+    sizes = [0, 5, 3, 10, 0, 7, 1]
+    items = [[rng.random((n, 3), dtype=np.float32), rng.random((n, 3), dtype=np.float32)] for n in sizes]
+    runner = RecordingRunner()
+    batches = FullBatches(runner, batch_size=4, n_channels=2)
+
+    done = []
+    for key, rows in enumerate(items):
+        done += batches.add(rows, key)
+    done += batches.finish()
+
+    assert [key for _, key in done] == list(range(len(sizes)))  # every window, in order, zero-pixel ones too
+    assert runner.calls == [4] * 6 + [2]  # 26 rows: full calls, one shorter last call
+    for (pred, key), (x1, x2) in zip(done, items):
+        expected = (x1 + x2).sum(axis=1)
+        np.testing.assert_allclose(pred, np.stack([expected, 2 * expected], axis=1), rtol=1e-6)
+    assert not batches.predicted and not batches.waiting and batches.n_queued == batches.n_predicted == 0
+
+
+def test_pixel_models_run_with_xla_on_one_batch_shape_and_stay_compiled_with_the_model():
+    model = ann((4,), task="multiclass", n_outputs=3, hidden=(8,))
+    x = np.random.default_rng(1).random((10, 4), dtype=np.float32)
+    expected = np.asarray(model(x, training=False))
+
+    runner = ModelRunner(model)
+    compiled, shapes = runner._call, []
+    runner._call = lambda *inputs: shapes.append(inputs[0].shape) or compiled(*inputs)
+    np.testing.assert_allclose(runner([x], batch_size=4), expected, rtol=1e-5, atol=1e-6)
+    assert runner.jit_compile and shapes == [(4, 4)] * 3  # 4 + 4 + 2 rows, the last call padded: one XLA shape
+    assert ModelRunner(model)._call is compiled  # a second prediction with the model traces nothing
+
+    image = keras.Input((None, None, 2))
+    conv = keras.Model(image, keras.layers.Conv2D(2, 3, padding="same")(image))
+    assert not ModelRunner(conv).jit_compile  # oneDNN's convolutions beat XLA's on CPU
+
+    del model, runner, conv
+    gc.collect()
+    assert len(runner_module._COMPILED) == 0  # the kept functions do not keep models alive
+
+
+def test_read_pixels_equals_read_transposed(hls_path, tmp_path):
+    """Pixel-interleaved reads give read()'s values and nodata, with the raster's nodata, NaN and an extra value."""
+    path = tmp_path / "holes.tif"
+    with rasterio.open(hls_path) as ds:
+        profile, data = ds.profile, ds.read()
+    data[3, 10:20, 30:45] = -9999
+    data[1, 50, 60] = np.nan
+    data[2, 70, 70:75] = 42.0
+    with rasterio.open(path, "w", **profile) as out:
+        out.write(data)
+    window = Window(5, 8, 100, 90)
+    with rasterio.open(path) as ds:
+        for nodata in (None, 42.0):
+            src = Source(path, ds, [4, 2, 3], ["red", "blue", "green"], nodata)
+            values, invalid = src.read(window)
+            pixels, pixel_invalid = src.read_pixels(window)
+            assert pixels.shape == (90 * 100, 3) and pixels.dtype == np.float32
+            np.testing.assert_array_equal(pixel_invalid, invalid)
+            np.testing.assert_array_equal(pixels, values.reshape(3, -1).T)
+            assert invalid.sum() == 150 + 1 + (5 if nodata else 0)

@@ -10,6 +10,10 @@ Beam's pipeline start and, for 2 workers, starting the worker processes (each im
 - ``beam_1``: ``predict_scenes`` on the DirectRunner in this process (``--direct_num_workers 1``);
 - ``beam_2``: ``--direct_num_workers 2 --direct_running_mode multi_processing``.
 
+Each run also records the CPU cores it kept busy on average (CPU seconds of this process and of the worker
+processes, over wall-clock seconds). Two workers can at most use every core, so with the CPU time per scene
+unchanged, beam_2 / beam_1 cannot pass ``cores / cores used by beam_1`` (``beam_2_over_beam_1_bound``).
+
 Targets of issue 17: beam_2 at least 1.6x beam_1, beam_1 at least 0.9x the loop. Results go to
 ``benchmarks/results/beam.json``. Run from the repository root::
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -55,10 +60,16 @@ def make_scenes(folder: Path, n: int, grid: int = 3) -> list[str]:
     return tiles
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
+def timed(fn) -> tuple[float, float]:
+    """Wall-clock seconds of ``fn()`` and the CPU seconds it used: this process's, and those of the worker
+    processes that ended during it."""
+    def cpu() -> float:
+        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+    start, start_cpu = time.perf_counter(), cpu()
     fn()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu() - start_cpu
 
 
 def main() -> None:
@@ -96,7 +107,9 @@ def main() -> None:
             return lambda: predict_scenes(str(model_path), scenes, out, tile_size=args.tile_size,
                                           pipeline_options=flags)
 
-        seconds = {"loop": timed(loop), "beam_1": timed(beam(1)), "beam_2": timed(beam(2))}
+        runs = {"loop": timed(loop), "beam_1": timed(beam(1)), "beam_2": timed(beam(2))}
+        seconds = {k: wall for k, (wall, _) in runs.items()}
+        cores = {k: cpu / wall for k, (wall, cpu) in runs.items()}
         with rasterio.open(scenes[0]) as first:
             size = [first.height, first.width]
         shutil.rmtree(folder / "loop")
@@ -109,6 +122,9 @@ def main() -> None:
         "seconds": {k: round(v, 2) for k, v in seconds.items()}, "scenes_per_minute": per_minute,
         "beam_2_over_beam_1": round(seconds["beam_1"] / seconds["beam_2"], 3),
         "beam_1_over_loop": round(seconds["loop"] / seconds["beam_1"], 3),
+        "cpu_cores_used": {k: round(v, 2) for k, v in cores.items()},
+        # 2 workers get at most all the cores: beam_1's speed times cores / the cores beam_1 already keeps busy
+        "beam_2_over_beam_1_bound": round(os.cpu_count() / cores["beam_1"], 3),
         "targets": {"beam_2_over_beam_1": 1.6, "beam_1_over_loop": 0.9},
     }
     RESULT.write_text(json.dumps(result, indent=1) + "\n")

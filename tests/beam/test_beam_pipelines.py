@@ -218,3 +218,21 @@ def test_bad_input_is_named(scenes, tmp_path, labels_dir, capsys):
                  "--direct_num_worker", "2"])
     assert code == 2 and "Discarding unparseable args: ['--direct_num_worker', '2']" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_local_worker_processes_share_the_cores_between_their_tensorflows(monkeypatch):
+    """The DirectRunner's worker processes get cores // workers TensorFlow threads each; other runs keep
+    TensorFlow's default."""
+    from rskeras.beam.options import pipeline_options
+    from rskeras.beam.predict import worker_threads
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    local = ["--direct_running_mode", "multi_processing", "--direct_num_workers"]
+    assert worker_threads(pipeline_options(local + ["2"])) == 4
+    assert worker_threads(pipeline_options(local + ["3"])) == 2
+    assert worker_threads(pipeline_options(local + ["16"])) == 1
+    assert worker_threads(pipeline_options(local + ["0"])) == 1  # 0: one worker per core
+    assert worker_threads(pipeline_options(local + ["1"])) is None
+    assert worker_threads(pipeline_options(["--direct_num_workers", "2"])) is None  # threads of one process
+    assert worker_threads(pipeline_options(None)) is None
+    assert worker_threads(pipeline_options(["--runner", "DataflowRunner"])) is None

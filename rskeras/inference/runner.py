@@ -6,11 +6,14 @@ through a ``tf.function`` traced once for a batch axis of any length
 (``training=False``), on numpy chunks of at most ``batch_size`` items.
 
 - The compiled function is kept with the model (for as long as the model lives), so predicting scene
-  after scene with one model traces it once: a U-Net's trace costs about 0.3 s a call.
+  after scene with one model traces it once: a U-Net's trace costs about 0.3 s a call. ``predict_raster``
+  over the 72 scenes of 263 x 239 px of ``benchmarks/beam.py``, one model: 7.0 s, against 22.0-23.7 s with
+  the model traced for every scene (side by side, 2 runs each).
 - Pixel models (``(bands,)`` inputs) are compiled with XLA: on the benchmark's ANN, 262,144 pixels a call,
   XLA takes 0.58 s per 4.2 M pixels against 0.63 s (``benchmarks/inference.py``). XLA compiles once per
   batch shape, so every call gets exactly ``batch_size`` rows, a shorter chunk padded with zeros and its
-  padding's outputs dropped. Convolutional models are not: oneDNN's convolutions beat XLA's on CPU (the
+  padding's outputs dropped. A model XLA cannot compile (an op it lacks) predicts without it, with a
+  warning. Convolutional models are not compiled with XLA: oneDNN's convolutions beat XLA's on CPU (the
   benchmark's U-Net: 6.4 s against 10.3 s).
 
 :func:`describe_model` is the JSON a Keras model is known by (the same JSON
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 import weakref
 
 import keras
@@ -142,10 +146,10 @@ class ModelRunner:
             )
         self.model = model
         self.spec = ModelSpec.from_description(describe_model(model))
-        self.jit_compile = self.spec.kind == "pixel"
         if model not in _COMPILED:
-            _COMPILED[model] = self._compile(model, jit_compile=self.jit_compile)
-        self._call = _COMPILED[model]
+            jit_compile = self.spec.kind == "pixel"
+            _COMPILED[model] = (self._compile(model, jit_compile=jit_compile), jit_compile)
+        self._call, self.jit_compile = _COMPILED[model]
         self._stochastic = None  # compiled on first use
 
     @property
@@ -194,16 +198,35 @@ class ModelRunner:
         ``stochastic`` switches the dropout layers on (Monte Carlo dropout). Returns the model's float32
         output for every item, concatenated.
         """
-        call = self._stochastic_call() if stochastic else self._call
-        fixed = self.jit_compile and not stochastic  # XLA: one batch shape
-        n = len(inputs[0])
-        parts = [_call_rows(call, [x[start:start + batch_size] for x in inputs], batch_size if fixed else None)
-                 for start in range(0, n, batch_size)]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if stochastic:
+            return _call_batches(self._stochastic_call(), inputs, batch_size, fixed=False)
+        try:
+            return _call_batches(self._call, inputs, batch_size, fixed=self.jit_compile)
+        except tf.errors.OpError as err:
+            if not self.jit_compile:
+                raise
+            self._without_xla(err)
+            return _call_batches(self._call, inputs, batch_size, fixed=False)
+
+    def _without_xla(self, err: Exception) -> None:
+        """Compile the model again without XLA (for as long as it lives), after XLA failed with ``err``."""
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        warnings.warn(f"model {self.model.name!r} does not run under XLA ({reason}); it predicts without XLA",
+                      UserWarning, stacklevel=3)
+        self._call, self.jit_compile = _COMPILED[self.model] = (self._compile(self.model), False)
 
 
 #: Each Keras model's compiled forward pass (:meth:`ModelRunner._compile`), for as long as the model lives.
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _call_batches(call, inputs: list[np.ndarray], batch_size: int, fixed: bool) -> np.ndarray:
+    """``call`` on ``inputs`` ``batch_size`` items at a time, the outputs concatenated; ``fixed``: every call gets
+    exactly ``batch_size`` items (:func:`_call_rows`)."""
+    n = len(inputs[0])
+    parts = [_call_rows(call, [x[start:start + batch_size] for x in inputs], batch_size if fixed else None)
+             for start in range(0, n, batch_size)]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _call_rows(call, chunk: list[np.ndarray], rows: int | None) -> np.ndarray:

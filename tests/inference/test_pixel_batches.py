@@ -7,6 +7,7 @@ import gc
 
 import keras
 import numpy as np
+import pytest
 import rasterio
 from rasterio.windows import Window
 
@@ -90,3 +91,25 @@ def test_read_pixels_equals_read_transposed(hls_path, tmp_path):
             np.testing.assert_array_equal(pixel_invalid, invalid)
             np.testing.assert_array_equal(pixels, values.reshape(3, -1).T)
             assert invalid.sum() == 150 + 1 + (5 if nodata else 0)
+
+
+class NumpyDouble(keras.layers.Layer):
+    """Doubles its input through ``tf.numpy_function``: an op XLA cannot compile."""
+
+    def call(self, x):
+        import tensorflow as tf
+
+        return tf.ensure_shape(tf.numpy_function(lambda a: 2 * a, [x], tf.float32), x.shape)
+
+
+def test_a_pixel_model_xla_cannot_compile_predicts_without_it_with_a_warning():
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(NumpyDouble()(inputs)))
+    x = np.random.default_rng(2).random((5, 3), dtype=np.float32)
+    expected = np.asarray(model(x))
+
+    runner = ModelRunner(model)
+    with pytest.warns(UserWarning, match="does not run under XLA"):
+        np.testing.assert_allclose(runner([x], batch_size=4), expected, rtol=1e-6)
+    assert not runner.jit_compile and not ModelRunner(model).jit_compile  # the model keeps the fallback
+    np.testing.assert_allclose(ModelRunner(model)([x], batch_size=4), expected, rtol=1e-6)

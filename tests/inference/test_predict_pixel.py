@@ -239,6 +239,7 @@ def test_failure_mid_way_leaves_nothing_and_keeps_old_output(landsat_path, tmp_p
 
     monkeypatch.setattr(ModelRunner, "__call__", failing)
     with pytest.raises(error, match="mid-way"):
-        predict_raster(model, landsat_path, dst, probabilities=True, window_size=128, progress=False)
+        predict_raster(model, landsat_path, dst, probabilities=True, window_size=128, batch_size=4096,
+                       progress=False)
     assert len(calls) == 5
     assert listing(tmp_path) == ["classes.tif"] and dst.read_bytes() == b"previous result"

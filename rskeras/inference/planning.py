@@ -106,11 +106,12 @@ def _pixel_plan(
     window = min(window_size or DEFAULT_WINDOW, max(ds.height, ds.width))
     n_in, n_out = _band_counts(sources, specs)
 
-    def estimate(side: int, batch: int) -> int:
-        buffers = side * side * 4 * (5 * n_in + 5 * n_out)
-        return probe.activation_bytes(1, min(batch, side * side)) + buffers + _cache_bytes(side, sources, specs)
+    def estimate(side: int, batch: int) -> int:  # every call gets ``batch`` pixels, whatever the window
+        buffers = side * side * 4 * (5 * n_in + 5 * n_out) + batch * 4 * (2 * n_in + 2 * n_out)
+        return probe.activation_bytes(1, batch) + buffers + _cache_bytes(side, sources, specs)
 
-    batch, notes = fit_batch(estimate, window, batch_size or DEFAULT_PIXEL_BATCH, batch_given=batch_size is not None,
+    default = min(DEFAULT_PIXEL_BATCH, ds.height * ds.width)  # a small scene: one call of its own size
+    batch, notes = fit_batch(estimate, window, batch_size or default, batch_given=batch_size is not None,
                              tile_given=window_size is not None, multiple=1, budget=budget, where=where,
                              names=("window_size", "batch_size"))
     return WorkPlan("pixel", batch, window, None, None, _cache_mib(window, sources, specs), tuple(notes))

@@ -113,3 +113,15 @@ def test_a_pixel_model_xla_cannot_compile_predicts_without_it_with_a_warning():
         np.testing.assert_allclose(runner([x], batch_size=4), expected, rtol=1e-6)
     assert not runner.jit_compile and not ModelRunner(model).jit_compile  # the model keeps the fallback
     np.testing.assert_allclose(ModelRunner(model)([x], batch_size=4), expected, rtol=1e-6)
+
+
+def test_the_default_batch_is_capped_at_the_scene_and_lowered_to_fit_memory(hls_path, tmp_path):
+    """A scene smaller than the default batch is one call of its own size (no padding to 262,144 rows); under a
+    memory limit the batch, which every call now gets whatever the window, is lowered with a note."""
+    from rskeras.inference import predict_raster
+
+    model = ann((10,), task="multiclass", n_outputs=3)
+    assert predict_raster(model, hls_path, tmp_path / "a.tif", progress=False).batch_size == 224 * 224
+    with pytest.warns(UserWarning, match="batch_size lowered from 50176 to"):
+        result = predict_raster(model, hls_path, tmp_path / "b.tif", max_memory="120MB", progress=False)
+    assert 0 < result.batch_size < 224 * 224

@@ -42,9 +42,11 @@ class Source:
     band_names: list[str]
     nodata: float | None = None
     masks: Masking = field(init=False)  # how the raster marks invalid pixels
+    dtype: np.dtype = field(init=False)  # the selected bands' values are read as this (a VRT's may differ)
 
     def __post_init__(self) -> None:
         self.masks = mask_kind(self.dataset)
+        self.dtype = np.result_type(*(self.dataset.dtypes[i - 1] for i in self.indexes))
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Read the selected bands in ``window``.
@@ -57,7 +59,8 @@ class Source:
             for rasters that have them).
         """
         with GDAL_LOCK:  # valid_pixels reads mask bands for rasters that have them
-            raw = self.dataset.read(self.indexes, window=window)
+            raw = self._read_into(np.empty((len(self.indexes), int(window.height), int(window.width)), self.dtype),
+                                  window)
             invalid = ~valid_pixels(self.dataset, self.indexes, raw, window, self.masks)
         values = raw.astype(np.float32, copy=False)
         if self.nodata is not None:
@@ -70,18 +73,30 @@ class Source:
         GDAL writes the values pixel-interleaved (each pixel's bands side by side), so no transpose follows.
 
         Returns:
-            ``(values, invalid)``: values ``(h * w, bands)`` in the bands' own dtype (row-major pixels), and
+            ``(values, invalid)``: values ``(h * w, bands)`` as :attr:`dtype` (row-major pixels), and
             invalid ``(h, w)`` bool as in :meth:`read`.
         """
         ds, h, w = self.dataset, int(window.height), int(window.width)
-        values = np.empty((h, w, len(self.indexes)), np.result_type(*(ds.dtypes[i - 1] for i in self.indexes)))
+        values = np.empty((h, w, len(self.indexes)), self.dtype)
         with GDAL_LOCK:  # valid_pixels reads mask bands for rasters that have them
-            raw = ds.read(self.indexes, window=window, out=values.transpose(2, 0, 1))  # a view of ``values``
+            raw = self._read_into(values.transpose(2, 0, 1), window)  # a view of ``values``
             invalid = ~valid_pixels(ds, self.indexes, raw, window, self.masks)
         values = values.reshape(h * w, -1)
         if self.nodata is not None:
             invalid |= (values.astype(np.float32) == np.float32(self.nodata)).any(axis=1).reshape(h, w)
         return values, invalid
+
+    def _read_into(self, out: np.ndarray, window: Window) -> np.ndarray:
+        """Read the selected bands at ``window`` into ``out`` ``(bands, h, w)`` (any strides) and return it.
+
+        Bands of one dtype are read in one call; a VRT whose bands differ in dtype band by band (rasterio reads
+        one dtype at a time), GDAL converting each to :attr:`dtype`.
+        """
+        if len({self.dataset.dtypes[i - 1] for i in self.indexes}) == 1:
+            return self.dataset.read(self.indexes, window=window, out=out)
+        for band, index in zip(out, self.indexes):
+            self.dataset.read(index, window=window, out=band)
+        return out
 
     def sample(self, size: int = 32, per_side: int = 4) -> np.ndarray:
         """A cheap look at the scene's values: ``per_side`` x ``per_side`` windows of ``size`` px spread

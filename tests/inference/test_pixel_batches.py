@@ -125,3 +125,38 @@ def test_the_default_batch_is_capped_at_the_scene_and_lowered_to_fit_memory(hls_
     with pytest.warns(UserWarning, match="batch_size lowered from 50176 to"):
         result = predict_raster(model, hls_path, tmp_path / "b.tif", max_memory="120MB", progress=False)
     assert 0 < result.batch_size < 224 * 224
+
+
+def test_a_vrt_whose_bands_differ_in_dtype_predicts_like_its_source(labels_dir, tmp_path):
+    """rasterio reads one dtype per call: a VRT of an int16 and a float32 band is read band by band, as float32,
+    and maps as the same bands in one GeoTIFF do."""
+    from rskeras.inference import predict_raster
+
+    src = labels_dir / "landsat7_1999_stack.tif"
+    bands = "".join(f'<VRTRasterBand dataType="{kind}" band="{b}"><NoDataValue>-9999</NoDataValue><SimpleSource>'
+                    f"<SourceFilename>{src}</SourceFilename><SourceBand>{b}</SourceBand></SimpleSource></VRTRasterBand>"
+                    for b, kind in ((1, "Int16"), (2, "Float32")))
+    vrt = tmp_path / "mixed.vrt"
+    vrt.write_text(f'<VRTDataset rasterXSize="250" rasterYSize="250">{bands}</VRTDataset>')
+    with rasterio.open(src) as ds:
+        profile, reference = ds.profile, ds.read([1, 2])
+    plain = tmp_path / "two_bands.tif"
+    with rasterio.open(plain, "w", **{**profile, "count": 2}) as out:
+        out.write(reference)
+
+    with pytest.warns(rasterio.errors.NotGeoreferencedWarning), rasterio.open(vrt) as ds:
+        src_vrt = Source(vrt, ds, [1, 2], ["a", "b"])
+        values, invalid = src_vrt.read(Window(0, 0, 250, 250))
+        pixels, pixel_invalid = src_vrt.read_pixels(Window(0, 0, 250, 250))
+    assert src_vrt.dtype == np.float32
+    np.testing.assert_array_equal(values, reference.astype(np.float32))
+    np.testing.assert_array_equal(pixels, reference.reshape(2, -1).T.astype(np.float32))
+    np.testing.assert_array_equal(invalid, (reference == -9999).any(axis=0))
+    np.testing.assert_array_equal(pixel_invalid, invalid)
+
+    model = ann((2,), task="multiclass", n_outputs=3)
+    with pytest.warns(rasterio.errors.NotGeoreferencedWarning):
+        predict_raster(model, vrt, tmp_path / "from_vrt.tif", progress=False)
+    predict_raster(model, plain, tmp_path / "from_tif.tif", progress=False)
+    with rasterio.open(tmp_path / "from_vrt.tif") as a, rasterio.open(tmp_path / "from_tif.tif") as b:
+        np.testing.assert_array_equal(a.read(), b.read())

@@ -51,7 +51,16 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform, transform_bounds
 from rasterio.windows import Window
 
-from rskeras.data.rasters import Masking, band_names, mask_kind, open_raster, resolve_bands, valid_pixels
+from rskeras.data.rasters import (
+    Masking,
+    band_names,
+    bands_dtype,
+    mask_kind,
+    open_raster,
+    read_bands,
+    resolve_bands,
+    valid_pixels,
+)
 from rskeras.data.sensors import SensorSpec
 
 PathLike = str | os.PathLike
@@ -371,13 +380,13 @@ class WindowReader:
         """
         source = self._source(path, grid, resampling)
         ds, (h, w), bands = source.dataset, size, list(indexes)
-        values = np.empty((len(origins), len(bands), h, w), dtype=ds.dtypes[bands[0] - 1])
+        values = np.empty((len(origins), len(bands), h, w), dtype=bands_dtype(ds, bands))
         valid = np.empty((len(origins), h, w), dtype=bool)
         whole = np.zeros(len(origins), dtype=bool)
         for i, (row, col) in enumerate(origins):
             inside = _inside_window(source, row, col, h, w)
             if inside is not None and source.masks.kind != "masks":
-                values[i] = ds.read(bands, window=inside)
+                read_bands(ds, bands, inside, values[i])
                 whole[i] = True
             else:
                 values[i], valid[i] = _read_window(source, bands, Window(col, row, w, h))
@@ -468,17 +477,17 @@ def _read_direct(source: _Source, indexes: Sequence[int], window: Window):
     h, w = int(window.height), int(window.width)
     whole = _inside_window(source, int(window.row_off), int(window.col_off), h, w)
     if whole is not None:
-        values = ds.read(list(indexes), window=whole)
+        values = read_bands(ds, indexes, whole, np.empty((len(indexes), h, w), bands_dtype(ds, indexes)))
         return values, valid_pixels(ds, indexes, values, whole, source.masks)
     row0, col0 = int(window.row_off) + source.offset[0], int(window.col_off) + source.offset[1]
     r0, c0 = max(row0, 0), max(col0, 0)
     r1, c1 = min(row0 + h, ds.height), min(col0 + w, ds.width)
     inside = Window(c0, r0, c1 - c0, r1 - r0)
-    values = np.zeros((len(indexes), h, w), dtype=ds.dtypes[indexes[0] - 1])
+    values = np.zeros((len(indexes), h, w), dtype=bands_dtype(ds, indexes))
     valid = np.zeros((h, w), dtype=bool)
     if r0 < r1 and c0 < c1:
         part = (slice(r0 - row0, r1 - row0), slice(c0 - col0, c1 - col0))
-        values[(slice(None), *part)] = ds.read(list(indexes), window=inside)
+        read_bands(ds, indexes, inside, values[(slice(None), *part)])
         valid[part] = valid_pixels(source.dataset, indexes, values[(slice(None), *part)], inside,
                                    source.masks)
         values[:, ~valid] = 0

@@ -102,6 +102,26 @@ def mask_kind(ds: DatasetReaderBase) -> Masking:
     return Masking(kind, tuple(ds.nodatavals))
 
 
+def bands_dtype(ds: DatasetReaderBase, indexes: Sequence[int]) -> np.dtype:
+    """The dtype that holds every value of ``ds``'s bands ``indexes`` (a VRT's bands may differ)."""
+    return np.result_type(*(ds.dtypes[i - 1] for i in indexes))
+
+
+def read_bands(ds: DatasetReaderBase, indexes: Sequence[int], window: Window, out: np.ndarray) -> np.ndarray:
+    """Read ``ds``'s bands ``indexes`` at ``window`` into ``out`` ``(bands, h, w)`` (any strides, e.g. a transposed
+    pixel-interleaved buffer) and return it.
+
+    Bands of one dtype are read in one call; bands that differ in dtype (a VRT) band by band, since rasterio
+    reads one dtype a call; GDAL converts the values to ``out``'s dtype (:func:`bands_dtype` holds them all).
+    """
+    indexes = list(indexes)
+    if len({ds.dtypes[i - 1] for i in indexes}) == 1:
+        return ds.read(indexes, window=window, out=out)
+    for band, index in zip(out, indexes):
+        ds.read(index, window=window, out=band)
+    return out
+
+
 def valid_pixels(ds: DatasetReaderBase, indexes: Sequence[int], values: np.ndarray, window: Window | None,
                  masking: Masking) -> np.ndarray:
     """``(..., h, w)`` bool: pixels not nodata, not masked and not NaN in any band of ``values``.

@@ -17,7 +17,15 @@ import numpy as np
 from rasterio.io import DatasetReaderBase
 from rasterio.windows import Window
 
-from rskeras.data.rasters import Masking, mask_kind, match_model_bands, open_raster, valid_pixels
+from rskeras.data.rasters import (
+    Masking,
+    bands_dtype,
+    mask_kind,
+    match_model_bands,
+    open_raster,
+    read_bands,
+    valid_pixels,
+)
 from rskeras.data.sensors import SensorSpec
 from rskeras.inference.stages import GDAL_LOCK, StageTimes
 from rskeras.inference.tiling import reflect_index
@@ -46,7 +54,7 @@ class Source:
 
     def __post_init__(self) -> None:
         self.masks = mask_kind(self.dataset)
-        self.dtype = np.result_type(*(self.dataset.dtypes[i - 1] for i in self.indexes))
+        self.dtype = bands_dtype(self.dataset, self.indexes)
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Read the selected bands in ``window``.
@@ -59,8 +67,8 @@ class Source:
             for rasters that have them).
         """
         with GDAL_LOCK:  # valid_pixels reads mask bands for rasters that have them
-            raw = self._read_into(np.empty((len(self.indexes), int(window.height), int(window.width)), self.dtype),
-                                  window)
+            shape = (len(self.indexes), int(window.height), int(window.width))
+            raw = read_bands(self.dataset, self.indexes, window, np.empty(shape, self.dtype))
             invalid = ~valid_pixels(self.dataset, self.indexes, raw, window, self.masks)
         values = raw.astype(np.float32, copy=False)
         if self.nodata is not None:
@@ -79,24 +87,12 @@ class Source:
         ds, h, w = self.dataset, int(window.height), int(window.width)
         values = np.empty((h, w, len(self.indexes)), self.dtype)
         with GDAL_LOCK:  # valid_pixels reads mask bands for rasters that have them
-            raw = self._read_into(values.transpose(2, 0, 1), window)  # a view of ``values``
+            raw = read_bands(ds, self.indexes, window, values.transpose(2, 0, 1))  # a view of ``values``
             invalid = ~valid_pixels(ds, self.indexes, raw, window, self.masks)
         values = values.reshape(h * w, -1)
         if self.nodata is not None:
             invalid |= (values.astype(np.float32) == np.float32(self.nodata)).any(axis=1).reshape(h, w)
         return values, invalid
-
-    def _read_into(self, out: np.ndarray, window: Window) -> np.ndarray:
-        """Read the selected bands at ``window`` into ``out`` ``(bands, h, w)`` (any strides) and return it.
-
-        Bands of one dtype are read in one call; a VRT whose bands differ in dtype band by band (rasterio reads
-        one dtype at a time), GDAL converting each to :attr:`dtype`.
-        """
-        if len({self.dataset.dtypes[i - 1] for i in self.indexes}) == 1:
-            return self.dataset.read(self.indexes, window=window, out=out)
-        for band, index in zip(out, self.indexes):
-            self.dataset.read(index, window=window, out=band)
-        return out
 
     def sample(self, size: int = 32, per_side: int = 4) -> np.ndarray:
         """A cheap look at the scene's values: ``per_side`` x ``per_side`` windows of ``size`` px spread

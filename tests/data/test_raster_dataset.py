@@ -378,3 +378,22 @@ def test_batches_equal_single_patches_with_skipped_windows(labels_dir, scene, la
         np.testing.assert_array_equal(np.concatenate([x for x, _ in batches]), np.stack([x for x, _ in single]))
         if labels is not None:
             np.testing.assert_array_equal(np.concatenate([y for _, y in batches]), np.stack([y for _, y in single]))
+
+
+def test_a_vrt_whose_bands_differ_in_dtype_gives_the_patches_of_its_source(labels_dir, tmp_path):
+    """rasterio reads one dtype a call: a georeferenced VRT of an int16 and a float32 band is read band by band,
+    with its nodata, into the same patches as the bands of the source file."""
+    src = labels_dir / SCENE
+    with rasterio.open(src) as ds:
+        geo = f"<SRS>{ds.crs.to_wkt()}</SRS><GeoTransform>{', '.join(map(str, ds.transform.to_gdal()))}</GeoTransform>"
+    bands = "".join(f'<VRTRasterBand dataType="{kind}" band="{b}"><NoDataValue>-9999</NoDataValue><SimpleSource>'
+                    f"<SourceFilename>{src}</SourceFilename><SourceBand>{b}</SourceBand></SimpleSource></VRTRasterBand>"
+                    for b, kind in ((1, "Int16"), (2, "Float32")))
+    vrt = tmp_path / "mixed.vrt"
+    vrt.write_text(f'<VRTDataset rasterXSize="250" rasterYSize="250">{geo}{bands}</VRTDataset>')
+    options = {"patch_size": 96, "sampler": "grid", "batch_size": None, "max_nodata": 1.0}
+    mixed = _all(raster_dataset(vrt, labels_dir / LABELS, **options))
+    plain = _all(raster_dataset(src, labels_dir / LABELS, bands=[1, 2], **options))
+    assert len(mixed[0]) == len(plain[0]) == 9
+    for got, want in zip(mixed, plain):
+        np.testing.assert_array_equal(got, want)

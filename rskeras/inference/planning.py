@@ -36,7 +36,9 @@ from rskeras.inference.tiling import check_count, choose_tile, tile_origins
 from rskeras.inference.writer import TILE, OutputSpec, block_cache_mib
 
 DEFAULT_WINDOW = 512  # window side of pixel models, pixels
-DEFAULT_PIXEL_BATCH = 2**18  # pixels per call of a pixel model (see predict_raster: batch_size)
+#: Pixels per call of a pixel model: the benchmark's ANN took 2.25 s for 16.8 M pixels at 262,144 a call against
+#: 2.51 s at 65,536 (XLA; benchmarks/results/inference.json, "ceiling_variants_seconds").
+DEFAULT_PIXEL_BATCH = 2**18
 TILE_BATCH_PIXELS = 2**19  # default tiles per call of patch and dense models: this many pixels
 
 

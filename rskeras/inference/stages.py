@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -47,13 +48,15 @@ _DONE = object()
 
 
 def _yield_to_the_model() -> None:
-    """Lower the calling thread's scheduling priority (Linux nice +10; nothing where threads have none).
+    """Lower the calling thread's scheduling priority: nice +10 on Linux, where each thread has its own; nothing
+    elsewhere (on macOS the same call with a thread id would renice the process that has that number as its pid).
 
     The model's own thread pool splits each call into equal shares, one per core; a share whose thread loses its
     core to a reader or writer makes the whole call wait. At nice +10 those threads run in what the model leaves
     idle instead."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 class StageTimes:

@@ -1,6 +1,7 @@
 """The pipeline of predict_raster's loops (rskeras.inference.stages): order, failures, threads that end."""
 
 import os
+import sys
 import threading
 
 import pytest
@@ -73,7 +74,7 @@ def test_run_behind_skips_what_waits_when_the_caller_fails():
     assert not [t for t in threading.enumerate() if t.name == "rskeras-writer"]
 
 
-@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="threads have no scheduling priority of their own here")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have a scheduling priority of their own on Linux")
 def test_reader_and_writer_threads_yield_to_the_model():
     """The reader and writer threads run at nice +10 (capped at 19), so the model's thread pool keeps its cores."""
     def nice() -> int:

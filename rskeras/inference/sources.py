@@ -66,14 +66,9 @@ class Source:
             (:func:`rskeras.data.rasters.valid_pixels`: mask bands are read only
             for rasters that have them).
         """
-        with GDAL_LOCK:  # valid_pixels reads mask bands for rasters that have them
-            shape = (len(self.indexes), int(window.height), int(window.width))
-            raw = read_bands(self.dataset, self.indexes, window, np.empty(shape, self.dtype))
-            invalid = ~valid_pixels(self.dataset, self.indexes, raw, window, self.masks)
-        values = raw.astype(np.float32, copy=False)
-        if self.nodata is not None:
-            invalid |= (values == np.float32(self.nodata)).any(axis=0)
-        return values, invalid
+        values = np.empty((len(self.indexes), int(window.height), int(window.width)), self.dtype)
+        invalid = self._read_into(values, window)
+        return values.astype(np.float32, copy=False), invalid
 
     def read_pixels(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Read the selected bands in ``window`` pixel by pixel, as a pixel model takes them.
@@ -84,15 +79,20 @@ class Source:
             ``(values, invalid)``: values ``(h * w, bands)`` as :attr:`dtype` (row-major pixels), and
             invalid ``(h, w)`` bool as in :meth:`read`.
         """
-        ds, h, w = self.dataset, int(window.height), int(window.width)
+        h, w = int(window.height), int(window.width)
         values = np.empty((h, w, len(self.indexes)), self.dtype)
+        invalid = self._read_into(values.transpose(2, 0, 1), window)  # GDAL fills ``values`` through the view
+        return values.reshape(h * w, -1), invalid
+
+    def _read_into(self, out: np.ndarray, window: Window) -> np.ndarray:
+        """Read the selected bands in ``window`` into ``out`` ``(bands, h, w)`` (any strides) and return the
+        ``(h, w)`` invalid mask of :meth:`read`."""
         with GDAL_LOCK:  # valid_pixels reads mask bands for rasters that have them
-            raw = read_bands(ds, self.indexes, window, values.transpose(2, 0, 1))  # a view of ``values``
-            invalid = ~valid_pixels(ds, self.indexes, raw, window, self.masks)
-        values = values.reshape(h * w, -1)
+            read_bands(self.dataset, self.indexes, window, out)
+            invalid = ~valid_pixels(self.dataset, self.indexes, out, window, self.masks)
         if self.nodata is not None:
-            invalid |= (values.astype(np.float32) == np.float32(self.nodata)).any(axis=1).reshape(h, w)
-        return values, invalid
+            invalid |= (out.astype(np.float32, copy=False) == np.float32(self.nodata)).any(axis=0)
+        return invalid
 
     def sample(self, size: int = 32, per_side: int = 4) -> np.ndarray:
         """A cheap look at the scene's values: ``per_side`` x ``per_side`` windows of ``size`` px spread

@@ -4,6 +4,7 @@ and pixel-interleaved reads."""
 from __future__ import annotations
 
 import gc
+import weakref
 
 import keras
 import numpy as np
@@ -66,9 +67,12 @@ def test_pixel_models_run_with_xla_on_one_batch_shape_and_stay_compiled_with_the
     conv = keras.Model(image, keras.layers.Conv2D(2, 3, padding="same")(image))
     assert not ModelRunner(conv).jit_compile  # oneDNN's convolutions beat XLA's on CPU
 
+    kept = len(runner_module._COMPILED)  # models of other tests in this process may be kept too
+    models = [weakref.ref(model), weakref.ref(conv)]
     del model, runner, conv
     gc.collect()
-    assert len(runner_module._COMPILED) == 0  # the kept functions do not keep models alive
+    assert [m() for m in models] == [None, None]  # the kept functions do not keep models alive
+    assert len(runner_module._COMPILED) <= kept - 2  # and their entries went with them
 
 
 def test_read_pixels_equals_read_transposed(hls_path, tmp_path):

@@ -9,7 +9,18 @@ import pytest
 import rasterio
 
 from rskeras.data import WORLDCOVER_CLASSES, BandError, ClassScheme, band_names, open_raster, resolve_bands
-from rskeras.data.rasters import Masking, default_band_names, mask_kind, match_model_bands, valid_pixels
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from rskeras.data.rasters import (
+    Masking,
+    default_band_names,
+    mask_kind,
+    match_model_bands,
+    read_bands,
+    valid_pixels,
+)
+from rskeras.data.rasters import _plain_read as plain_read
 
 HLS = ["coastal", "blue", "green", "red", "nir", "swir1", "swir2", "cirrus", "tir1", "tir2"]
 
@@ -160,3 +171,34 @@ def test_valid_pixels_of_a_pixel_interleaved_read_equal_a_band_first_read(hls_pa
     expected = valid_pixels(None, [1] * n_bands, values, None, kind)
     np.testing.assert_array_equal(valid_pixels(None, [1] * n_bands, view, None, kind), expected)
     assert (~expected).sum() >= (150 if kind.kind == "nodata" else 4)
+
+
+def test_read_bands_equals_rasterios_read_in_every_layout(labels_dir, tmp_path):
+    """Windows inside a file take rasterio's bare read step; the values equal ``DatasetReader.read`` band-first,
+    into a transposed pixel-interleaved buffer, converted to float32, for a VRT whose bands differ in dtype, and
+    through a ``WarpedVRT`` (which keeps ``read``)."""
+    src = labels_dir / "landsat7_1999_stack.tif"
+    with rasterio.open(src) as ds:
+        geo = f"<SRS>{ds.crs.to_wkt()}</SRS><GeoTransform>{', '.join(map(str, ds.transform.to_gdal()))}</GeoTransform>"
+        bands, window = [2, 5, 7], Window(17, 201, 40, 33)
+        want = ds.read(bands, window=window)
+        assert plain_read(ds, window, want, 3) and not plain_read(ds, Window(230, 0, 40, 33), want, 3)
+        np.testing.assert_array_equal(read_bands(ds, bands, window, np.empty((3, 33, 40), np.int16)), want)
+        interleaved = np.empty((33, 40, 3), np.int16)
+        read_bands(ds, bands, window, interleaved.transpose(2, 0, 1))
+        np.testing.assert_array_equal(np.moveaxis(interleaved, -1, 0), want)
+        as_float = read_bands(ds, bands, window, np.empty((3, 33, 40), np.float32))
+        np.testing.assert_array_equal(as_float, want.astype(np.float32))
+        with WarpedVRT(ds, crs="EPSG:4326") as vrt:
+            grid = Window(3, 4, 20, 10)
+            assert not plain_read(vrt, grid, np.empty((3, 10, 20), np.int16), 3)
+            np.testing.assert_array_equal(read_bands(vrt, bands, grid, np.empty((3, 10, 20), np.int16)),
+                                          vrt.read(bands, window=grid))
+    mixed = "".join(f'<VRTRasterBand dataType="{kind}" band="{b}"><SimpleSource><SourceFilename>{src}</SourceFilename>'
+                    f"<SourceBand>{b}</SourceBand></SimpleSource></VRTRasterBand>"
+                    for b, kind in ((1, "Int16"), (2, "Float32")))
+    vrt_path = tmp_path / "mixed.vrt"
+    vrt_path.write_text(f'<VRTDataset rasterXSize="250" rasterYSize="250">{geo}{mixed}</VRTDataset>')
+    with rasterio.open(vrt_path) as vrt, rasterio.open(src) as ds:
+        got = read_bands(vrt, [1, 2], window, np.empty((2, 33, 40), np.float32))
+        np.testing.assert_array_equal(got, ds.read([1, 2], window=window).astype(np.float32))

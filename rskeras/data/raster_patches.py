@@ -77,7 +77,7 @@ DEFAULT_IGNORE_VALUE = 255
 BALANCE_SAMPLE = 100_000  # census pixels kept per class and scene for balanced sampling
 #: Windows read per Python call: one call per window spends more time handing the GIL between
 #: tf.data's threads than reading (GDAL reads without the GIL, so calls in parallel still overlap).
-READ_GROUP = 16
+READ_GROUP = 32
 _ALIGN = 64  # bytes: the alignment TensorFlow's CPU allocator keeps (EIGEN_MAX_ALIGN_BYTES)
 
 
@@ -459,37 +459,57 @@ def _windows(plan: WindowPlan, shuffle: int, cache, seed: int) -> tf.data.Datase
             windows = windows.shuffle(plan.length(), seed=seed, reshuffle_each_iteration=True)
         return windows
     epochs = itertools.count()
-    return tf.data.Dataset.from_generator(
-        lambda: iter([plan.windows(next(epochs))]), output_signature=tf.TensorSpec((None, 3), tf.int64)).unbatch()
+
+    def draw() -> np.ndarray:  # the next epoch's windows (n, 3) int64
+        return plan.windows(next(epochs)).astype(np.int64, copy=False)
+
+    # one call per iterator; a numpy_function starts in under 1 ms, ``from_generator`` in 10-20 ms an epoch
+    windows = tf.data.Dataset.range(1).map(lambda _: tf.numpy_function(draw, [], tf.int64, stateful=True))
+    return windows.map(lambda w: tf.ensure_shape(w, (None, 3))).unbatch()
 
 
 def _pipeline(plan: WindowPlan, read: PatchReader, groups: dict[str, list[str]] | None, target: str,
               batch_size: int | None, shuffle: int, augment: bool, cache, repeat, drop_remainder: bool,
               prefetch: bool, num_parallel_reads: int | None, seed: int) -> tf.data.Dataset:
     """The windows, read in groups of :data:`READ_GROUP`, split into patches for the per-patch steps (pixels,
-    cache, shuffle buffer, augmentation) and batched."""
-    patches = _windows(plan, shuffle, cache, seed).batch(READ_GROUP).map(
+    cache, shuffle buffer, augmentation) and batched; without per-patch steps the groups are rebatched whole."""
+    reads = _windows(plan, shuffle, cache, seed).batch(READ_GROUP).map(
         _group_reader(read), num_parallel_calls=num_parallel_reads or default_read_threads(), deterministic=True)
     # a map of its own: the next read starts while TensorFlow transposes (outside the GIL)
-    patches = patches.map(_channels_last, num_parallel_calls=AUTOTUNE, deterministic=True).unbatch()
-    if target == "pixel":
-        patches = patches.map(_labelled_pixels(read)).unbatch()
-    if cache is not None:
-        patches = patches.cache("" if cache == "memory" else os.fspath(cache))
-    if shuffle and (cache is not None or isinstance(plan.sampler, RandomSampler) or target == "pixel"):
-        patches = patches.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        patches = patches.repeat(None if repeat is True else int(repeat))
-    if augment and target != "pixel":
-        # one call at a time: the random draws of a parallel map go to whichever patch is first (irreproducible)
-        patches = patches.map(_augmenter(target == "dense" and read.labels is not None, seed))
+    reads = reads.map(_channels_last, num_parallel_calls=AUTOTUNE, deterministic=True)
+    shuffled = shuffle and (cache is not None or isinstance(plan.sampler, RandomSampler) or target == "pixel")
+    augmented = augment and target != "pixel"
+    if batch_size is not None and target != "pixel" and cache is None and not shuffled and not augmented:
+        # as ``unbatch().batch()``, with one copy of each group's arrays instead of a tf.data element per patch
+        patches = reads.repeat(None if repeat is True else int(repeat)) if repeat else reads
+        patches = patches.rebatch(batch_size, drop_remainder=drop_remainder)
+    else:
+        patches = _per_patch(reads, read, target, shuffle if shuffled else 0, augmented, cache, repeat, seed)
+        if batch_size is not None:
+            patches = patches.batch(batch_size, drop_remainder=drop_remainder)
     if groups is not None:
         patches = patches.map(functools.partial(_split_groups, groups=groups))
     if read.labels is None:
         patches = patches.map(_image_only)
-    if batch_size is not None:
-        patches = patches.batch(batch_size, drop_remainder=drop_remainder)
     return (patches.prefetch(AUTOTUNE) if prefetch else patches).with_options(_OPTIONS)
+
+
+def _per_patch(reads: tf.data.Dataset, read: PatchReader, target: str, shuffle: int, augment: bool, cache, repeat,
+               seed: int) -> tf.data.Dataset:
+    """The groups of ``reads`` as single patches (or pixels), cached, shuffled, repeated and augmented."""
+    patches = reads.unbatch()
+    if target == "pixel":
+        patches = patches.map(_labelled_pixels(read)).unbatch()
+    if cache is not None:
+        patches = patches.cache("" if cache == "memory" else os.fspath(cache))
+    if shuffle:
+        patches = patches.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        patches = patches.repeat(None if repeat is True else int(repeat))
+    if augment:
+        # one call at a time: the random draws of a parallel map go to whichever patch is first (irreproducible)
+        patches = patches.map(_augmenter(target == "dense" and read.labels is not None, seed))
+    return patches
 
 
 def _group_reader(read: PatchReader):
@@ -531,7 +551,7 @@ def _labelled_pixels(read: PatchReader):
 
 
 def _split_groups(image: tf.Tensor, label: tf.Tensor, groups: dict[str, list[str]]):
-    """The image's channels as ``{input: (H, W, bands of that input)}``."""
+    """The image's channels as ``{input: (..., H, W, bands of that input)}`` (a patch or a batch)."""
     ends = np.cumsum([len(names) for names in groups.values()])
     return {name: image[..., end - len(names):end] for (name, names), end in zip(groups.items(), ends)}, label
 

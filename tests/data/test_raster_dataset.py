@@ -361,7 +361,8 @@ def test_several_scenes_with_a_label_raster_each(labels_dir, scene, raster_targe
 @pytest.mark.parametrize("target", ["dense", "majority", "multilabel"])
 def test_batches_equal_single_patches_with_skipped_windows(labels_dir, scene, landsat_path, target):
     """Batches hold the single patches and targets in the same order, each of ``batch_size`` but the last, when
-    windows are skipped for nodata (the Landsat RGB collar) or for want of a label (two scenes, 1 % labelled)."""
+    windows are skipped for nodata (the Landsat RGB collar) or for want of a label (two scenes, 1 % labelled);
+    repeated epochs run on into one another's batches, as ``unbatch().repeat(2).batch(8, drop_remainder=True)``."""
     cases = [([scene, scene], [labels_dir / LABELS] * 2, {"bands": [1, 2, 3, 4], "target": target})]
     if target == "dense":
         cases.append((landsat_path, None, {"max_nodata": 0.2}))
@@ -378,6 +379,10 @@ def test_batches_equal_single_patches_with_skipped_windows(labels_dir, scene, la
         np.testing.assert_array_equal(np.concatenate([x for x, _ in batches]), np.stack([x for x, _ in single]))
         if labels is not None:
             np.testing.assert_array_equal(np.concatenate([y for _, y in batches]), np.stack([y for _, y in single]))
+            twice = list(raster_dataset(images, labels, batch_size=8, repeat=2, drop_remainder=True, **common))
+            assert [len(x) for x, _ in twice] == [8] * (2 * len(single) // 8)  # batches span the two epochs
+            np.testing.assert_array_equal(np.concatenate([y for _, y in twice]),
+                                          np.stack([y for _, y in single * 2])[:8 * len(twice)])
 
 
 def test_a_vrt_whose_bands_differ_in_dtype_gives_the_patches_of_its_source(labels_dir, tmp_path):

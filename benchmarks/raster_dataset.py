@@ -7,7 +7,9 @@ labels). Four figures, each written to ``benchmarks/results/raster_dataset.json`
 1. Reading: patches per second of ``raster_dataset`` (64 px windows, 7 bands and the label) against the
    same windows read in a plain rasterio loop into the same float32 patches and int32 targets (the read
    limit); once on the scene's own grid, once reprojected to EPSG:4326 (``crs=``; the loop reads the
-   same windows of a ``WarpedVRT`` onto the same grid). Readers take turns, best of ``--repeats`` passes.
+   same windows of a ``WarpedVRT`` onto the same grid). On the own grid also against the bare GDAL reads
+   of those windows (rasterio's ``_read``, which ``raster_dataset`` uses for windows inside a file): the
+   loop with no library code around GDAL. Readers take turns, best of ``--repeats`` passes.
 2. ``model.fit`` of a small U-Net fed by ``raster_dataset`` (random windows drawn anew every epoch, and
    a grid cached in memory) against ``model.fit`` from the same patches as tensors in memory: the median
    patches per second of the epochs after the first, over rounds in which the feeds take turns.
@@ -75,8 +77,13 @@ def plan_windows(scene: Path, n: int, crs: str | None) -> np.ndarray:
     return WindowPlan([s.shape for s in scenes], [s.name for s in scenes], (PATCH, PATCH), RandomSampler(n)).windows(0)
 
 
-def plain_loop(scene: Path, labels: Path, windows: np.ndarray, crs: str | None) -> float:
-    """Patches per second of the read limit: the same windows, image and labels, in one rasterio loop."""
+def plain_loop(scene: Path, labels: Path, windows: np.ndarray, crs: str | None, bare: bool = False) -> float:
+    """Patches per second of the read limit: the same windows, image and labels, in one rasterio loop.
+
+    ``bare``: each window read by rasterio's read step (``_read``, GDAL's RasterIO) without the checks of
+    ``DatasetReader.read``, as ``raster_dataset`` reads windows inside a file: the loop's time is then GDAL's
+    reads and the same casts, with no Python library code around them (own grid only).
+    """
     scenes, _ = open_scenes(scene, BANDS, crs=crs)
     grid = scenes[0].grid
     with rasterio.open(scene) as img, rasterio.open(labels) as lab:
@@ -85,9 +92,16 @@ def plain_loop(scene: Path, labels: Path, windows: np.ndarray, crs: str | None) 
                             resampling=Resampling.bilinear)
             lab = WarpedVRT(lab, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
                             resampling=Resampling.nearest)
+        image, label = np.empty((len(BANDS), PATCH, PATCH), np.int16), np.empty((1, PATCH, PATCH), np.uint8)
         start = time.perf_counter()
         for _, row, col in windows:
             window = Window(int(col), int(row), PATCH, PATCH)
+            if bare:
+                img._read(BANDS, image, window, image.dtype)
+                lab._read([1], label, window, label.dtype)
+                np.moveaxis(image, 0, -1).astype(np.float32)  # the patch
+                np.where(label[0] > 0, label[0].astype(np.int32) - 1, 255)[..., None]  # the target
+                continue
             np.moveaxis(img.read(BANDS, window=window), 0, -1).astype(np.float32)  # the patch
             label = lab.read(1, window=window)
             np.where(label > 0, label.astype(np.int32) - 1, 255)[..., None]  # the target
@@ -115,10 +129,13 @@ def reading(scene: Path, labels: Path, n: int, repeats: int) -> dict:
         plain_loop(scene, labels, windows, crs), dataset_rate(dataset)
         for _ in range(repeats):
             passes.setdefault(f"plain_rasterio_{tag}", []).append(plain_loop(scene, labels, windows, crs))
+            if crs is None:
+                passes.setdefault("bare_gdal_reads_own_grid", []).append(plain_loop(scene, labels, windows, crs, True))
             passes.setdefault(f"raster_dataset_{tag}", []).append(dataset_rate(dataset))
     best = {name: max(rates) for name, rates in passes.items()}
     ratios = {tag: best[f"raster_dataset_{tag}"] / best[f"plain_rasterio_{tag}"]
               for tag in ("own_grid", "reprojected_4326")}
+    ratios["own_grid_to_bare_gdal_reads"] = best["raster_dataset_own_grid"] / best["bare_gdal_reads_own_grid"]
     return {"patches_per_second": best, "passes": passes, "ratio_to_read_limit": ratios}
 
 

@@ -67,6 +67,18 @@ def test_decode_channel_first_rasters():
     np.testing.assert_array_equal(get_task("binary").decode(np.array([[[0.5, 0.7]]]), axis=0), [[0, 1]])
 
 
+@pytest.mark.parametrize("n_classes", [2, 5, 30])
+def test_multiclass_decode_is_numpys_argmax_with_ties_and_nan(n_classes):
+    """The class-by-class decode equals ``np.argmax`` on every axis: ties to the lowest class, NaN as the maximum."""
+    rng = np.random.default_rng(n_classes)
+    y = rng.integers(0, 3, (n_classes, 40, 50)).astype("float32")  # many ties
+    y[rng.integers(0, n_classes, 30), rng.integers(0, 40, 30), rng.integers(0, 50, 30)] = np.nan
+    for axis, view in ((0, y), (-1, np.moveaxis(y, 0, -1)), (1, np.moveaxis(y, 0, 1))):
+        got = get_task("multiclass").decode(view, axis=axis)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, np.argmax(view, axis=axis))
+
+
 def test_decode_errors_name_the_problem():
     with pytest.raises(ValueError, match="task 'regression' predicts values"):
         get_task("regression").decode(np.zeros((2, 1)))

@@ -70,15 +70,16 @@ def predict_dense(
           run_behind(partial(plan.write, outputs), times, "write") as write,
           run_behind(partial(strip.add_row, write), times, "blend") as blend):
         for k, (top, tiles, invalid) in enumerate(rows):
-            with times("predict"):
-                pred = runner(tiles, batch_size)
-            if pred.shape[1:3] != (tile, tile):
+            with times("predict"):  # a call per batch: the blending takes the parts (no copy into one array)
+                preds = [runner([x[start:start + batch_size] for x in tiles], batch_size)
+                         for start in range(0, len(tiles[0]), batch_size)]
+            if preds[0].shape[1:3] != (tile, tile):
                 raise ValueError(
-                    f"the dense model maps {tile}x{tile} tiles to {pred.shape[1]}x{pred.shape[2]} outputs; "
+                    f"the dense model maps {tile}x{tile} tiles to {preds[0].shape[1]}x{preds[0].shape[2]} outputs; "
                     "predict_raster needs outputs the size of their input tiles"
                 )
-            blend(top, pred, invalid, k == len(row_starts) - 1)
-            bar.update(len(pred))
+            blend(top, preds, invalid, k == len(row_starts) - 1)
+            bar.update(len(tiles[0]))
     return strip.n_valid, strip.n_nodata
 
 
@@ -115,16 +116,17 @@ class _BlendedStrip:
         self.weights = np.zeros((tile, len(self.columns)), np.float32)
         self.n_valid = self.n_nodata = 0
 
-    def add_row(self, write: Callable[[np.ndarray, np.ndarray, Window], None], top: int, pred: np.ndarray,
+    def add_row(self, write: Callable[[np.ndarray, np.ndarray, Window], None], top: int, preds: list[np.ndarray],
                 invalid: np.ndarray, last: bool) -> None:
-        """Add the predictions ``(n, tile, tile, n_outputs)`` of the row of tiles starting at scene row ``top``,
-        hand the rows no later tile touches (all rows of the ``last`` row of tiles) to ``write`` as
-        ``(values (n_outputs, rows, width), nodata mask (rows, width), window)``, and shift up."""
+        """Add the predictions of the row of tiles starting at scene row ``top`` (``preds``: consecutive parts
+        ``(k, tile, tile, n_outputs)`` of the row's tiles), hand the rows no later tile touches (all rows of the
+        ``last`` row of tiles) to ``write`` as ``(values (n_outputs, rows, width), nodata mask (rows, width),
+        window)``, and shift up."""
         tile = self.tile
-        weighted = np.empty((len(pred), pred.shape[-1], tile, tile), np.float32)  # channels first, one pass
-        np.multiply(np.moveaxis(pred, -1, 1), self.weight, out=weighted)
-        for j, offset in enumerate(self.offsets):
-            self.sums[:, :, offset:offset + tile] += weighted[j]
+        weighted = np.empty((preds[0].shape[-1], tile, tile), np.float32)  # one tile, channels first: stays in cache
+        for offset, pred in zip(self.offsets, (p for part in preds for p in part)):
+            np.multiply(np.moveaxis(pred, -1, 0), self.weight, out=weighted)
+            self.sums[:, :, offset:offset + tile] += weighted
             self.weights[:, offset:offset + tile] += self.weight
         first_row, last_row = max(top, 0), min(top + (tile if last else self.stride), self.height)
         if last_row > first_row:

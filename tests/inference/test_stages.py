@@ -76,7 +76,7 @@ def test_run_behind_skips_what_waits_when_the_caller_fails():
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have a scheduling priority of their own on Linux")
 def test_reader_and_writer_threads_yield_to_the_model():
-    """The reader and writer threads run at nice +10 (capped at 19), so the model's thread pool keeps its cores."""
+    """The reader and writer threads run at nice 19, so the model's thread pool keeps its cores."""
     def nice() -> int:
         return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
@@ -91,4 +91,4 @@ def test_reader_and_writer_threads_yield_to_the_model():
         list(steps)
     with run_behind(lambda: seen.append(nice()), StageTimes(), "write") as submit:
         submit()
-    assert seen == [min(caller + 10, 19)] * 2 and nice() == caller
+    assert seen == [19] * 2 and nice() == caller

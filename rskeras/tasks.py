@@ -486,4 +486,4 @@ def _first_argmax(y: np.ndarray, axis: int) -> np.ndarray:
         nan = np.isnan(best)
         if nan.any():
             index[nan] = np.argmax(y[:, nan], axis=0)
-    return index
+    return index if index.ndim else index[()]  # one pixel: a scalar, as np.argmax gives

@@ -77,6 +77,8 @@ def test_multiclass_decode_is_numpys_argmax_with_ties_and_nan(n_classes):
         got = get_task("multiclass").decode(view, axis=axis)
         assert got.dtype == np.int64
         np.testing.assert_array_equal(got, np.argmax(view, axis=axis))
+    one = get_task("multiclass").decode(np.array([0.2, 0.5, 0.5], "float32"))
+    assert one == 1 and isinstance(one, np.int64)  # one pixel: a scalar
 
 
 def test_decode_errors_name_the_problem():

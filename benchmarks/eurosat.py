@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--export-dir", default=str(REPO / "saved_models"), help="where eurosat_<model>/ is written")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT/run instead of starting afresh")
     p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--precision", default="auto", help="auto (mixed on a GPU, float32 elsewhere), float32, "
+                   "mixed_float16 or mixed_bfloat16")
     args = p.parse_args(argv)
 
     from rskeras.demo import find_eurosat
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     report = train_eurosat(
         root, args.out, model=args.model,
         minutes=None if args.epochs else minutes, epochs=args.epochs, export_dir=export_dir, limit=limit,
-        validation_limit=validation_limit, resume=args.resume, seed=args.seed,
+        validation_limit=validation_limit, resume=args.resume, seed=args.seed, precision=args.precision,
     )
     s = report["summary"]
     print(json.dumps(s, indent=2))

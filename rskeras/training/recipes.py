@@ -122,6 +122,7 @@ def train_eurosat(
     resume: bool = False,
     seed: int = 0,
     verbose: int = 1,
+    precision: str = "auto",
 ) -> dict:
     """Train, evaluate and export a EuroSAT RGB classifier; returns the report (also in ``out/evaluation/metrics.json``).
 
@@ -140,6 +141,7 @@ def train_eurosat(
         resume: continue the run in ``out/run`` (default: start afresh).
         seed: seeds weights, shuffling and augmentation.
         verbose: Keras' per-batch progress bar (1) or one line per epoch (2).
+        precision: ``training.precision`` (``"auto"``: mixed precision on a GPU, float32 elsewhere).
     """
     from rskeras.evaluation import write_report
 
@@ -149,7 +151,7 @@ def train_eurosat(
     model = default_model() if model == "auto" else model
     out = Path(out)
     config = eurosat_recipe(root, model, epochs or 1, _run_folder(out / "run", resume), limit, validation_limit,
-                            seed=seed, verbose=verbose)
+                            precision=precision, seed=seed, verbose=verbose)
     n_train, n_validation = _split_sizes(root, limit, validation_limit)
     throughput = None
     if epochs is None:

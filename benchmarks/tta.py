@@ -8,6 +8,7 @@ The validation split is the one the model's epochs were chosen on, not a held-ou
 
     python benchmarks/tta.py                 # the whole validation split (a few minutes on 2 CPU cores)
     python benchmarks/tta.py --limit 512     # a quick look
+    python benchmarks/tta.py --model other.keras --out /tmp/tta.json   # another EuroSAT RGB model
 """
 
 from __future__ import annotations
@@ -48,9 +49,10 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N validation patches")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "tta.json")
+    parser.add_argument("--model", type=Path, default=MODEL, help="the .keras model (default: the committed one)")
     args = parser.parse_args(argv)
     root = args.data or find_data() / "eurosat_rgb"
-    model = rskeras.load_model(MODEL)
+    model = rskeras.load_model(args.model)
     results = {}
     for name, tta in (("without_tta", False), ("with_tta", True)):
         data = eurosat(root, split="validation", batch_size=args.batch_size, limit=args.limit, shuffle=False)
@@ -60,7 +62,9 @@ def main(argv=None) -> int:
               f" macro F1 {results[name]['macro_f1']:.4f} on {results[name]['n_images']} images in "
               f"{results[name]['seconds']:.0f} s", flush=True)
     gain = results["with_tta"]["overall_accuracy"] - results["without_tta"]["overall_accuracy"]
-    payload = {"model": str(MODEL.relative_to(REPO)), "split": "validation", "limit": args.limit,
+    path = args.model.resolve()
+    payload = {"model": str(path.relative_to(REPO) if path.is_relative_to(REPO) else path), "split": "validation",
+               "limit": args.limit,
                "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}", **results,
                "accuracy_gain": gain}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -30,3 +30,26 @@ def test_train_eurosat_plans_trains_evaluates_and_exports(eurosat_dir, tmp_path,
     assert written["summary"]["epochs_planned"] == 1 and written["n"] == 64
     with pytest.raises(ValueError, match="either minutes"):
         recipes.train_eurosat(eurosat_dir, tmp_path / "x", minutes=1, epochs=1)
+
+
+def test_train_eurosat_passes_its_precision_to_the_recipe(eurosat_dir, tmp_path, monkeypatch):
+    """``precision=`` reaches the training configuration (and so the throughput probe and the run)."""
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(config, callbacks=None):
+        seen.update(config["training"])
+        raise Stop
+
+    def probe(config):
+        seen["probed"] = config["training"]["precision"]
+        return 100.0  # images/s
+
+    monkeypatch.setattr(recipes, "calibrate", probe)
+    monkeypatch.setattr(recipes, "train_config", capture)
+    with pytest.raises(Stop):
+        recipes.train_eurosat(eurosat_dir, tmp_path / "out", model="compact_resnet_small", minutes=5, export_dir=None,
+                              limit=128, validation_limit=64, precision="mixed_bfloat16")
+    assert seen["precision"] == seen["probed"] == "mixed_bfloat16"

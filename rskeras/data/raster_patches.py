@@ -464,8 +464,8 @@ def _windows(plan: WindowPlan, shuffle: int, cache, seed: int) -> tf.data.Datase
         return plan.windows(next(epochs)).astype(np.int64, copy=False)
 
     # one call per iterator; a numpy_function starts in under 1 ms, ``from_generator`` in 10-20 ms an epoch
-    windows = tf.data.Dataset.range(1).map(lambda _: tf.numpy_function(draw, [], tf.int64, stateful=True))
-    return windows.map(lambda w: tf.ensure_shape(w, (None, 3))).unbatch()
+    return tf.data.Dataset.range(1).map(
+        lambda _: tf.ensure_shape(tf.numpy_function(draw, [], tf.int64, stateful=True), (None, 3))).unbatch()
 
 
 def _pipeline(plan: WindowPlan, read: PatchReader, groups: dict[str, list[str]] | None, target: str,
@@ -481,8 +481,7 @@ def _pipeline(plan: WindowPlan, read: PatchReader, groups: dict[str, list[str]] 
     augmented = augment and target != "pixel"
     if batch_size is not None and target != "pixel" and cache is None and not shuffled and not augmented:
         # as ``unbatch().batch()``, with one copy of each group's arrays instead of a tf.data element per patch
-        patches = reads.repeat(None if repeat is True else int(repeat)) if repeat else reads
-        patches = patches.rebatch(batch_size, drop_remainder=drop_remainder)
+        patches = _repeated(reads, repeat).rebatch(batch_size, drop_remainder=drop_remainder)
     else:
         patches = _per_patch(reads, read, target, shuffle if shuffled else 0, augmented, cache, repeat, seed)
         if batch_size is not None:
@@ -504,12 +503,16 @@ def _per_patch(reads: tf.data.Dataset, read: PatchReader, target: str, shuffle: 
         patches = patches.cache("" if cache == "memory" else os.fspath(cache))
     if shuffle:
         patches = patches.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        patches = patches.repeat(None if repeat is True else int(repeat))
+    patches = _repeated(patches, repeat)
     if augment:
         # one call at a time: the random draws of a parallel map go to whichever patch is first (irreproducible)
         patches = patches.map(_augmenter(target == "dense" and read.labels is not None, seed))
     return patches
+
+
+def _repeated(dataset: tf.data.Dataset, repeat: bool | int) -> tf.data.Dataset:
+    """``dataset`` repeated: forever for True, ``repeat`` times for a number, as it is for False or 0."""
+    return dataset.repeat(None if repeat is True else int(repeat)) if repeat else dataset
 
 
 def _group_reader(read: PatchReader):

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import rskeras  # noqa: F401  (before TensorFlow: oneDNN on)
+from rskeras.training.precision import PRECISIONS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--export-dir", default=str(REPO / "saved_models"), help="where eurosat_<model>/ is written")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT/run instead of starting afresh")
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--precision", default="auto", help="auto (mixed on a GPU, float32 elsewhere), float32, "
-                   "mixed_float16 or mixed_bfloat16")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="auto: mixed precision on a GPU, float32 elsewhere")
     args = p.parse_args(argv)
 
     from rskeras.demo import find_eurosat

@@ -21,6 +21,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from rskeras.training.budget import TimeLimit, epochs_for_budget, measure_throughput
+from rskeras.training.config import load_config
 from rskeras.training.trainer import (
     build_model,
     compile_model,
@@ -92,8 +93,6 @@ def eurosat_recipe(root: str | os.PathLike | None, model: str = "compact_resnet"
 
 def calibrate(config: dict, steps: int = 6) -> float:
     """Training images per second of ``config``'s model on its data (a throw-away model, a few batches)."""
-    from rskeras.training.config import load_config
-
     probe = copy.deepcopy(config)
     probe["data"].update(limit=probe["data"]["batch_size"] * (steps + 2), validation_split=None, stats_samples=64,
                          cache=False)
@@ -150,8 +149,10 @@ def train_eurosat(
     start = time.perf_counter()
     model = default_model() if model == "auto" else model
     out = Path(out)
-    config = eurosat_recipe(root, model, epochs or 1, _run_folder(out / "run", resume), limit, validation_limit,
-                            precision=precision, seed=seed, verbose=verbose)
+    config = eurosat_recipe(root, model, epochs or 1, out / "run", limit, validation_limit, precision=precision,
+                            seed=seed, verbose=verbose)
+    load_config(config)  # a bad setting (precision, ...) raises here, before an earlier run is emptied
+    _run_folder(out / "run", resume)
     n_train, n_validation = _split_sizes(root, limit, validation_limit)
     throughput = None
     if epochs is None:
@@ -170,11 +171,10 @@ def train_eurosat(
     return report
 
 
-def _run_folder(run_dir: Path, resume: bool) -> Path:
-    """``run_dir``, emptied first unless the run is resumed."""
+def _run_folder(run_dir: Path, resume: bool) -> None:
+    """Empty ``run_dir`` for a new run (kept when the run is resumed)."""
     if not resume and run_dir.exists():
         shutil.rmtree(run_dir)
-    return run_dir
 
 
 def _split_sizes(root: str | os.PathLike | None, limit: int | None, validation_limit: int | None) -> tuple[int, int]:

@@ -53,3 +53,14 @@ def test_train_eurosat_passes_its_precision_to_the_recipe(eurosat_dir, tmp_path,
         recipes.train_eurosat(eurosat_dir, tmp_path / "out", model="compact_resnet_small", minutes=5, export_dir=None,
                               limit=128, validation_limit=64, precision="mixed_bfloat16")
     assert seen["precision"] == seen["probed"] == "mixed_bfloat16"
+
+
+def test_a_bad_precision_is_named_and_leaves_the_earlier_run(eurosat_dir, tmp_path):
+    """The recipe's configuration is checked before the run folder of an earlier run is emptied."""
+    earlier = tmp_path / "out" / "run" / "checkpoint.keras"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b"weights")
+    with pytest.raises(ValueError, match="training.precision 'bf16' is not one of auto, float32"):
+        recipes.train_eurosat(eurosat_dir, tmp_path / "out", minutes=5, export_dir=None, precision="bf16")
+    assert earlier.read_bytes() == b"weights" and sorted(tmp_path.rglob("*")) == [
+        tmp_path / "out", earlier.parent, earlier]

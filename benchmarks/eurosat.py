@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="auto: mixed precision on a GPU, float32 elsewhere")
+    p.add_argument("--progressive", default=None, metavar="SIZE:SHARE,...",
+                   help="progressive resizing, e.g. 32:0.2,48:0.2: the first 20 %% of the epochs on 32x32 patches, "
+                   "the next 20 %% at 48x48, the rest at 64x64")
     args = p.parse_args(argv)
 
     from rskeras.demo import find_eurosat
@@ -67,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         root, args.out, model=args.model,
         minutes=None if args.epochs else minutes, epochs=args.epochs, export_dir=export_dir, limit=limit,
         validation_limit=validation_limit, resume=args.resume, seed=args.seed, precision=args.precision,
+        progressive_resizing=_stages(p, args.progressive),
     )
     s = report["summary"]
     print(json.dumps(s, indent=2))
@@ -75,6 +79,16 @@ def main(argv: list[str] | None = None) -> int:
           f"{s['wall_seconds'] / 60:.1f} min | {s['train_images_per_second']:.0f} |")
     print(f"report: {Path(args.out) / 'evaluation' / 'metrics.json'}")
     return 0
+
+
+def _stages(parser: argparse.ArgumentParser, text: str | None) -> list | None:
+    """``"32:0.2,48:0.2"`` -> ``[[32, 0.2], [48, 0.2]]`` (None for None)."""
+    if not text:
+        return None
+    try:
+        return [[int(size), float(share)] for size, share in (item.split(":") for item in text.split(","))]
+    except ValueError:
+        parser.error(f"--progressive takes SIZE:SHARE pairs separated by commas, e.g. 32:0.2,48:0.2; got {text!r}")
 
 
 if __name__ == "__main__":

@@ -237,6 +237,9 @@ class TrainingConfig:
         deterministic: deterministic TensorFlow ops (slower).
         monitor: logged quantity that selects the best model.
         jit_compile: XLA compilation of the training step.
+        progressive_resizing: ``[[size, share], ...]``: the first ``share`` of the epochs train on
+            patches resized to ``size`` x ``size`` pixels, stage after stage, the rest at full size
+            (patch models; :mod:`rskeras.training.progressive`). None: every epoch at full size.
         verbose: Keras' per-batch progress bar (1), or one line per epoch (0).
     """
 
@@ -258,6 +261,7 @@ class TrainingConfig:
     deterministic: bool = False
     monitor: str = "val_loss"
     jit_compile: bool = False
+    progressive_resizing: list | None = None
     verbose: int = 1
 
 
@@ -548,6 +552,10 @@ def _check_model_fits(config: Config, where: str) -> None:
                           f"({family.kind}) is not augmented by rskeras train: set training.augment: false")
     if family.training_wrapper and config.training.label_smoothing:
         raise ConfigError(f"{where}: model {family.name!r} brings its own loss; training.label_smoothing must be 0")
+    if config.training.progressive_resizing and (family.kind != "patch" or family.training_wrapper or family.inputs):
+        raise ConfigError(f"{where}: training.progressive_resizing resizes the image patches of a model with one "
+                          f"label per patch; model {family.name!r} ({family.kind}) cannot be trained so: remove it",
+                          key="training.progressive_resizing")
 
 
 def _check_model_inputs(family, data: DataConfig, where: str) -> None:
@@ -597,6 +605,14 @@ def _check_training(training: TrainingConfig, task: TaskConfig, where: str) -> N
         raise ConfigError(f"{where}: training.label_smoothing must be in [0, 1), got {training.label_smoothing!r}")
     if training.label_smoothing and task.type == "regression":
         raise ConfigError(f"{where}: training.label_smoothing applies to classification, not task 'regression'")
+    if training.progressive_resizing is not None:
+        from rskeras.training.progressive import check_schedule
+
+        try:
+            check_schedule(training.progressive_resizing)
+        except ValueError as err:
+            raise ConfigError(f"{where}: training.progressive_resizing: {err}",
+                              key="training.progressive_resizing") from None
     _check_loss(training, task, where)
 
 

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from rskeras.training.budget import TimeLimit, epochs_for_budget, measure_throughput
 from rskeras.training.config import load_config
+from rskeras.training.progressive import ProgressiveResizing
 from rskeras.training.trainer import (
     build_model,
     compile_model,
@@ -76,8 +77,9 @@ def default_model() -> str:
 def eurosat_recipe(root: str | os.PathLike | None, model: str = "compact_resnet", epochs: int = 20,
                    run_dir: str | os.PathLike = "runs/eurosat", limit: int | None = None,
                    validation_limit: int | None = None, precision: str = "auto", seed: int = 0,
-                   verbose: int = 1) -> dict:
-    """The training configuration of the EuroSAT RGB recipe for ``model`` (a key of :data:`EUROSAT_MODELS`)."""
+                   verbose: int = 1, progressive_resizing: list | None = None) -> dict:
+    """The training configuration of the EuroSAT RGB recipe for ``model`` (a key of :data:`EUROSAT_MODELS`)
+    (``progressive_resizing``: ``training.progressive_resizing``)."""
     recipe = eurosat_model(model)
     return {
         "data": {"source": "eurosat", "root": None if root is None else str(root), "bands": "rgb",
@@ -86,13 +88,18 @@ def eurosat_recipe(root: str | os.PathLike | None, model: str = "compact_resnet"
         "task": {"type": "multiclass"},
         "training": {"epochs": epochs, "optimizer": "adamw", "learning_rate": recipe.learning_rate,
                      "weight_decay": 0.05, "schedule": "onecycle", "label_smoothing": 0.1, "augment": True,
-                     "precision": precision, "strategy": "auto", "seed": seed, "monitor": "val_accuracy", "verbose": verbose},
+                     "precision": precision, "strategy": "auto", "seed": seed, "monitor": "val_accuracy", "verbose": verbose,
+                     "progressive_resizing": copy.deepcopy(progressive_resizing)},
         "output": {"run_dir": str(run_dir), "export": None, "evaluate": True, "tensorboard": True},
     }
 
 
-def calibrate(config: dict, steps: int = 6) -> float:
-    """Training images per second of ``config``'s model on its data (a throw-away model, a few batches)."""
+def calibrate(config: dict, steps: int = 10) -> float:
+    """Training images per second of ``config``'s model on its data (a throw-away model, a few batches).
+
+    With ``training.progressive_resizing`` each stage's size is measured, and the result is the
+    average over the epochs (the stages' shares of the time, weighted by their shares of the epochs).
+    """
     probe = copy.deepcopy(config)
     probe["data"].update(limit=probe["data"]["batch_size"] * (steps + 2), validation_split=None, stats_samples=64,
                          cache=False)
@@ -100,11 +107,23 @@ def calibrate(config: dict, steps: int = 6) -> float:
     data = load_data(cfg)
     ds = prepare_dataset(data.train, "multiclass", len(data.class_names), True, True, cfg.training.label_smoothing)
 
-    def build():
+    def build(size: int | None = None):
         model = build_model(cfg, data)
+        if size is not None:
+            model = ProgressiveResizing(model)
+            model.size.assign(size)
         return compile_model(model, "multiclass", make_optimizer(cfg.training, 10), cfg.training.label_smoothing)
 
-    return measure_throughput(build, ds, steps=steps)
+    schedule = cfg.training.progressive_resizing or []
+    full_speed = measure_throughput(build, ds, steps=steps)
+    if schedule:
+        print(f"[eurosat] {full_speed:.0f} images/s at the full size")
+    seconds_per_image = (1 - sum(share for _, share in schedule)) / full_speed
+    for size, share in schedule:
+        speed = measure_throughput(lambda: build(size), ds, steps=steps)
+        print(f"[eurosat] {speed:.0f} images/s at {size} x {size} pixels")
+        seconds_per_image += share / speed
+    return 1 / seconds_per_image
 
 
 def train_eurosat(
@@ -122,6 +141,7 @@ def train_eurosat(
     seed: int = 0,
     verbose: int = 1,
     precision: str = "auto",
+    progressive_resizing: list | None = None,
 ) -> dict:
     """Train, evaluate and export a EuroSAT RGB classifier; returns the report (also in ``out/evaluation/metrics.json``).
 
@@ -141,6 +161,9 @@ def train_eurosat(
         seed: seeds weights, shuffling and augmentation.
         verbose: Keras' per-batch progress bar (1) or one line per epoch (2).
         precision: ``training.precision`` (``"auto"``: mixed precision on a GPU, float32 elsewhere).
+        progressive_resizing: ``training.progressive_resizing``, e.g. ``[[32, 0.2], [48, 0.2]]``: the
+            first 20 % of the epochs on 32 x 32 patches, the next 20 % at 48 x 48 (the budget then
+            holds more epochs; :mod:`rskeras.training.progressive`).
     """
     from rskeras.evaluation import write_report
 
@@ -150,7 +173,7 @@ def train_eurosat(
     model = default_model() if model == "auto" else model
     out = Path(out)
     config = eurosat_recipe(root, model, epochs or 1, out / "run", limit, validation_limit, precision=precision,
-                            seed=seed, verbose=verbose)
+                            seed=seed, verbose=verbose, progressive_resizing=progressive_resizing)
     load_config(config)  # a bad setting (precision, ...) raises here, before an earlier run is emptied
     _run_folder(out / "run", resume)
     n_train, n_validation = _split_sizes(root, limit, validation_limit)
@@ -222,6 +245,7 @@ def _summary(result, config: dict, model: str, epochs: int, limit_cb: TimeLimit,
         "model": model,
         "parameters": int(result.model.count_params()),
         "precision": result.model.dtype_policy.name,
+        "progressive_resizing": config["training"]["progressive_resizing"],
         "epochs": len(result.run.log_rows()),
         "epochs_planned": epochs,
         "stopped_at_time_limit": limit_cb.stopped,

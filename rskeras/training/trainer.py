@@ -35,6 +35,7 @@ from rskeras.tasks import get_task
 from rskeras.data.augment import MIXING, batch_augmenter, parse_augment
 from rskeras.training.config import (
     Config,
+    ConfigError,
     TaskConfig,
     TrainingConfig,
     load_config,
@@ -51,6 +52,7 @@ from rskeras.training.distribute import (
     worker_index,
 )
 from rskeras.training.precision import set_precision
+from rskeras.training.progressive import ProgressiveResizing, ResizeSchedule, check_network, sizes_by_epoch
 from rskeras.training.runs import RunChangedError, RunFolder, check_resume, set_seeds
 
 
@@ -237,8 +239,26 @@ def build_model(config: Config | Mapping, data: TrainingData) -> keras.Model:
 
 
 def trained_network(config: Config | Mapping, model: keras.Model) -> keras.Model:
-    """The network of a model from :func:`build_model`, for saving, evaluation and export (unwrapped)."""
+    """The network of a model from :func:`build_model` or :func:`resizing_model`, for saving, evaluation
+    and export (unwrapped)."""
+    if isinstance(model, ProgressiveResizing):
+        model = model.network
     return get_model_family(load_config(config).model.name).network_of(model)
+
+
+def resizing_model(config: Config, model: keras.Model) -> tuple[keras.Model, list[keras.callbacks.Callback]]:
+    """``model`` wrapped for ``training.progressive_resizing`` with the callback that sets each epoch's patch
+    side (:mod:`rskeras.training.progressive`); ``model`` and no callback without it."""
+    schedule = config.training.progressive_resizing
+    if not schedule:
+        return model, []
+    try:
+        check_network(model, [size for size, _ in schedule])
+    except ValueError as err:
+        raise ConfigError(f"{config.origin.where('training.progressive_resizing')}: training.progressive_resizing: "
+                          f"{err}", key="training.progressive_resizing") from None
+    sizes = sizes_by_epoch(schedule, config.training.epochs, model.input_shape[1])
+    return ProgressiveResizing(model, name=f"{model.name}_resizing"), [ResizeSchedule(sizes)]
 
 
 def evaluated_model(config: Config | Mapping, network: keras.Model) -> keras.Model:
@@ -406,7 +426,7 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
     try:
         with strategy.scope():
             policy = set_precision(t.precision, strategy)
-            model = build_model(config, data)
+            model, resizing = resizing_model(config, build_model(config, data))
             compile_model(model, config.task.type, make_optimizer(t, steps), t.label_smoothing, policy,
                           jit_compile=t.jit_compile, loss=t.loss, augment=t.augment,
                           ignore_class=t.ignore_class if t.ignore_class is not None else data.ignore_class,
@@ -427,7 +447,7 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
           f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)) on {data.input_shape} patches, "
           f"{steps} steps per epoch, run folder {run.path}")
     history = fit(model, train_ds, val_ds, run, t.epochs, t.steps_per_epoch, t.monitor, config.output.tensorboard,
-                  callbacks, verbose=t.verbose)
+                  [*resizing, *callbacks], verbose=t.verbose)
     network = trained_network(config, model)
     result = TrainResult(model=network, history=history, run=run, config=config)
     if not run.chief:

@@ -3,13 +3,15 @@
     .venv/bin/python benchmarks/eurosat.py --minutes 60          # the full run (2 CPU cores: compact_resnet)
     .venv/bin/python benchmarks/eurosat.py --quick               # a 3-minute smoke run on a subset
     .venv/bin/python benchmarks/eurosat.py --model resnet50 --epochs 30   # on a GPU, mixed precision
+    .venv/bin/python benchmarks/eurosat.py --minutes 60 --precision mixed_bfloat16 --progressive 32:0.2,48:0.2
+                                     # bfloat16 on a CPU that has it, the first 40 % of the epochs on smaller patches
 
 The recipe (rskeras.training.recipes): a compact residual CNN with its normalisation inside,
 random flips and 90-degree rotations, label smoothing 0.1, AdamW with a one-cycle schedule; the
 epochs are chosen from the measured throughput to fill the time budget. No pretrained weights.
 The trained model is written to ``saved_models/eurosat_<model>/`` (``.keras`` and SavedModel
-version 1): raw RGB 64x64x3 values 0-255 as float32 in, the 10 class probabilities in
-``label_map.json`` order out. ``--quick`` writes under ``--out`` instead, never over the
+version 1, computing in float32 whatever the training precision): raw RGB 64x64x3 values 0-255
+as float32 in, the 10 class probabilities in ``label_map.json`` order out. ``--quick`` writes under ``--out`` instead, never over the
 committed model.
 """
 

@@ -21,6 +21,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out", help="the folder (saved_model) or file (.onnx, .tflite) to write")
     p.add_argument("--format", default="saved_model", choices=["saved_model", "onnx", "litert"],
                    help="the format to write (default saved_model)")
+    p.add_argument("--precision", default="float32", choices=["float32", "saved"],
+                   help="float32 (default): a model trained in mixed precision is written as a float32 copy with "
+                   "the same weights; saved: as the .keras file computes")
     p.add_argument("--parity", metavar="RASTER",
                    help="after an onnx or litert export, compare it with Keras on patches of RASTER")
     p.add_argument("--bands", nargs="+", type=band_argument, metavar="BAND",
@@ -34,16 +37,21 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import warnings
 
+    from rskeras.inference.runner import load_model
     from rskeras.serving.formats import export, parity
+    from rskeras.training.precision import with_dtype_policy
 
     if args.parity and args.format == "saved_model":
         raise ValueError("--parity compares an exported onnx or litert file with Keras; give --format onnx or litert")
-    written = export(args.model, args.out, format=args.format)
+    model = load_model(args.model)
+    if args.precision != "saved":  # --parity compares with the model that was exported
+        model = with_dtype_policy(model, args.precision)
+    written = export(model, args.out, format=args.format, precision=None)
     print(f"wrote {written}")
     if args.parity:
         with warnings.catch_warnings(record=True) as notes:
             warnings.simplefilter("always", UserWarning)
-            report = parity(args.model, written, args.parity, bands=args.bands, sensor=args.sensor,
+            report = parity(model, written, args.parity, bands=args.bands, sensor=args.sensor,
                             n_patches=args.patches)
         for note in notes:
             print(f"rskeras export: note: {note.message}", file=sys.stderr)

@@ -51,6 +51,7 @@ from rskeras.io import atomic_path, check_output
 from rskeras.models.metadata import all_layers
 from rskeras.serving.export import export_saved_model
 from rskeras.tasks import get_task
+from rskeras.training.precision import with_dtype_policy
 
 #: format -> the suffix of its file (None: a folder).
 FORMATS = {"saved_model": None, "onnx": ".onnx", "litert": ".tflite"}
@@ -64,7 +65,7 @@ class ExportError(ValueError):
 
 
 def export(model: keras.Model | str | os.PathLike, path: str | os.PathLike, format: str = "saved_model",  # noqa: A002
-           **options) -> Path:
+           precision: str | None = "float32", **options) -> Path:
     """Write ``model`` in ``format`` to ``path``, with its band names, class names, task and normalisation.
 
     Args:
@@ -72,6 +73,9 @@ def export(model: keras.Model | str | os.PathLike, path: str | os.PathLike, form
         path: ``saved_model``: the model's folder (``saved_models/NAME``; the next numbered version is written);
             ``onnx``: a ``.onnx`` file; ``litert``: a ``.tflite`` file (replaced if it exists).
         format: ``"saved_model"``, ``"onnx"`` or ``"litert"``.
+        precision: the dtype policy the exported model computes in: ``"float32"`` writes a float32 copy
+            of a model trained in mixed precision (the same weights,
+            :func:`rskeras.training.precision.with_dtype_policy`); None writes the model as it is.
         **options: ``saved_model``: the options of :func:`export_saved_model`; ``onnx``: ``opset_version``.
 
     Returns:
@@ -83,6 +87,8 @@ def export(model: keras.Model | str | os.PathLike, path: str | os.PathLike, form
     if format not in FORMATS:
         raise ValueError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     model = load_model(model)
+    if precision is not None:
+        model = with_dtype_policy(model, precision)
     if format == "saved_model":
         return export_saved_model(model, path, **options)
     allowed = {"onnx": {"opset_version"}, "litert": set()}[format]

@@ -6,27 +6,37 @@ import time
 from collections.abc import Callable
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 
+class _StepEnds(keras.callbacks.Callback):
+    """``time.perf_counter()`` at the end of every training batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.times: list[float] = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.times.append(time.perf_counter())
+
+
 def measure_throughput(build: Callable[[], keras.Model], dataset: tf.data.Dataset, steps: int = 8,
-                       warmup: int = 2) -> float:
+                       warmup: int = 3) -> float:
     """Training images per second of a fresh model from ``build()`` (compiled) on ``dataset``'s batches.
 
-    ``warmup`` steps (tracing, first allocations) are run and not timed, then ``steps`` are timed.
-    The model is thrown away; measure before building the model that is trained.
+    The model trains with ``fit``, as a run does (the input pipeline and the step share the CPU):
+    ``warmup`` steps (tracing, first allocations), then ``steps`` more, and the median time between the
+    ends of consecutive steps sets the speed, so a step slowed by something else on the machine does
+    not. Every batch must hold the same number of images. The model is thrown away; measure before
+    building the model that is trained.
     """
     model = build()
-    batches = iter(dataset.repeat())
-    for _ in range(warmup):
-        x, y = next(batches)
-        model.train_on_batch(x, y)
-    images, start = 0, time.perf_counter()
-    for _ in range(steps):
-        x, y = next(batches)
-        model.train_on_batch(x, y)
-        images += int(tf.shape(x)[0])
-    return images / (time.perf_counter() - start)
+    batch_size = int(next(iter(dataset))[0].shape[0])
+    ends = _StepEnds()
+    model.fit(dataset.repeat(), steps_per_epoch=warmup + steps + 1, epochs=1, verbose=0, callbacks=[ends])
+    intervals = np.diff(ends.times[warmup:])
+    return batch_size / float(np.median(intervals))
 
 
 def epochs_for_budget(seconds: float, images_per_second: float, n_train: int, n_validation: int = 0,

@@ -22,6 +22,7 @@ A YAML file (or a dict of the same shape)::
       ignore_class: 255             # target value that counts nowhere (unlabelled pixels, nodata)
       augment: true                 # flips and 90-degree rotations; or [flip, crop, {noise: {std: 50}}, mixup]
       precision: auto
+      progressive_resizing: [[32, 0.2], [48, 0.2]]   # first 20 % of the epochs at 32 px, next 20 % at 48 px
       strategy: auto
     output:
       run_dir: runs/eurosat
@@ -274,12 +275,17 @@ class OutputConfig:
         export: a ``saved_models/<name>`` folder for a SavedModel version and a ``.keras`` copy.
         evaluate: evaluate the final model on the validation data and write ``evaluation/``.
         tensorboard: write TensorBoard logs.
+        precision: what the final model (``model.keras``, the evaluation, the export) computes in:
+            ``"float32"``, a float32 copy of a mixed-precision model with the same weights
+            (:func:`rskeras.training.precision.with_dtype_policy`: fast on every CPU, and what ONNX and
+            LiteRT files need), or ``"trained"``, the precision it trained in.
     """
 
     run_dir: str = "runs/run"
     export: str | None = None
     evaluate: bool = True
     tensorboard: bool = True
+    precision: str = "float32"
 
 
 @dataclass
@@ -301,6 +307,9 @@ class Config:
         out.pop("origin")
         return out
 
+
+#: ``output.precision``: a float32 copy of the trained model, or the model as trained
+OUTPUT_PRECISIONS = ("float32", "trained")
 
 SECTIONS: dict[str, type] = {
     "data": DataConfig, "model": ModelConfig, "task": TaskConfig, "training": TrainingConfig, "output": OutputConfig,
@@ -776,6 +785,7 @@ def _validate(raw: dict, origin: ConfigOrigin) -> Config:
     _check_model(result.model, where)
     _check_task(result.task, where)
     _check_training(result.training, result.task, where)
+    _choice(result.output.precision, OUTPUT_PRECISIONS, "output.precision", where)
     _check_rasters(result, where)
     _check_model_fits(result, where)
     return result

@@ -13,6 +13,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from rskeras.models.metadata import all_layers
+
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -60,3 +62,40 @@ def wrap_optimizer(optimizer: keras.optimizers.Optimizer, policy: str) -> keras.
     if policy == "mixed_float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         return keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
+
+
+def with_dtype_policy(model: keras.Model, policy: str = "float32") -> keras.Model:
+    """``model`` with every layer that computes in a mixed policy set to ``policy``, and the same weights.
+
+    A model trained under ``mixed_float16`` or ``mixed_bfloat16`` keeps float32 weights but computes
+    in 16 bits, which is slow on CPUs without 16-bit arithmetic (and ONNX or LiteRT files would carry
+    the casts). Its float32 copy computes the same function at full precision: the configuration is
+    rebuilt with ``policy`` in place of each mixed policy, and the weights are copied in order.
+    Layers that set their own dtype (float32 outputs, int inputs) keep it. ``model`` itself is
+    returned when no layer computes in a mixed policy.
+
+    Raises:
+        ValueError: ``policy`` is not a Keras dtype policy name.
+    """
+    keras.dtype_policies.get(policy)  # a bad name raises here
+    mixed = {"mixed_float16", "mixed_bfloat16"} - {policy}
+    if not any(layer.dtype_policy.name in mixed for layer in all_layers(model)):
+        return model
+    config = keras.saving.serialize_keras_object(model)
+    config.pop("compile_config", None)
+    copy = keras.saving.deserialize_keras_object(_replace_policies(config, mixed, policy))
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _replace_policies(config, mixed: set[str], policy: str):
+    """A serialised model with each dtype policy named in ``mixed`` (an object or a plain name) set to ``policy``."""
+    if isinstance(config, dict):
+        if config.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and config["config"].get("name") in mixed:
+            return {**config, "config": {**config["config"], "name": policy}}
+        return {key: (policy if key == "dtype" and isinstance(value, str) and value in mixed
+                      else _replace_policies(value, mixed, policy))
+                for key, value in config.items()}
+    if isinstance(config, list):
+        return [_replace_policies(value, mixed, policy) for value in config]
+    return config

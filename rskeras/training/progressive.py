@@ -17,8 +17,9 @@ How it works, so that one model serves every size:
   unchanged, at full size.
 - :class:`ResizeSchedule`, a callback, sets ``size`` at the start of every epoch from the epoch's
   number, so a resumed run picks up the size of the epoch it resumes at.
-- The network inside is the model that is saved, evaluated and exported: its input keeps the
-  data's patch size.
+- The network inside is the model that is saved (``save`` of the wrapper saves it, so the run
+  folder's ``best.keras`` is the network too), evaluated and exported: its input keeps the data's
+  patch size. Checkpoints (weights) are the wrapper's, so a resumed run restores ``size`` as well.
 
 Only patch models with one input and one label per patch can be trained like this (a dense
 target would have to be resized too); the configuration check says so.
@@ -26,6 +27,7 @@ target would have to be resized too); the configuration check says so.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import keras
@@ -35,13 +37,13 @@ import tensorflow as tf
 def stage_epochs(schedule: Sequence[Sequence[float]], epochs: int) -> list[int]:
     """Epochs of each stage of ``schedule`` (``[[size, share of the epochs], ...]``) in a run of ``epochs``.
 
-    Stage ``i`` ends at epoch ``round(epochs * (share_0 + ... + share_i))``; the epochs after the
-    last stage train at full size.
+    Stage ``i`` ends at epoch ``epochs * (share_0 + ... + share_i)`` rounded half up; the epochs after
+    the last stage train at full size.
     """
     ends, total = [], 0.0
     for _, share in schedule:
         total += share
-        ends.append(min(epochs, round(epochs * total)))
+        ends.append(min(epochs, math.floor(epochs * total + 0.5)))
     return [end - start for start, end in zip([0, *ends[:-1]], ends)]
 
 
@@ -99,12 +101,18 @@ class ProgressiveResizing(keras.Model):
         if training:
             size = tf.convert_to_tensor(self.size.value)
             inputs = tf.cond(size < self.full_size, lambda: self._resized(inputs, size), lambda: inputs)
+            return self.network.call(inputs, training=True)  # ``call``: past the input's check of the full size
         return self.network(inputs, training=training)
 
     @staticmethod
     def _resized(images: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
         resized = tf.image.resize(tf.cast(images, tf.float32), tf.stack([size, size]), method="area")
         return tf.cast(resized, images.dtype)
+
+    def save(self, filepath, *args, **kwargs):
+        """Save the network (the resizing exists only in training): the run folder's ``best.keras`` is the
+        network, as ``model.keras`` is."""
+        return self.network.save(filepath, *args, **kwargs)
 
     def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable,

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from rskeras.models.metadata import all_layers
 from rskeras.training.budget import TimeLimit, epochs_for_budget, measure_throughput
 from rskeras.training.config import load_config
+from rskeras.training.precision import resolve_precision
 from rskeras.training.progressive import ProgressiveResizing
 from rskeras.training.trainer import (
     build_model,
@@ -94,6 +96,10 @@ def eurosat_recipe(root: str | os.PathLike | None, model: str = "compact_resnet"
     }
 
 
+#: untimed steps of each throughput probe (tracing, first allocations, filling the cache of decoded images)
+WARMUP_STEPS = 3
+
+
 def calibrate(config: dict, steps: int = 10) -> float:
     """Training images per second of ``config``'s model on its data (a throw-away model, a few batches).
 
@@ -101,8 +107,9 @@ def calibrate(config: dict, steps: int = 10) -> float:
     average over the epochs (the stages' shares of the time, weighted by their shares of the epochs).
     """
     probe = copy.deepcopy(config)
-    probe["data"].update(limit=probe["data"]["batch_size"] * (steps + 2), validation_split=None, stats_samples=64,
-                         cache=False)
+    # as in training, the decoded images are cached: the warm-up steps fill the cache, the timed ones repeat it
+    probe["data"].update(limit=probe["data"]["batch_size"] * WARMUP_STEPS, validation_split=None, stats_samples=64,
+                         cache=True)
     cfg = load_config(probe)
     data = load_data(cfg)
     ds = prepare_dataset(data.train, "multiclass", len(data.class_names), True, True, cfg.training.label_smoothing)
@@ -115,12 +122,12 @@ def calibrate(config: dict, steps: int = 10) -> float:
         return compile_model(model, "multiclass", make_optimizer(cfg.training, 10), cfg.training.label_smoothing)
 
     schedule = cfg.training.progressive_resizing or []
-    full_speed = measure_throughput(build, ds, steps=steps)
+    full_speed = measure_throughput(build, ds, steps=steps, warmup=WARMUP_STEPS)
     if schedule:
         print(f"[eurosat] {full_speed:.0f} images/s at the full size")
     seconds_per_image = (1 - sum(share for _, share in schedule)) / full_speed
     for size, share in schedule:
-        speed = measure_throughput(lambda: build(size), ds, steps=steps)
+        speed = measure_throughput(lambda: build(size), ds, steps=steps, warmup=WARMUP_STEPS)
         print(f"[eurosat] {speed:.0f} images/s at {size} x {size} pixels")
         seconds_per_image += share / speed
     return 1 / seconds_per_image
@@ -244,7 +251,8 @@ def _summary(result, config: dict, model: str, epochs: int, limit_cb: TimeLimit,
     return {
         "model": model,
         "parameters": int(result.model.count_params()),
-        "precision": result.model.dtype_policy.name,
+        "precision": resolve_precision(config["training"]["precision"]),
+        "saved_model_computes_in": sorted({layer.dtype_policy.compute_dtype for layer in all_layers(result.model)}),
         "progressive_resizing": config["training"]["progressive_resizing"],
         "epochs": len(result.run.log_rows()),
         "epochs_planned": epochs,

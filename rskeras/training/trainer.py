@@ -51,7 +51,7 @@ from rskeras.training.distribute import (
     shard_options,
     worker_index,
 )
-from rskeras.training.precision import set_precision
+from rskeras.training.precision import set_precision, with_dtype_policy
 from rskeras.training.progressive import ProgressiveResizing, ResizeSchedule, check_network, sizes_by_epoch
 from rskeras.training.runs import RunChangedError, RunFolder, check_resume, set_seeds
 
@@ -401,7 +401,8 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
     configuration. The run folder gets ``config.yaml`` (once, when training starts),
     checkpoints, ``best.keras``, ``log.csv``, TensorBoard logs, the final ``model.keras`` and
     (``output.evaluate``) ``evaluation/metrics.json`` with the confusion matrix figure;
-    ``output.export`` receives the SavedModel and a ``.keras`` copy.
+    ``output.export`` receives the SavedModel and a ``.keras`` copy. The final model computes in
+    float32 unless ``output.precision`` is ``"trained"`` (a mixed-precision run's copy has the same weights).
 
     Started again, a killed run continues from its last finished epoch (the first line printed
     says so); a changed configuration is refused, naming what changed (only
@@ -449,6 +450,8 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
     history = fit(model, train_ds, val_ds, run, t.epochs, t.steps_per_epoch, t.monitor, config.output.tensorboard,
                   [*resizing, *callbacks], verbose=t.verbose)
     network = trained_network(config, model)
+    if config.output.precision == "float32":
+        network = with_dtype_policy(network)
     result = TrainResult(model=network, history=history, run=run, config=config)
     if not run.chief:
         return result

@@ -24,6 +24,7 @@ def test_train_eurosat_plans_trains_evaluates_and_exports(eurosat_dir, tmp_path,
         ("compact_resnet_small", 1, 100.0)
     assert (summary["n_train"], summary["n_validation"], summary["epochs"]) == (128, 64, 1)
     assert summary["parameters"] > 0 and summary["precision"] == "float32"
+    assert summary["saved_model_computes_in"] == ["float32"] and summary["progressive_resizing"] is None
     assert summary["keras_file"].endswith("eurosat_compact_resnet_small.keras")
     assert (tmp_path / "models" / "eurosat_compact_resnet_small" / "1" / "saved_model.pb").exists()
     written = json.loads((tmp_path / "out" / "evaluation" / "metrics.json").read_text())

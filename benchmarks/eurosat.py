@@ -11,8 +11,8 @@ random flips and 90-degree rotations, label smoothing 0.1, AdamW with a one-cycl
 epochs are chosen from the measured throughput to fill the time budget. No pretrained weights.
 The trained model is written to ``saved_models/eurosat_<model>/`` (``.keras`` and SavedModel
 version 1, computing in float32 whatever the training precision): raw RGB 64x64x3 values 0-255
-as float32 in, the 10 class probabilities in ``label_map.json`` order out. ``--quick`` writes under ``--out`` instead, never over the
-committed model.
+as float32 in, the 10 class probabilities in ``label_map.json`` order out. ``--quick`` writes under
+``--out`` instead, never over the committed model.
 """
 
 from __future__ import annotations

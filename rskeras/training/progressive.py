@@ -3,10 +3,11 @@
 ``training.progressive_resizing: [[32, 0.2], [48, 0.3]]`` trains the first 20 % of the epochs on
 patches resized to 32 x 32 pixels, the next 30 % at 48 x 48, and the rest at the data's own patch
 size. A convolution costs in proportion to the pixels it sees, so an epoch at half the side costs
-about a quarter (measured for EuroSAT's compact ResNet on 2 CPU cores: 0.17 at 32 px and 0.45 at
-48 px of an epoch at 64 px, ``benchmarks/results/eurosat_search.json``); the same time budget then
-holds more epochs, and the last ones, where the learning rate anneals, see the full resolution
-(fast.ai's progressive resizing; Tan & Le, EfficientNetV2, ICML 2021).
+about a quarter, plus what does not shrink (measured for EuroSAT's compact ResNet on 2 CPU cores, of
+an epoch at 64 px: 0.17 at 32 px and 0.45 at 48 px in float32, ``benchmarks/results/eurosat_search.json``;
+0.29 and 0.60 in bfloat16, ``eurosat_progressive_2.json``'s run); the same time budget then holds more
+epochs, and the last ones, where the learning rate anneals, see the full resolution (fast.ai's
+progressive resizing; Tan & Le, EfficientNetV2, ICML 2021).
 
 How it works, so that one model serves every size:
 
@@ -55,17 +56,16 @@ def sizes_by_epoch(schedule: Sequence[Sequence[float]], epochs: int, full_size: 
     return sizes + [int(full_size)] * (epochs - len(sizes))
 
 
-def check_schedule(schedule: Sequence[Sequence[float]], full_size: int | None = None) -> None:
-    """Raise ``ValueError`` unless ``schedule`` is ``[[size, share], ...]``: whole sizes of at least 8 pixels
-    (and under ``full_size`` where known), shares above 0 that add up to less than 1."""
+def check_schedule(schedule: Sequence[Sequence[float]]) -> None:
+    """Raise ``ValueError`` unless ``schedule`` is ``[[size, share], ...]``: whole sizes of at least 8 pixels,
+    shares above 0 that add up to less than 1 (:func:`check_network` checks the sizes against the model)."""
     for item in schedule:
         if (not isinstance(item, (list, tuple)) or len(item) != 2 or isinstance(item[0], bool)
                 or not isinstance(item[0], int) or isinstance(item[1], bool) or not isinstance(item[1], (int, float))):
             raise ValueError(f"each stage must be [size in pixels, share of the epochs], e.g. [32, 0.25]; got {item!r}")
         size, share = item
-        if size < 8 or (full_size is not None and size >= full_size):
-            bound = f" and below the patch size {full_size}" if full_size is not None else ""
-            raise ValueError(f"stage {list(item)}: the size must be at least 8 pixels{bound}")
+        if size < 8:
+            raise ValueError(f"stage {list(item)}: the size must be at least 8 pixels")
         if share <= 0:
             raise ValueError(f"stage {list(item)}: the share of the epochs must be above 0")
     if sum(share for _, share in schedule) >= 1:
@@ -79,7 +79,8 @@ class ProgressiveResizing(keras.Model):
 
     Args:
         network: a model with one image input ``(batch, H, W, bands)``, ``H == W``, that accepts
-            other sides (convolutions and a global pooling, as every patch classifier of rskeras).
+            other sides (convolutions and a global pooling: ``compact_resnet``, ``resnet50``,
+            ``googlenet``; not the lecture's ``cnn``, which flattens; :func:`check_network` tells).
 
     ``call(x, training=True)`` resizes ``x`` to ``(batch, size, size, bands)`` with area averaging
     (in float32) when ``size`` is below ``H``; otherwise, and outside training, it is the network.

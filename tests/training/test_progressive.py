@@ -33,8 +33,6 @@ def test_stages_take_their_share_of_the_epochs():
 def test_bad_schedules_are_named(schedule, message):
     with pytest.raises(ValueError, match=message):
         check_schedule(schedule)
-    with pytest.raises(ValueError, match="below the patch size 64"):
-        check_schedule([[64, 0.2]], full_size=64)
 
 
 def _network():

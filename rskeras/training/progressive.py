@@ -5,7 +5,7 @@ patches resized to 32 x 32 pixels, the next 30 % at 48 x 48, and the rest at the
 size. A convolution costs in proportion to the pixels it sees, so an epoch at half the side costs
 about a quarter, plus what does not shrink (measured for EuroSAT's compact ResNet on 2 CPU cores, of
 an epoch at 64 px: 0.17 at 32 px and 0.45 at 48 px in float32, ``benchmarks/results/eurosat_search.json``;
-0.29 and 0.60 in bfloat16, ``eurosat_progressive_2.json``'s run); the same time budget then holds more
+0.26 and 0.59 in bfloat16, by the probe before ``eurosat_progressive_2.json``'s run); the same time budget then holds more
 epochs, and the last ones, where the learning rate anneals, see the full resolution (fast.ai's
 progressive resizing; Tan & Le, EfficientNetV2, ICML 2021).
 

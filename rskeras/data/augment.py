@@ -9,6 +9,9 @@ step            what it does                                               setti
 ``flip``        one of the eight flips and 90-degree rotations per patch   none
 ``crop``        a random square crop rescaled to the patch size            ``min_scale`` (0.75): smallest
                 (bilinear for the image, nearest for the target)           crop side, share of the side
+``shift``       a random shift by whole pixels, up to ``pixels`` each way  ``pixels`` (4): the largest
+                (rows and columns apart), the edge mirrored in (no          shift; under the patch's side
+                resampling, no new values)
 ``brightness``  per band: ``x * U(1 - gain, 1 + gain) + U(-offset, offset)`` ``gain`` (0.1), ``offset`` (0,
                                                                            data units)
 ``noise``       Gaussian noise per pixel and band                          ``std`` (data units; required)
@@ -34,6 +37,8 @@ What Keras 3.15 offers, checked on 8-band float32 patches of 0-10,000 and on lab
 ``{"images", "segmentation_masks"}``, move masks by nearest neighbour (values kept, returned as
 float32); but ``RandomZoom`` crops about the centre only and ``RandomCrop`` returns a smaller patch,
 so ``crop`` is written here (``tf.image.crop_and_resize`` with one random box per patch).
+``RandomTranslation`` shifts by fractions of the side and resamples bilinearly, so ``shift`` (the
+pad-and-crop shift of CIFAR and EuroSAT training recipes, by whole pixels) is written here too.
 ``RandomBrightness`` adds one value to all bands and clips to ``value_range``, so ``brightness``
 is written here. ``MixUp`` and ``CutMix`` mix N-band float images and one-hot labels correctly and
 are used; on segmentation masks ``MixUp`` fails on integer masks (and would average class values)
@@ -52,6 +57,7 @@ import tensorflow as tf
 AUGMENTATIONS: dict[str, dict[str, float | None]] = {
     "flip": {},
     "crop": {"min_scale": 0.75},
+    "shift": {"pixels": 4},
     "brightness": {"gain": 0.1, "offset": 0.0},
     "noise": {"std": None},
     "mixup": {"alpha": 0.2},
@@ -60,8 +66,11 @@ AUGMENTATIONS: dict[str, dict[str, float | None]] = {
 #: Steps that mix patches of a batch (patch classification only).
 MIXING = ("mixup", "cutmix")
 #: The allowed range of each setting, ``(low, high, low included)``.
-_RANGES = {"min_scale": (0.0, 1.0, False), "gain": (0.0, 1.0, True), "offset": (0.0, float("inf"), True),
-           "std": (0.0, float("inf"), False), "alpha": (0.0, float("inf"), False), "factor": (0.0, 1.0, False)}
+_RANGES = {"min_scale": (0.0, 1.0, False), "pixels": (1, float("inf"), True), "gain": (0.0, 1.0, True),
+           "offset": (0.0, float("inf"), True), "std": (0.0, float("inf"), False),
+           "alpha": (0.0, float("inf"), False), "factor": (0.0, 1.0, False)}
+#: Settings that count whole pixels.
+_WHOLE = ("pixels",)
 
 
 @tf.autograph.experimental.do_not_convert  # plain TF ops and tf.cond: nothing for AutoGraph to rewrite
@@ -150,6 +159,8 @@ def _settings(name: Any, given: Any) -> dict[str, float]:
                 (low <= value if closed else low < value) and value <= high):
             raise ValueError(f"augmentation {name!r}: {key} must be a number in {'[' if closed else '('}{low:g}, "
                              f"{high:g}], got {value!r}")
+        if key in _WHOLE and value != int(value):
+            raise ValueError(f"augmentation {name!r}: {key} must be a whole number of pixels, got {value!r}")
     return {key: float(value) for key, value in settings.items()}
 
 
@@ -251,6 +262,24 @@ def _crop(images, dense, settings, seed):
     return cropped, tf.cast(moved, dense.dtype)
 
 
+def _shift(images, dense, settings, seed):
+    pixels = int(settings["pixels"])
+    height, width = images.shape[1:3]
+    if height is not None and width is not None and pixels >= min(height, width):
+        raise ValueError(f"augmentation 'shift': pixels ({pixels}) must be under the patch's side "
+                         f"({height} x {width} pixels): the edge is filled by mirroring the patch")
+    shape = tf.shape(images)
+    offsets = tf.random.uniform([shape[0], 2], 0, 2 * pixels + 1, dtype=tf.int32, seed=seed)
+    rows = offsets[:, :1] + tf.range(shape[1])[None]  # (batch, H): rows of the padded patch
+    cols = offsets[:, 1:] + tf.range(shape[2])[None]  # (batch, W)
+
+    def move(x):
+        padded = tf.pad(x, [[0, 0], [pixels, pixels], [pixels, pixels], [0, 0]], mode="REFLECT")
+        return tf.gather(tf.gather(padded, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
+
+    return move(images), None if dense is None else move(dense)
+
+
 def _brightness(images, dense, settings, seed):
     shape = tf.shape(images)
     per_band = [shape[0], 1, 1, shape[3]]
@@ -264,7 +293,7 @@ def _noise(images, dense, settings, seed):
     return images + noise, dense
 
 
-_STEPS = {"flip": _flip, "crop": _crop, "brightness": _brightness, "noise": _noise}
+_STEPS = {"flip": _flip, "crop": _crop, "shift": _shift, "brightness": _brightness, "noise": _noise}
 
 
 def _mixer(name: str, settings: dict[str, float], seed: int | None):

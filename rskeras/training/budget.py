@@ -4,45 +4,67 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 
+@dataclass(frozen=True)
+class Throughput:
+    """Measured speeds of a model, in images per second.
+
+    Attributes:
+        train: training (``fit`` steps).
+        evaluate: evaluation (``evaluate`` steps: the validation pass of an epoch).
+    """
+
+    train: float
+    evaluate: float
+
+
 class _StepEnds(keras.callbacks.Callback):
-    """``time.perf_counter()`` at the end of every training batch."""
+    """``time.perf_counter()`` at the end of every training and every evaluation batch."""
 
     def __init__(self):
         super().__init__()
-        self.times: list[float] = []
+        self.train: list[float] = []
+        self.test: list[float] = []
 
     def on_train_batch_end(self, batch, logs=None):
-        self.times.append(time.perf_counter())
+        self.train.append(time.perf_counter())
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.test.append(time.perf_counter())
 
 
 def measure_throughput(build: Callable[[], keras.Model], dataset: tf.data.Dataset, steps: int = 8,
-                       warmup: int = 3) -> float:
-    """Training images per second of a fresh model from ``build()`` (compiled) on ``dataset``'s batches.
+                       warmup: int = 3) -> Throughput:
+    """Training and evaluation speeds of a fresh model from ``build()`` (compiled) on ``dataset``'s batches.
 
-    The model trains with ``fit``, as a run does (the input pipeline and the step share the CPU):
-    ``warmup`` steps (tracing, first allocations), then ``steps`` more, and the median time between the
-    ends of consecutive steps sets the speed, so a step slowed by something else on the machine does
-    not. Every batch must hold the same number of images. The model is thrown away; measure before
-    building the model that is trained.
+    The model trains with ``fit``, then evaluates with ``evaluate``, as a run does (the input pipeline
+    and the step share the CPU): ``warmup`` steps each (tracing, first allocations), then ``steps``
+    more, and the median time between the ends of consecutive steps sets the speed, so a step slowed
+    by something else on the machine does not. Every batch must hold the same number of images. The
+    model is thrown away; measure before building the model that is trained.
     """
     model = build()
     batch_size = int(next(iter(dataset))[0].shape[0])
     ends = _StepEnds()
     model.fit(dataset.repeat(), steps_per_epoch=warmup + steps + 1, epochs=1, verbose=0, callbacks=[ends])
-    intervals = np.diff(ends.times[warmup:])
-    return batch_size / float(np.median(intervals))
+    model.evaluate(dataset.repeat(), steps=warmup + steps + 1, verbose=0, callbacks=[ends])
+    return Throughput(*(batch_size / float(np.median(np.diff(times[warmup:]))) for times in (ends.train, ends.test)))
 
 
 def epochs_for_budget(seconds: float, images_per_second: float, n_train: int, n_validation: int = 0,
-                      max_epochs: int = 200) -> int:
-    """Epochs over ``n_train`` images (plus a validation pass, about 3x faster than training) in ``seconds``."""
-    per_epoch = n_train / images_per_second + n_validation / (3 * images_per_second)
+                      max_epochs: int = 200, validation_images_per_second: float | None = None) -> int:
+    """Epochs over ``n_train`` images, each with a validation pass over ``n_validation``, that fit in ``seconds``.
+
+    ``validation_images_per_second``: the measured evaluation speed (default: 3x ``images_per_second``).
+    """
+    validation_speed = validation_images_per_second or 3 * images_per_second
+    per_epoch = n_train / images_per_second + n_validation / validation_speed
     return int(max(1, min(max_epochs, seconds // per_epoch)))
 
 

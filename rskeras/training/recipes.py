@@ -3,7 +3,8 @@
 :func:`eurosat_recipe` is the configuration (a dict for :func:`rskeras.training.train`) of the best
 recipe rskeras offers for EuroSAT RGB without pretrained weights: a compact residual network
 (:func:`rskeras.models.compact_resnet`) with its normalisation inside, the eight
-flips and rotations of each patch, label smoothing 0.1, AdamW with a one-cycle schedule.
+flips and rotations of each patch and random shifts of up to 4 pixels (``shift``: the
+pad-and-crop of CIFAR recipes; the recipe search's best curve used it), label smoothing 0.1, AdamW with a one-cycle schedule.
 On a GPU the same recipe trains ResNet-50 or GoogLeNet in mixed precision. Its best CPU run adds
 ``precision="mixed_bfloat16"`` (where the CPU has bfloat16 arithmetic) and
 ``progressive_resizing=[[32, 0.2], [48, 0.2]]`` (:mod:`rskeras.training.progressive`): more epochs fit
@@ -24,7 +25,12 @@ from pathlib import Path
 import tensorflow as tf
 
 from rskeras.models.metadata import all_layers
-from rskeras.training.budget import TimeLimit, epochs_for_budget, measure_throughput
+from rskeras.training.budget import (
+    Throughput,
+    TimeLimit,
+    epochs_for_budget,
+    measure_throughput,
+)
 from rskeras.training.config import load_config
 from rskeras.training.precision import resolve_precision
 from rskeras.training.progressive import ProgressiveResizing
@@ -92,7 +98,7 @@ def eurosat_recipe(root: str | os.PathLike | None, model: str = "compact_resnet"
         "model": {"name": recipe.family, "options": copy.deepcopy(recipe.options)},
         "task": {"type": "multiclass"},
         "training": {"epochs": epochs, "optimizer": "adamw", "learning_rate": recipe.learning_rate,
-                     "weight_decay": 0.05, "schedule": "onecycle", "label_smoothing": 0.1, "augment": True,
+                     "weight_decay": 0.05, "schedule": "onecycle", "label_smoothing": 0.1, "augment": ["flip", "shift"],
                      "precision": precision, "strategy": "auto", "seed": seed, "monitor": "val_accuracy",
                      "verbose": verbose, "progressive_resizing": copy.deepcopy(progressive_resizing)},
         "output": {"run_dir": str(run_dir), "export": None, "evaluate": True, "tensorboard": True},
@@ -103,11 +109,12 @@ def eurosat_recipe(root: str | os.PathLike | None, model: str = "compact_resnet"
 WARMUP_STEPS = 3
 
 
-def calibrate(config: dict, steps: int = 10) -> float:
-    """Training images per second of ``config``'s model on its data (a throw-away model, a few batches).
+def calibrate(config: dict, steps: int = 10) -> Throughput:
+    """Training and validation speeds of ``config``'s model on its data (a throw-away model, a few batches).
 
-    With ``training.progressive_resizing`` each stage's size is measured, and the result is the
-    average over the epochs (the stages' shares of the time, weighted by their shares of the epochs).
+    With ``training.progressive_resizing`` each stage's size is measured, and the training speed is
+    the average over the epochs (the stages' shares of the time, weighted by their shares of the
+    epochs); validation always runs at the full size.
     """
     probe = copy.deepcopy(config)
     # as in training, the decoded images are cached: the warm-up steps fill the cache, the timed ones repeat it
@@ -115,7 +122,8 @@ def calibrate(config: dict, steps: int = 10) -> float:
                          cache=True)
     cfg = load_config(probe)
     data = load_data(cfg)
-    ds = prepare_dataset(data.train, "multiclass", len(data.class_names), True, True, cfg.training.label_smoothing)
+    ds = prepare_dataset(data.train, "multiclass", len(data.class_names), True, cfg.training.augment,
+                         cfg.training.label_smoothing)
 
     def build(size: int | None = None):
         model = build_model(cfg, data)
@@ -125,15 +133,14 @@ def calibrate(config: dict, steps: int = 10) -> float:
         return compile_model(model, "multiclass", make_optimizer(cfg.training, 10), cfg.training.label_smoothing)
 
     schedule = cfg.training.progressive_resizing or []
-    full_speed = measure_throughput(build, ds, steps=steps, warmup=WARMUP_STEPS)
-    if schedule:
-        print(f"[eurosat] {full_speed:.0f} images/s at the full size")
-    seconds_per_image = (1 - sum(share for _, share in schedule)) / full_speed
+    full = measure_throughput(build, ds, steps=steps, warmup=WARMUP_STEPS)
+    print(f"[eurosat] {full.train:.0f} images/s at the full size, {full.evaluate:.0f} in validation")
+    seconds_per_image = (1 - sum(share for _, share in schedule)) / full.train
     for size, share in schedule:
-        speed = measure_throughput(lambda: build(size), ds, steps=steps, warmup=WARMUP_STEPS)
+        speed = measure_throughput(lambda: build(size), ds, steps=steps, warmup=WARMUP_STEPS).train
         print(f"[eurosat] {speed:.0f} images/s at {size} x {size} pixels")
         seconds_per_image += share / speed
-    return 1 / seconds_per_image
+    return Throughput(1 / seconds_per_image, full.evaluate)
 
 
 def train_eurosat(
@@ -220,9 +227,10 @@ def _split_sizes(root: str | os.PathLike | None, limit: int | None, validation_l
             len(eurosat_files(root, "validation").paths[:validation_limit]))
 
 
-def _reserve_seconds(n_validation: int, throughput: float | None) -> float:
-    """Seconds kept back from the budget for the final evaluation and export."""
-    return 60 + (n_validation / (2 * throughput) if throughput else 0)
+def _reserve_seconds(n_validation: int, throughput: Throughput | None) -> float:
+    """Seconds kept back from the budget for the final evaluation and export (the evaluation planned at
+    half the training speed: the saved float32 copy of a 16-bit model evaluates more slowly)."""
+    return 60 + (n_validation / (2 * throughput.train) if throughput else 0)
 
 
 def _seconds_left(minutes: float | None, start: float, reserve: float) -> float:
@@ -234,20 +242,21 @@ def _seconds_left(minutes: float | None, start: float, reserve: float) -> float:
 
 
 def _plan_epochs(config: dict, model: str, minutes: float, start: float, n_train: int,
-                 n_validation: int) -> tuple[float, int]:
-    """``(training images per second, epochs)`` that fit a budget of ``minutes`` counted from ``start``
+                 n_validation: int) -> tuple[Throughput, int]:
+    """``(measured speeds, epochs)`` that fit a budget of ``minutes`` counted from ``start``
     (a ``time.perf_counter()`` value), measured on ``config``'s model."""
     print(f"[eurosat] measuring the training speed of {model} ...")
     throughput = calibrate(config)
     remaining = _seconds_left(minutes, start, _reserve_seconds(n_validation, throughput))
-    epochs = epochs_for_budget(remaining, throughput, n_train, n_validation)
-    print(f"[eurosat] {throughput:.0f} images/s -> {epochs} epoch(s) of {n_train} images in the "
-          f"{minutes:g} minute budget")
+    epochs = epochs_for_budget(remaining, throughput.train, n_train, n_validation,
+                               validation_images_per_second=throughput.evaluate)
+    print(f"[eurosat] {throughput.train:.0f} images/s -> {epochs} epoch(s) of {n_train} images (and "
+          f"{n_validation} validated at {throughput.evaluate:.0f} images/s) in the {minutes:g} minute budget")
     return throughput, epochs
 
 
 def _summary(result, config: dict, model: str, epochs: int, limit_cb: TimeLimit, n_train: int, n_validation: int,
-             throughput: float | None) -> dict:
+             throughput: Throughput | None) -> dict:
     """The run in numbers: model, precision, epochs, accuracy, per-class F1 and speeds."""
     report = result.evaluation or {}
     train_seconds = limit_cb.elapsed
@@ -268,7 +277,8 @@ def _summary(result, config: dict, model: str, epochs: int, limit_cb: TimeLimit,
         "train_seconds": train_seconds,
         "train_images_per_second": (limit_cb.steps * config["data"]["batch_size"] / train_seconds
                                     if train_seconds else None),
-        "calibrated_images_per_second": throughput,
+        "calibrated_images_per_second": throughput.train if throughput else None,
+        "calibrated_validation_images_per_second": throughput.evaluate if throughput else None,
         "inference_images_per_second": report.get("images_per_second"),
     }
 

@@ -48,6 +48,37 @@ def test_geometric_steps_move_image_and_target_together():
     assert moved.shape == targets.shape and not np.array_equal(moved, targets)
 
 
+def test_shift_is_numpys_mirrored_pad_cut_at_the_drawn_offset():
+    """Each patch is the mirrored (reflect-padded) patch cut at one offset of at most ``pixels`` each
+    way, the same for its target; values are moved, never resampled; some patches do move."""
+    images, targets = coordinates(batch=16)
+    out, moved = batch_augmenter({"shift": {"pixels": 3}}, seed=2)(tf.constant(images), tf.constant(targets))
+    out, moved = out.numpy(), moved.numpy()
+    offsets = set()
+    for image, target, got, got_target in zip(images, targets, out, moved):
+        padded_image = np.pad(image, [(3, 3), (3, 3), (0, 0)], mode="reflect")
+        padded_target = np.pad(target, 3, mode="reflect")
+        matches = [(i, j) for i in range(7) for j in range(7)
+                   if np.array_equal(padded_image[i:i + SIZE, j:j + SIZE], got)]
+        assert len(matches) == 1
+        i, j = matches[0]
+        np.testing.assert_array_equal(padded_target[i:i + SIZE, j:j + SIZE], got_target)
+        offsets.add((i - 3, j - 3))
+    assert len(offsets) > 5 and all(max(abs(dy), abs(dx)) <= 3 for dy, dx in offsets)
+    assert moved.dtype == targets.dtype and out.shape == images.shape
+
+
+def test_shift_larger_than_the_patch_is_named():
+    images, _ = coordinates()
+    with pytest.raises(ValueError, match=r"'shift': pixels \(32\) must be under the patch's side \(32 x 32"):
+        batch_augmenter({"shift": {"pixels": 32}})(tf.constant(images))
+    with pytest.raises(ValueError, match="'shift': pixels must be a whole number of pixels, got 2.5"):
+        parse_augment({"shift": {"pixels": 2.5}})
+    with pytest.raises(ValueError, match=r"'shift': pixels must be a number in \[1, inf\], got 0"):
+        parse_augment({"shift": {"pixels": 0}})
+    assert parse_augment(["flip", "shift"]) == {"flip": {}, "shift": {"pixels": 4.0}}
+
+
 def test_ignore_value_stays_ignore_and_classes_stay_classes(patches):
     images, labels = patches
     augment = batch_augmenter({"flip": None, "crop": {"min_scale": 0.6}}, seed=0)
@@ -115,7 +146,8 @@ def test_augment_spec_is_checked():
     assert parse_augment(True) == {"flip": {}} and parse_augment(None) == {}
     assert parse_augment(["flip", "crop"]) == {"flip": {}, "crop": {"min_scale": 0.75}}
     assert parse_augment({"brightness": {"offset": 100}}) == {"brightness": {"gain": 0.1, "offset": 100.0}}
-    with pytest.raises(ValueError, match="unknown augmentation 'rotate'; choose from flip, crop, brightness, noise, "
+    with pytest.raises(ValueError, match="unknown augmentation 'rotate'; choose from flip, crop, shift, brightness, "
+                                         "noise, "
                                          "mixup, cutmix"):
         parse_augment(["flip", "rotate"])
     with pytest.raises(ValueError, match=r"'noise' needs std in the units of the data, e\.g\. \{noise: \{std: 50\}\}"):

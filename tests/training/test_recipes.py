@@ -5,23 +5,49 @@ import math
 
 import pytest
 
-from rskeras.training import recipes
+from rskeras.training import Throughput, epochs_for_budget, measure_throughput, recipes
 
 
 def test_budget_steps():
-    assert recipes._reserve_seconds(5400, 100.0) == 60 + 27.0
+    assert recipes._reserve_seconds(5400, Throughput(100.0, 300.0)) == 60 + 27.0
     assert recipes._reserve_seconds(5400, None) == 60
     assert recipes._seconds_left(None, 0.0, 60) == math.inf
 
 
+def test_epochs_for_budget():
+    # 1,000 training images at 100/s and 500 validated at 250/s: 12 s an epoch
+    assert epochs_for_budget(60, 100.0, 1000, 500, validation_images_per_second=250.0) == 5
+    assert epochs_for_budget(59.9, 100.0, 1000, 500, validation_images_per_second=250.0) == 4
+    assert epochs_for_budget(60, 100.0, 1000, 600) == 5  # validation at 3x the training speed: 2 s
+    assert epochs_for_budget(1, 100.0, 1000) == 1 and epochs_for_budget(1e6, 100.0, 1000, max_epochs=7) == 7
+
+
+def test_measure_throughput_times_fit_and_evaluate_steps():
+    """Both speeds from the median step of a real fit and evaluate on a tiny model (batches of 8)."""
+    import keras
+    import tensorflow as tf
+
+    def build():
+        model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(),
+                                  keras.layers.Dense(2)])
+        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model
+
+    data = tf.data.Dataset.from_tensor_slices((tf.zeros((32, 16, 16, 3)), tf.zeros(32, "int32"))).batch(8)
+    speed = measure_throughput(build, data, steps=4, warmup=2)
+    assert isinstance(speed, Throughput) and speed.train > 0 and speed.evaluate > 0
+
+
 def test_train_eurosat_plans_trains_evaluates_and_exports(eurosat_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(recipes, "calibrate", lambda config: 100.0)  # images/s, instead of a measured probe
-    # 1.05 minutes less 60 s + 64 / (2 * 100) s of reserve leave ~2.7 s: one epoch of 128 + 64 images at 100/s
+    # images/s in training and validation, instead of a measured probe
+    monkeypatch.setattr(recipes, "calibrate", lambda config: Throughput(100.0, 400.0))
+    # 1.05 minutes less 60 s + 64 / (2 * 100) s of reserve leave ~2.7 s: one epoch of 128 (+ 64 at 400/s) images
     report = recipes.train_eurosat(eurosat_dir, tmp_path / "out", model="compact_resnet_small", minutes=1.05,
                                    export_dir=tmp_path / "models", limit=128, validation_limit=64, verbose=0)
     summary = report["summary"]
     assert (summary["model"], summary["epochs_planned"], summary["calibrated_images_per_second"]) == \
         ("compact_resnet_small", 1, 100.0)
+    assert summary["calibrated_validation_images_per_second"] == 400.0
     assert (summary["n_train"], summary["n_validation"], summary["epochs"]) == (128, 64, 1)
     assert summary["parameters"] > 0 and summary["precision"] == "float32"
     assert summary["saved_model_computes_in"] == ["float32"] and summary["progressive_resizing"] is None
@@ -46,7 +72,7 @@ def test_train_eurosat_passes_its_precision_to_the_recipe(eurosat_dir, tmp_path,
 
     def probe(config):
         seen["probed"] = config["training"]["precision"]
-        return 100.0  # images/s
+        return Throughput(100.0, 300.0)  # images/s
 
     monkeypatch.setattr(recipes, "calibrate", probe)
     monkeypatch.setattr(recipes, "train_config", capture)

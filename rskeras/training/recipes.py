@@ -16,12 +16,14 @@ evaluates on the validation split and exports the model (``.keras`` and a SavedM
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import keras
 import tensorflow as tf
 
 from rskeras.models.metadata import all_layers
@@ -32,7 +34,7 @@ from rskeras.training.budget import (
     measure_throughput,
 )
 from rskeras.training.config import load_config
-from rskeras.training.precision import resolve_precision
+from rskeras.training.precision import resolve_precision, set_precision
 from rskeras.training.progressive import ProgressiveResizing
 from rskeras.training.trainer import (
     build_model,
@@ -105,42 +107,62 @@ def eurosat_recipe(root: str | os.PathLike | None, model: str = "compact_resnet"
     }
 
 
-#: untimed steps of each throughput probe (tracing, first allocations, filling the cache of decoded images)
+#: untimed steps of each throughput probe (tracing, first allocations)
 WARMUP_STEPS = 3
+#: share of the budget's remaining seconds that the epochs are planned to fill: the speed of a whole
+#: run differs from its probe's by up to about 10 % on 2 shared cores (TimeLimit stops a run that overruns)
+PLANNED_SHARE = 0.95
 
 
-def calibrate(config: dict, steps: int = 10) -> Throughput:
+def calibrate(config: dict, steps: int = 20) -> Throughput:
     """Training and validation speeds of ``config``'s model on its data (a throw-away model, a few batches).
 
-    With ``training.progressive_resizing`` each stage's size is measured, and the training speed is
-    the average over the epochs (the stages' shares of the time, weighted by their shares of the
+    The model is built in the run's precision (``training.precision``). With
+    ``training.progressive_resizing`` each stage's size is measured, and the training speed is the
+    average over the epochs (the stages' shares of the time, weighted by their shares of the
     epochs); validation always runs at the full size.
     """
+    cfg, data, ds = _probe_data(config, WARMUP_STEPS + steps + 1)
+    schedule = cfg.training.progressive_resizing or []
+    previous_policy = keras.mixed_precision.dtype_policy()
+    policy = set_precision(cfg.training.precision)
+    try:
+        def build(size: int | None = None):
+            model = build_model(cfg, data)
+            if size is not None:
+                model = ProgressiveResizing(model)
+                model.size.assign(size)
+            optimizer = make_optimizer(cfg.training, 10)
+            return compile_model(model, "multiclass", optimizer, cfg.training.label_smoothing, policy)
+
+        full = measure_throughput(build, ds, steps=steps, warmup=WARMUP_STEPS)
+        print(f"[eurosat] {full.train:.0f} images/s at the full size, {full.evaluate:.0f} in validation ({policy})")
+        seconds_per_image = (1 - sum(share for _, share in schedule)) / full.train
+        for size, share in schedule:
+            speed = measure_throughput(functools.partial(build, size), ds, steps=steps, warmup=WARMUP_STEPS).train
+            print(f"[eurosat] {speed:.0f} images/s at {size} x {size} pixels")
+            seconds_per_image += share / speed
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous_policy)
+    return Throughput(1 / seconds_per_image, full.evaluate)
+
+
+def _probe_data(config: dict, batches: int):
+    """``(checked config, data, training batches)`` of ``batches`` batches of ``config``'s data for a probe.
+
+    As in training, the images come decoded from the cache, filled here before any timing; a probe
+    stays within one pass (a pass that starts again refills the shuffle buffer, about 40 ms).
+    """
     probe = copy.deepcopy(config)
-    # as in training, the decoded images are cached: the warm-up steps fill the cache, the timed ones repeat it
-    probe["data"].update(limit=probe["data"]["batch_size"] * WARMUP_STEPS, validation_split=None, stats_samples=64,
+    probe["data"].update(limit=probe["data"]["batch_size"] * batches, validation_split=None, stats_samples=64,
                          cache=True)
     cfg = load_config(probe)
     data = load_data(cfg)
     ds = prepare_dataset(data.train, "multiclass", len(data.class_names), True, cfg.training.augment,
                          cfg.training.label_smoothing)
-
-    def build(size: int | None = None):
-        model = build_model(cfg, data)
-        if size is not None:
-            model = ProgressiveResizing(model)
-            model.size.assign(size)
-        return compile_model(model, "multiclass", make_optimizer(cfg.training, 10), cfg.training.label_smoothing)
-
-    schedule = cfg.training.progressive_resizing or []
-    full = measure_throughput(build, ds, steps=steps, warmup=WARMUP_STEPS)
-    print(f"[eurosat] {full.train:.0f} images/s at the full size, {full.evaluate:.0f} in validation")
-    seconds_per_image = (1 - sum(share for _, share in schedule)) / full.train
-    for size, share in schedule:
-        speed = measure_throughput(lambda: build(size), ds, steps=steps, warmup=WARMUP_STEPS).train
-        print(f"[eurosat] {speed:.0f} images/s at {size} x {size} pixels")
-        seconds_per_image += share / speed
-    return Throughput(1 / seconds_per_image, full.evaluate)
+    for _ in ds:  # fills the cache
+        pass
+    return cfg, data, ds
 
 
 def train_eurosat(
@@ -248,7 +270,7 @@ def _plan_epochs(config: dict, model: str, minutes: float, start: float, n_train
     print(f"[eurosat] measuring the training speed of {model} ...")
     throughput = calibrate(config)
     remaining = _seconds_left(minutes, start, _reserve_seconds(n_validation, throughput))
-    epochs = epochs_for_budget(remaining, throughput.train, n_train, n_validation,
+    epochs = epochs_for_budget(PLANNED_SHARE * remaining, throughput.train, n_train, n_validation,
                                validation_images_per_second=throughput.evaluate)
     print(f"[eurosat] {throughput.train:.0f} images/s -> {epochs} epoch(s) of {n_train} images (and "
           f"{n_validation} validated at {throughput.evaluate:.0f} images/s) in the {minutes:g} minute budget")

@@ -20,7 +20,7 @@ A YAML file (or a dict of the same shape)::
       loss: crossentropy            # or focal, dice, jaccard, tversky, crossentropy_dice; {name: tversky, beta: 0.7}
       class_weights: balanced       # or one weight per class, or {class name: weight}
       ignore_class: 255             # target value that counts nowhere (unlabelled pixels, nodata)
-      augment: true                 # flips and 90-degree rotations; or [flip, crop, {noise: {std: 50}}, mixup]
+      augment: true                 # flips and 90-degree rotations; or [flip, shift, {noise: {std: 50}}, mixup]
       precision: auto
       progressive_resizing: [[32, 0.2], [48, 0.2]]   # first 20 % of the epochs at 32 px, next 20 % at 48 px
       strategy: auto
@@ -230,8 +230,8 @@ class TrainingConfig:
         ignore_class: a target value left out of the loss and the metrics (unlabelled pixels,
             nodata; for regression the targets' nodata value).
         augment: True (random flips and 90-degree rotations of patches and of dense targets), False,
-            or the steps of :func:`rskeras.data.augment.parse_augment` (flip, crop, brightness, noise,
-            mixup, cutmix), as a list or a mapping of step -> settings.
+            or the steps of :func:`rskeras.data.augment.parse_augment` (flip, crop, shift, brightness,
+            noise, mixup, cutmix), as a list or a mapping of step -> settings.
         precision: ``"auto"``, ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``.
         strategy: ``"auto"``, ``"default"``, ``"mirrored"``, ``"multi_worker"`` or ``"tpu"``.
         seed: seeds weights, shuffling and augmentation.

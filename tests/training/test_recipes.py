@@ -38,6 +38,32 @@ def test_measure_throughput_times_fit_and_evaluate_steps():
     assert isinstance(speed, Throughput) and speed.train > 0 and speed.evaluate > 0
 
 
+def test_calibrate_probes_each_stage_in_the_runs_precision(eurosat_dir, monkeypatch):
+    """The probe models compute in the run's precision (bfloat16 here), inside the resizing wrapper as in
+    the run, one per stage size, on the whole (limited) split; the stage speeds average by their shares;
+    the global policy is restored."""
+    import keras
+
+    from rskeras.models.metadata import all_layers
+
+    seen, speeds = [], iter([100.0, 400.0])
+
+    def probe(build, dataset, steps, warmup):
+        model = build()
+        seen.append((type(model).__name__, getattr(model, "size", None) is not None and int(model.size.numpy()),
+                     {layer.dtype_policy.compute_dtype for layer in all_layers(model) if layer.weights},
+                     sum(1 for _ in dataset)))
+        return Throughput(next(speeds), 300.0)
+
+    monkeypatch.setattr(recipes, "measure_throughput", probe)
+    config = recipes.eurosat_recipe(eurosat_dir, "compact_resnet_small", precision="mixed_bfloat16", verbose=0,
+                                    progressive_resizing=[[32, 0.5]], limit=320)
+    result = recipes.calibrate(config, steps=2)
+    assert seen == [("ProgressiveResizing", 64, {"bfloat16"}, 5), ("ProgressiveResizing", 32, {"bfloat16"}, 5)]
+    assert result == Throughput(1 / (0.5 / 100 + 0.5 / 400), 300.0)  # 160 images/s over the epochs
+    assert keras.mixed_precision.dtype_policy().name == "float32"
+
+
 def test_train_eurosat_plans_trains_evaluates_and_exports(eurosat_dir, tmp_path, monkeypatch):
     # images/s in training and validation, instead of a measured probe
     monkeypatch.setattr(recipes, "calibrate", lambda config: Throughput(100.0, 400.0))

@@ -39,7 +39,8 @@ def write_config(tmp_path, eurosat_dir, **training) -> str:
                                           "water, forest, urban"]),
     ({"class_weights": "equal"}, ["training.class_weights must be 'balanced'"]),
     ({"ignore_class": 2}, ["ignore_class=2 is one of the 3 classes (0..2)", "e.g. 255"]),
-    ({"augment": ["flip", "zoom"]}, ["unknown augmentation 'zoom'", "flip, crop, brightness, noise, mixup, cutmix"]),
+    ({"augment": ["flip", "zoom"]}, ["unknown augmentation 'zoom'",
+                                     "flip, crop, shift, brightness, noise, mixup, cutmix"]),
 ])
 def test_bad_loss_options_in_a_config(training, needles, eurosat_dir, tmp_path, unchanged):
     config = write_config(tmp_path, eurosat_dir, **training)

@@ -34,7 +34,6 @@ from rskeras.training.budget import (
 )
 from rskeras.training.config import load_config
 from rskeras.training.precision import resolve_precision, set_precision
-from rskeras.training.progressive import ProgressiveResizing
 from rskeras.training.trainer import (
     build_model,
     compile_model,
@@ -42,6 +41,7 @@ from rskeras.training.trainer import (
     load_data,
     make_optimizer,
     prepare_dataset,
+    resizing_model,
 )
 from rskeras.training.trainer import train as train_config
 
@@ -128,10 +128,9 @@ def calibrate(config: dict, steps: int = 20) -> Throughput:
     policy = set_precision(cfg.training.precision)
     try:
         def build(size: int | None = None):
-            model = build_model(cfg, data)
-            if schedule:  # as in the run, the network trains inside the wrapper at every size
-                model = ProgressiveResizing(model)
-                model.size.assign(size or model.full_size)
+            model, _ = resizing_model(cfg, build_model(cfg, data))  # as in the run: wrapped at every size
+            if size is not None:
+                model.size.assign(size)
             optimizer = make_optimizer(cfg.training, 10)
             return compile_model(model, "multiclass", optimizer, cfg.training.label_smoothing, policy)
 
@@ -160,7 +159,7 @@ def _probe_data(config: dict):
     data = load_data(cfg)
     ds = prepare_dataset(data.train, "multiclass", len(data.class_names), True, cfg.training.augment,
                          cfg.training.label_smoothing)
-    for _ in ds:  # fills the cache
+    for _ in data.train:  # fills the cache of decoded images (upstream of the augmentation)
         pass
     return cfg, data, ds
 

@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
                    "the next 20 %% at 48x48, the rest at 64x64")
     p.add_argument("--augment", default="flip", metavar="STEP,...",
                    help="training.augment steps, e.g. flip,shift (default: flip, the eight flips and rotations)")
+    p.add_argument("--validation-freq", type=int, default=1, metavar="N",
+                   help="validate after every Nth epoch only (the final model is evaluated on the whole split)")
     p.add_argument("--verbose", type=int, default=2, choices=(1, 2),
                    help="1: Keras' per-batch progress bar; 2 (default): one line per epoch (about 3 %% faster)")
     args = p.parse_args(argv)
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         minutes=None if args.epochs else minutes, epochs=args.epochs, export_dir=export_dir, limit=limit,
         validation_limit=validation_limit, resume=args.resume, seed=args.seed, precision=args.precision,
         progressive_resizing=_stages(p, args.progressive), augment=args.augment.split(","), verbose=args.verbose,
+        validation_freq=args.validation_freq,
     )
     s = report["summary"]
     print(json.dumps(s, indent=2))

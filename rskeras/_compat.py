@@ -97,11 +97,18 @@ def _model_checkpoint_hooks():
             raise NotImplementedError
 
         def _save_model(self, epoch, batch, logs):
+            if self.save_best_only and _not_validated(self.monitor, logs or {}):
+                return  # an epoch fit did not validate (validation_freq): nothing to compare, no warning
             filepath = self._get_file_path(epoch, batch, logs)
             if self._should_save_model(epoch, batch, logs, filepath):
                 self.write_checkpoint(filepath)
 
     return ModelCheckpointHooks
+
+
+def _not_validated(monitor: str, logs: dict) -> bool:
+    """Whether ``logs`` lack validation quantity ``monitor`` only because the epoch was not validated."""
+    return monitor.startswith("val_") and monitor not in logs and monitor.removeprefix("val_") in logs
 
 
 _CLASSES: dict[str, Callable[[], type]] = {

@@ -58,13 +58,15 @@ def measure_throughput(build: Callable[[], keras.Model], dataset: tf.data.Datase
 
 
 def epochs_for_budget(seconds: float, images_per_second: float, n_train: int, n_validation: int = 0,
-                      max_epochs: int = 200, validation_images_per_second: float | None = None) -> int:
-    """Epochs over ``n_train`` images, each with a validation pass over ``n_validation``, that fit in ``seconds``.
+                      max_epochs: int = 200, validation_images_per_second: float | None = None,
+                      validation_freq: int = 1) -> int:
+    """Epochs over ``n_train`` images that fit in ``seconds``, with a validation pass over ``n_validation``
+    images after every ``validation_freq``-th epoch.
 
     ``validation_images_per_second``: the measured evaluation speed (default: 3x ``images_per_second``).
     """
     validation_speed = validation_images_per_second or 3 * images_per_second
-    per_epoch = n_train / images_per_second + n_validation / validation_speed
+    per_epoch = n_train / images_per_second + n_validation / validation_speed / validation_freq
     return int(max(1, min(max_epochs, seconds // per_epoch)))
 
 

@@ -23,6 +23,7 @@ A YAML file (or a dict of the same shape)::
       augment: true                 # flips and 90-degree rotations; or [flip, shift, {noise: {std: 50}}, mixup]
       precision: auto
       progressive_resizing: [[32, 0.2], [48, 0.2]]   # first 20 % of the epochs at 32 px, next 20 % at 48 px
+      validation_freq: 5            # validate every 5th epoch (the final model is evaluated anyway)
       strategy: auto
     output:
       run_dir: runs/eurosat
@@ -242,6 +243,9 @@ class TrainingConfig:
             patches resized to ``size`` x ``size`` pixels, stage after stage, the rest at full size
             (patch models; :mod:`rskeras.training.progressive`). None: every epoch at full size.
         verbose: Keras' per-batch progress bar (1), or one line per epoch (0).
+        validation_freq: validate after every ``validation_freq``-th epoch (Keras' ``fit`` argument);
+            ``log.csv`` has ``NA`` for the other epochs' validation columns, and ``best.keras`` is chosen
+            among validated epochs only. The final model is evaluated after training whatever this is.
     """
 
     epochs: int = 10
@@ -264,6 +268,7 @@ class TrainingConfig:
     jit_compile: bool = False
     progressive_resizing: list | None = None
     verbose: int = 1
+    validation_freq: int = 1
 
 
 @dataclass
@@ -602,6 +607,7 @@ def _check_training(training: TrainingConfig, task: TaskConfig, where: str) -> N
 
     _positive(training.epochs, "training.epochs", where, integer=True)
     _positive(training.steps_per_epoch, "training.steps_per_epoch", where, integer=True, allow_none=True)
+    _positive(training.validation_freq, "training.validation_freq", where, integer=True)
     _positive(training.learning_rate, "training.learning_rate", where)
     _positive(training.weight_decay, "training.weight_decay", where, allow_zero=True)
     _positive(training.warmup_epochs, "training.warmup_epochs", where, allow_zero=True)

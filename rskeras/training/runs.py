@@ -44,7 +44,7 @@ CONFIG_FILE = "config.yaml"
 EXPORT_FILE = "export.json"
 #: Configuration keys (or sections) that may differ when a run resumes: more epochs extend a run;
 #: the output section says where the run lives and what is written after training, not how it trains.
-RESUMABLE_KEYS = ("training.epochs", "training.verbose", "output")
+RESUMABLE_KEYS = ("training.epochs", "training.verbose", "training.validation_freq", "output")
 
 
 class NonFiniteLossError(FloatingPointError):

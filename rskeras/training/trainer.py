@@ -374,8 +374,12 @@ def resolve_class_weights(config: Config, data: TrainingData) -> dict | None:
 
 def fit(model: keras.Model, train: tf.data.Dataset, validation: tf.data.Dataset | None, run: RunFolder,
         epochs: int, steps_per_epoch: int | None = None, monitor: str = "val_loss", tensorboard: bool = True,
-        callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int | str = 1) -> dict:
+        callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int | str = 1,
+        validation_freq: int = 1) -> dict:
     """``model.fit`` in the resumable ``run`` folder; returns the history of the epochs run now.
+
+    ``validation`` is evaluated after every ``validation_freq``-th epoch (counted from the run's
+    first epoch, so a resumed run validates the same epochs).
 
     A run with checkpoints continues after its last saved epoch up to ``epochs``; a finished run
     returns an empty history. Training stops with :class:`~rskeras.training.runs.NonFiniteLossError`
@@ -388,7 +392,7 @@ def fit(model: keras.Model, train: tf.data.Dataset, validation: tf.data.Dataset 
     build_for_multi_worker(model, train)
     history = model.fit(
         train, validation_data=validation, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose, shuffle=False,
-        callbacks=[*run.callbacks(monitor=monitor, tensorboard=tensorboard), *callbacks],
+        validation_freq=validation_freq, callbacks=[*run.callbacks(monitor=monitor, tensorboard=tensorboard), *callbacks],
     )
     return dict(history.history)
 
@@ -448,7 +452,7 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
           f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)) on {data.input_shape} patches, "
           f"{steps} steps per epoch, run folder {run.path}")
     history = fit(model, train_ds, val_ds, run, t.epochs, t.steps_per_epoch, t.monitor, config.output.tensorboard,
-                  [*resizing, *callbacks], verbose=t.verbose)
+                  [*resizing, *callbacks], verbose=t.verbose, validation_freq=t.validation_freq)
     network = trained_network(config, model)
     if config.output.precision == "float32":
         network = with_dtype_policy(network)

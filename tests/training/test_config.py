@@ -48,6 +48,7 @@ def test_unknown_band_lists_the_bands():
     ("training", {"precision": "float16"}, r"training.precision 'float16' is not one of auto, float32"),
     ("training", {"strategy": "horovod"}, r"training.strategy 'horovod' is not one of auto, default, mirrored"),
     ("training", {"epochs": 0}, r"training.epochs must be a positive integer, got 0"),
+    ("training", {"validation_freq": 0}, r"training.validation_freq must be a positive integer, got 0"),
     ("training", {"label_smoothing": 1.5}, r"label_smoothing must be in \[0, 1\)"),
     ("task", {"type": "segmentation"}, r"task.type 'segmentation' is not one of regression, binary, multiclass"),
     ("data", {"source": "s3"}, r"data.source 's3' is not one of eurosat, earthengine"),

@@ -43,6 +43,25 @@ def test_train_evaluate_export_and_resume(eurosat_dir, tmp_path):
     assert [r["epoch"] for r in again.run.log_rows()] == ["0", "1"]
 
 
+def test_validation_every_nth_epoch_and_resume(eurosat_dir, tmp_path):
+    """training.validation_freq 2: epochs 2 and 4 (1-based) are validated, also across a resume after epoch 3;
+    the other rows log NA, best.keras comes from a validated epoch, the final model is evaluated."""
+    config = _config(eurosat_dir, tmp_path, epochs=3)
+    config["training"]["validation_freq"] = 2
+    config["output"].update(export=None, tensorboard=False)
+    first = train(config)
+    assert sorted(first.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert len(first.history["loss"]) == 3 and len(first.history["val_loss"]) == 1
+    config["training"]["epochs"] = 4
+    again = train(config)
+    assert len(again.history["loss"]) == 1 and len(again.history["val_loss"]) == 1  # epoch 4 of 4
+    rows = again.run.log_rows()
+    assert [r["epoch"] for r in rows] == ["0", "1", "2", "3"]
+    assert [r["val_loss"] == "NA" for r in rows] == [True, False, True, False]
+    assert all(float(r["loss"]) > 0 for r in rows)
+    assert again.run.best_model.exists() and again.evaluation["n"] == 32
+
+
 def test_cli_train_and_evaluate(eurosat_dir, tmp_path, capsys):
     config = _config(eurosat_dir, tmp_path)
     config["output"].update(export=None, evaluate=False, tensorboard=False)

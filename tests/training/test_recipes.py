@@ -19,6 +19,9 @@ def test_epochs_for_budget():
     assert epochs_for_budget(60, 100.0, 1000, 500, validation_images_per_second=250.0) == 5
     assert epochs_for_budget(59.9, 100.0, 1000, 500, validation_images_per_second=250.0) == 4
     assert epochs_for_budget(60, 100.0, 1000, 600) == 5  # validation at 3x the training speed: 2 s
+    # validated every 5th epoch: 10 s of training and 0.4 s of validation an epoch
+    assert epochs_for_budget(53, 100.0, 1000, 500, validation_images_per_second=250.0, validation_freq=5) == 5
+    assert epochs_for_budget(51.9, 100.0, 1000, 500, validation_images_per_second=250.0, validation_freq=5) == 4
     assert epochs_for_budget(1, 100.0, 1000) == 1 and epochs_for_budget(1e6, 100.0, 1000, max_epochs=7) == 7
 
 

@@ -13,6 +13,7 @@ name here                          private name it fences
 =================================  ==========================================================
 :func:`producing_layer`            ``KerasTensor._keras_history.operation``
 :func:`set_resume_epoch`           ``Model._initial_epoch``
+:func:`learning_rate_schedule_of`  ``Optimizer._learning_rate``
 :class:`BackupAndRestoreHooks`     ``BackupAndRestore._load_model / _save_model``,
                                    ``._current_epoch``, ``._last_batch_seen``
 :class:`ModelCheckpointHooks`      ``ModelCheckpoint._save_model / _get_file_path /
@@ -54,6 +55,17 @@ def set_resume_epoch(model: Any, epoch: int) -> None:
     BackupAndRestore resuming epochs).
     """
     model._initial_epoch = epoch
+
+
+def learning_rate_schedule_of(optimizer: Any):
+    """The learning-rate schedule object ``optimizer`` was made with (a float's variable when constant).
+
+    Keras 3's ``optimizer.learning_rate`` returns the schedule's current value, not the schedule;
+    the object is kept in ``_learning_rate`` (``LossScaleOptimizer`` delegates to its public
+    ``inner_optimizer``). Keras 3.15 has no public getter for it.
+    """
+    inner = getattr(optimizer, "inner_optimizer", None)
+    return learning_rate_schedule_of(inner) if inner is not None else optimizer._learning_rate
 
 
 def _backup_and_restore_hooks():

@@ -52,6 +52,13 @@ def test_set_resume_epoch_makes_fit_start_there():
     assert history.epoch == [2, 3]
 
 
+def test_learning_rate_schedule_of_returns_the_schedule_object():
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
+    optimizer = keras.optimizers.Adam(schedule)
+    assert _compat.learning_rate_schedule_of(optimizer) is schedule
+    assert _compat.learning_rate_schedule_of(keras.optimizers.LossScaleOptimizer(optimizer)) is schedule
+
+
 def test_backup_and_restore_hooks_are_called_where_keras_restores_and_saves(tmp_path):
     calls = []
 

@@ -1,4 +1,12 @@
-"""Fitting a training run into a time budget: measured throughput, epochs that fit, a stop at the limit."""
+"""Fitting a training run into a time budget: measured throughput, epochs that fit, a schedule that can
+end sooner, and a stop at the limit.
+
+A plan made before training (:func:`epochs_for_budget` on a probe's :class:`Throughput`) misses what
+happens during the run: other work on shared cores, a slow epoch. :class:`FitToBudget` re-plans from
+the epochs' measured times and, when fewer epochs fit than planned, shortens the rest of the run:
+the learning rate (a :class:`ShortenableSchedule`) then still decays to its end, at the new last
+epoch, instead of being cut off by :class:`TimeLimit` part-way down.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,8 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 import tensorflow as tf
+
+from rskeras._compat import learning_rate_schedule_of
 
 
 @dataclass(frozen=True)
@@ -40,17 +50,18 @@ class _StepEnds(keras.callbacks.Callback):
 
 
 def measure_throughput(build: Callable[[], keras.Model], dataset: tf.data.Dataset, steps: int = 8,
-                       warmup: int = 3) -> Throughput:
+                       warmup: int = 3, batch_size: int | None = None) -> Throughput:
     """Training and evaluation speeds of a fresh model from ``build()`` (compiled) on ``dataset``'s batches.
 
     The model trains with ``fit``, then evaluates with ``evaluate``, as a run does (the input pipeline
     and the step share the CPU): ``warmup`` steps each (tracing, first allocations), then ``steps``
     more, and the median time between the ends of consecutive steps sets the speed, so a step slowed
-    by something else on the machine does not. Every batch must hold the same number of images. The
-    model is thrown away; measure before building the model that is trained.
+    by something else on the machine does not. Every batch must hold ``batch_size`` images (None: as
+    many as the first batch, read once more for this). The model is thrown away; measure before
+    building the model that is trained.
     """
     model = build()
-    batch_size = int(next(iter(dataset))[0].shape[0])
+    batch_size = batch_size or int(next(iter(dataset))[0].shape[0])
     ends = _StepEnds()
     model.fit(dataset.repeat(), steps_per_epoch=warmup + steps + 1, epochs=1, verbose=0, callbacks=[ends])
     model.evaluate(dataset.repeat(), steps=warmup + steps + 1, verbose=0, callbacks=[ends])
@@ -98,3 +109,101 @@ class TimeLimit(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.elapsed = time.perf_counter() - self._start
+
+
+@keras.saving.register_keras_serializable(package="rskeras")
+class ShortenableSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """A learning-rate schedule of ``total_steps`` steps whose rest can be run in fewer steps mid-run.
+
+    The learning rate at optimizer step ``s`` is ``schedule(position)``, where ``position`` runs
+    linearly from ``offset`` at step ``start`` at ``rate`` schedule steps per step: ``position = s``
+    until :meth:`shorten` is called. The three are non-trainable variables, so the compiled train
+    step reads the new values without being traced again.
+
+    Args:
+        schedule: a Keras learning-rate schedule (a function of the step) defined up to ``total_steps``.
+        total_steps: the steps the schedule was made for.
+    """
+
+    def __init__(self, schedule, total_steps: int, start: float = 0.0, offset: float = 0.0, rate: float = 1.0):
+        self.schedule = schedule
+        self.total_steps = int(total_steps)
+        self.start = keras.Variable(float(start), dtype="float32", trainable=False, name="schedule_start")
+        self.offset = keras.Variable(float(offset), dtype="float32", trainable=False, name="schedule_offset")
+        self.rate = keras.Variable(float(rate), dtype="float32", trainable=False, name="schedule_rate")
+
+    def position(self, step):
+        """The schedule's step that optimizer step ``step`` runs at."""
+        return self.offset + (keras.ops.cast(step, "float32") - self.start) * self.rate
+
+    def __call__(self, step):
+        return self.schedule(self.position(step))
+
+    def shorten(self, step: int, end_step: int) -> None:
+        """Run the schedule's rest, from where it is at optimizer step ``step``, in the steps up to ``end_step``."""
+        offset = float(self.position(step))
+        self.start.assign(float(step))
+        self.offset.assign(offset)
+        self.rate.assign((self.total_steps - offset) / max(1, end_step - step))
+
+    def get_config(self) -> dict:
+        return {"schedule": keras.saving.serialize_keras_object(self.schedule), "total_steps": self.total_steps,
+                "start": float(self.start.numpy()), "offset": float(self.offset.numpy()),
+                "rate": float(self.rate.numpy())}
+
+    @classmethod
+    def from_config(cls, config: dict) -> ShortenableSchedule:
+        config = dict(config)
+        config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
+        return cls(**config)
+
+
+class FitToBudget(keras.callbacks.Callback):
+    """Ends training within ``seconds`` of the start of ``fit`` with the learning-rate schedule finished.
+
+    Epochs from ``steady_from`` on all cost the same (the full-size stage of progressive resizing).
+    Their first is left out of the timing, as it traces the train step for its patch size; after
+    each of the others, the epochs that still fit are counted from their mean duration so far
+    (validation included; a slow epoch counts, as slow epochs recur). When fewer fit than the run
+    has left, the rest of the optimizer's :class:`ShortenableSchedule` is run in them and training
+    stops after the last. A run is only ever shortened, never lengthened.
+
+    Attributes:
+        end_epoch: the epochs the run will have trained (``epochs`` until shortened).
+    """
+
+    def __init__(self, seconds: float, epochs: int, steps_per_epoch: int, steady_from: int = 0):
+        super().__init__()
+        self.seconds, self.steps_per_epoch, self.steady_from = seconds, steps_per_epoch, steady_from
+        self.end_epoch = epochs
+        self._start = self._epoch_start = 0.0
+        self._durations: list[float] = []
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        if epoch > self.steady_from:
+            self._durations.append(now - self._epoch_start)
+        done = epoch + 1
+        if done >= self.end_epoch:
+            self.model.stop_training = True
+            return
+        if not self._durations:
+            return
+        fit = int((self.seconds - (now - self._start)) // float(np.mean(self._durations)))
+        if done + fit < self.end_epoch:
+            self._shorten(done, max(done + fit, done + 1))
+
+    def _shorten(self, done: int, end_epoch: int) -> None:
+        schedule = learning_rate_schedule_of(self.model.optimizer)
+        if isinstance(schedule, ShortenableSchedule):
+            step = int(self.model.optimizer.iterations.numpy())
+            schedule.shorten(step, step + (end_epoch - done) * self.steps_per_epoch)
+        print(f"[budget] after epoch {done}: {end_epoch - done} more epoch(s) fit the time left "
+              f"(planned {self.end_epoch - done}); the learning-rate schedule ends with them", flush=True)
+        self.end_epoch = end_epoch

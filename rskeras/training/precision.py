@@ -10,6 +10,9 @@ scaling), which :func:`wrap_optimizer` does and ``model.compile`` also does by i
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import keras
 import tensorflow as tf
 
@@ -55,6 +58,17 @@ def set_precision(precision: str = "auto", strategy: tf.distribute.Strategy | No
     policy = resolve_precision(precision, strategy)
     keras.mixed_precision.set_dtype_policy(policy)
     return policy
+
+
+@contextlib.contextmanager
+def precision_scope(precision: str = "auto", strategy: tf.distribute.Strategy | None = None) -> Iterator[str]:
+    """Models built inside the ``with`` block get ``precision``'s dtype policy (its name is yielded); the
+    global policy before the block is restored when it ends, also on an error."""
+    previous = keras.mixed_precision.dtype_policy()
+    try:
+        yield set_precision(precision, strategy)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
 
 
 def wrap_optimizer(optimizer: keras.optimizers.Optimizer, policy: str) -> keras.optimizers.Optimizer:

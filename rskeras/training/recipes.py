@@ -16,24 +16,26 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 import os
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import keras
 import tensorflow as tf
 
 from rskeras.models.metadata import all_layers
 from rskeras.training.budget import (
+    FitToBudget,
     Throughput,
     TimeLimit,
     epochs_for_budget,
     measure_throughput,
 )
 from rskeras.training.config import load_config
-from rskeras.training.precision import resolve_precision, set_precision
+from rskeras.training.precision import precision_scope, resolve_precision
+from rskeras.training.progressive import stage_epochs
 from rskeras.training.trainer import (
     build_model,
     compile_model,
@@ -126,9 +128,7 @@ def calibrate(config: dict, steps: int = 20) -> Throughput:
     """
     cfg, data, ds = _probe_data(config)
     schedule = cfg.training.progressive_resizing or []
-    previous_policy = keras.mixed_precision.dtype_policy()
-    policy = set_precision(cfg.training.precision)
-    try:
+    with precision_scope(cfg.training.precision) as policy:
         def build(size: int | None = None):
             model, _ = resizing_model(cfg, build_model(cfg, data))  # as in the run: wrapped at every size
             if size is not None:
@@ -136,15 +136,15 @@ def calibrate(config: dict, steps: int = 20) -> Throughput:
             optimizer = make_optimizer(cfg.training, 10)
             return compile_model(model, "multiclass", optimizer, cfg.training.label_smoothing, policy)
 
-        full = measure_throughput(build, ds, steps=steps, warmup=WARMUP_STEPS)
+        measure = functools.partial(measure_throughput, dataset=ds, steps=steps, warmup=WARMUP_STEPS,
+                                    batch_size=cfg.data.batch_size)
+        full = measure(build)
         print(f"[eurosat] {full.train:.0f} images/s at the full size, {full.evaluate:.0f} in validation ({policy})")
         seconds_per_image = (1 - sum(share for _, share in schedule)) / full.train
         for size, share in schedule:
-            speed = measure_throughput(functools.partial(build, size), ds, steps=steps, warmup=WARMUP_STEPS).train
+            speed = measure(functools.partial(build, size)).train
             print(f"[eurosat] {speed:.0f} images/s at {size} x {size} pixels")
             seconds_per_image += share / speed
-    finally:
-        keras.mixed_precision.set_dtype_policy(previous_policy)
     return Throughput(1 / seconds_per_image, full.evaluate)
 
 
@@ -229,17 +229,27 @@ def train_eurosat(
     if epochs is None:
         throughput, epochs = _plan_epochs(config, model, minutes, start, n_train, n_validation)
         config["training"]["epochs"] = epochs
-    limit_cb = TimeLimit(_seconds_left(minutes, start, _reserve_seconds(n_validation, throughput)))
-    result = train_config(config, callbacks=[limit_cb])
+    seconds = _seconds_left(minutes, start, _reserve_seconds(n_validation, throughput))
+    limit_cb = TimeLimit(seconds)
+    fit_cb = None if minutes is None else _fit_to_budget(config, seconds, n_train)
+    result = train_config(config, callbacks=[limit_cb] + ([fit_cb] if fit_cb else []))
     report = dict(result.evaluation or {})
     report["summary"] = summary = _summary(result, config, model, epochs, limit_cb, n_train, n_validation,
                                            throughput)
+    summary["epochs_replanned"] = fit_cb.end_epoch if fit_cb else None
     if export_dir is not None:
         summary.update(_export(result.model, Path(export_dir) / (export_name or f"eurosat_{model}"), models_config))
     summary["wall_seconds"] = time.perf_counter() - start
     write_report(report, out / "evaluation", title=f"EuroSAT RGB, {model}: validation accuracy "
                  f"{100 * (summary['validation_accuracy'] or 0):.2f} %")
     return report
+
+
+def _fit_to_budget(config: dict, seconds: float, n_train: int) -> FitToBudget:
+    """The callback that re-plans the full-size epochs of ``config``'s run to end within ``seconds``."""
+    training = config["training"]
+    steady_from = sum(stage_epochs(training["progressive_resizing"] or [], training["epochs"]))
+    return FitToBudget(seconds, training["epochs"], math.ceil(n_train / config["data"]["batch_size"]), steady_from)
 
 
 def _run_folder(run_dir: Path, resume: bool) -> None:

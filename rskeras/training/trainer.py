@@ -44,6 +44,7 @@ from rskeras.training.config import (
     raster_sampler,
     raster_split,
 )
+from rskeras.training.budget import ShortenableSchedule
 from rskeras.training.distribute import (
     build_for_multi_worker,
     get_strategy,
@@ -51,7 +52,7 @@ from rskeras.training.distribute import (
     shard_options,
     worker_index,
 )
-from rskeras.training.precision import set_precision, with_dtype_policy
+from rskeras.training.precision import precision_scope, with_dtype_policy
 from rskeras.training.progressive import ProgressiveResizing, ResizeSchedule, check_network, sizes_by_epoch
 from rskeras.training.runs import RunChangedError, RunFolder, check_resume, set_seeds
 
@@ -279,10 +280,11 @@ def learning_rate_schedule(training: TrainingConfig, steps_per_epoch: int):
     else:
         warmup = min(int(training.warmup_epochs * steps_per_epoch), total - 1)
         start = peak / 10 if warmup else peak
-    return keras.optimizers.schedules.CosineDecay(
+    cosine = keras.optimizers.schedules.CosineDecay(
         start, decay_steps=max(1, total - warmup), alpha=0.0,
         warmup_target=peak if warmup else None, warmup_steps=warmup,
     )
+    return ShortenableSchedule(cosine, total)  # FitToBudget can end it sooner
 
 
 def make_optimizer(training: TrainingConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
@@ -427,17 +429,12 @@ def train(config: str | Mapping | Config, callbacks: Sequence[keras.callbacks.Ca
     data = load_data(config, drop_remainder=strategy.num_replicas_in_sync > 1)
     class_weights = resolve_class_weights(config, data)
     steps = t.steps_per_epoch or data.steps_per_epoch
-    previous_policy = keras.mixed_precision.dtype_policy()
-    try:
-        with strategy.scope():
-            policy = set_precision(t.precision, strategy)
-            model, resizing = resizing_model(config, build_model(config, data))
-            compile_model(model, config.task.type, make_optimizer(t, steps), t.label_smoothing, policy,
-                          jit_compile=t.jit_compile, loss=t.loss, augment=t.augment,
-                          ignore_class=t.ignore_class if t.ignore_class is not None else data.ignore_class,
-                          class_weights=class_weights and class_weights["weights"])
-    finally:
-        keras.mixed_precision.set_dtype_policy(previous_policy)
+    with strategy.scope(), precision_scope(t.precision, strategy) as policy:
+        model, resizing = resizing_model(config, build_model(config, data))
+        compile_model(model, config.task.type, make_optimizer(t, steps), t.label_smoothing, policy,
+                      jit_compile=t.jit_compile, loss=t.loss, augment=t.augment,
+                      ignore_class=t.ignore_class if t.ignore_class is not None else data.ignore_class,
+                      class_weights=class_weights and class_weights["weights"])
     n_classes = n_outputs(config.task, data.class_names)
     train_ds = prepare_dataset(data.train, config.task.type, n_classes, True, t.augment, t.label_smoothing, t.seed)
     val_ds = None

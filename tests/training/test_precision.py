@@ -9,6 +9,7 @@ import tensorflow as tf
 from rskeras.models.cnn import cnn
 from rskeras.training import (
     compile_model,
+    precision_scope,
     resolve_precision,
     set_precision,
     with_dtype_policy,
@@ -36,6 +37,16 @@ def test_loss_scaling_under_mixed_float16_only():
     assert isinstance(wrap_optimizer(keras.optimizers.Adam(), "mixed_float16"), keras.optimizers.LossScaleOptimizer)
     plain = keras.optimizers.Adam()
     assert wrap_optimizer(plain, "mixed_bfloat16") is plain and wrap_optimizer(plain, "float32") is plain
+
+
+def test_precision_scope_sets_the_policy_and_restores_it_after_an_error(restore_policy):
+    keras.mixed_precision.set_dtype_policy("float32")
+    with pytest.raises(RuntimeError, match="inside"):
+        with precision_scope("mixed_bfloat16") as policy:
+            assert policy == "mixed_bfloat16" == keras.mixed_precision.dtype_policy().name
+            assert keras.layers.Dense(2).compute_dtype == "bfloat16"
+            raise RuntimeError("inside")
+    assert keras.mixed_precision.dtype_policy().name == "float32"
 
 
 def test_mixed_bfloat16_fit_on_cpu(restore_policy):

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from rskeras.training import Throughput, epochs_for_budget, measure_throughput, recipes
+from rskeras.training import FitToBudget, ShortenableSchedule, Throughput, epochs_for_budget, measure_throughput, recipes
 
 
 def test_budget_steps():
@@ -39,6 +39,8 @@ def test_measure_throughput_times_fit_and_evaluate_steps():
     data = tf.data.Dataset.from_tensor_slices((tf.zeros((32, 16, 16, 3)), tf.zeros(32, "int32"))).batch(8)
     speed = measure_throughput(build, data, steps=4, warmup=2)
     assert isinstance(speed, Throughput) and speed.train > 0 and speed.evaluate > 0
+    given = measure_throughput(build, data, steps=4, warmup=2, batch_size=8)
+    assert given.train > 0 and given.evaluate > 0
 
 
 def test_calibrate_probes_each_stage_in_the_runs_precision(eurosat_dir, monkeypatch):
@@ -51,7 +53,8 @@ def test_calibrate_probes_each_stage_in_the_runs_precision(eurosat_dir, monkeypa
 
     seen, speeds = [], iter([100.0, 400.0])
 
-    def probe(build, dataset, steps, warmup):
+    def probe(build, dataset, steps, warmup, batch_size):
+        assert batch_size == 64  # the recipe's, given: no batch read only to learn it
         model = build()
         seen.append((type(model).__name__, getattr(model, "size", None) is not None and int(model.size.numpy()),
                      {layer.dtype_policy.compute_dtype for layer in all_layers(model) if layer.weights},
@@ -84,6 +87,7 @@ def test_train_eurosat_plans_trains_evaluates_and_exports(eurosat_dir, tmp_path,
     assert (tmp_path / "models" / "eurosat_compact_resnet_small" / "1" / "saved_model.pb").exists()
     written = json.loads((tmp_path / "out" / "evaluation" / "metrics.json").read_text())
     assert written["summary"]["epochs_planned"] == 1 and written["n"] == 64
+    assert summary["epochs_replanned"] == 1  # one epoch: nothing to shorten
     with pytest.raises(ValueError, match="either minutes"):
         recipes.train_eurosat(eurosat_dir, tmp_path / "x", minutes=1, epochs=1)
 
@@ -120,3 +124,59 @@ def test_a_bad_precision_is_named_and_leaves_the_earlier_run(eurosat_dir, tmp_pa
         recipes.train_eurosat(eurosat_dir, tmp_path / "out", minutes=5, export_dir=None, precision="bf16")
     assert earlier.read_bytes() == b"weights" and sorted(tmp_path.rglob("*")) == [
         tmp_path / "out", earlier.parent, earlier]
+
+
+def _cosine(total=100):
+    """One-cycle's shape: warm-up over the first 30 % of ``total`` steps, then cosine decay to 0."""
+    import keras
+
+    warmup = int(0.3 * total)
+    return keras.optimizers.schedules.CosineDecay(0.0, decay_steps=total - warmup, alpha=0.0, warmup_target=1.0,
+                                                  warmup_steps=warmup)
+
+
+def test_shortened_schedule_continues_and_ends_at_the_new_step():
+    """Before shorten it is the schedule; after shorten(40, 70) of 100 steps it continues from the rate at
+    step 40, runs the schedule's steps 40..100 linearly over 40..70, and round-trips its config."""
+    import keras
+
+    inner = _cosine()
+    schedule = ShortenableSchedule(inner, 100)
+    for step in (0, 15, 30, 64):
+        assert math.isclose(float(schedule(step)), float(inner(step)), rel_tol=1e-6)
+    schedule.shorten(40, 70)
+    for step, position in ((40, 40), (55, 70), (70, 100)):
+        assert math.isclose(float(schedule(step)), float(inner(position)), rel_tol=1e-5, abs_tol=1e-7)
+    assert float(schedule(70)) < 1e-6
+    schedule.shorten(55, 60)  # again: from where it is (position 70), ends at step 60
+    assert math.isclose(float(schedule(55)), float(inner(70)), rel_tol=1e-5)
+    assert float(schedule(60)) < 1e-6
+    copy = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
+    assert isinstance(copy, ShortenableSchedule) and copy.get_config() == schedule.get_config()
+    assert math.isclose(float(copy(57)), float(schedule(57)), rel_tol=1e-6)
+
+
+def test_fit_to_budget_shortens_the_run_and_ends_the_schedule(monkeypatch):
+    """Epochs of 10 s (a fake clock) against 65 s: after epoch 2 (the first is left out, it traces),
+    4 more fit, so 6 of 10 planned epochs run and the learning rate has reached 0 at the last step."""
+    import keras
+    import tensorflow as tf
+
+    from rskeras.training import budget
+
+    clock = [0.0]
+    monkeypatch.setattr(budget.time, "perf_counter", lambda: clock[0])
+
+    class TenSeconds(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            clock[0] += 10.0
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    schedule = ShortenableSchedule(_cosine(20), 20)  # 10 epochs of 2 steps
+    model.compile(keras.optimizers.SGD(schedule), "mse")
+    data = tf.data.Dataset.from_tensor_slices((tf.ones((4, 2)), tf.ones((4, 1)))).batch(2)
+    fit = FitToBudget(65.0, epochs=10, steps_per_epoch=2)
+    history = model.fit(data, epochs=10, verbose=0, callbacks=[TenSeconds(), fit])
+    assert fit.end_epoch == 6 and len(history.history["loss"]) == 6
+    assert int(model.optimizer.iterations.numpy()) == 12 and float(schedule(12)) < 1e-6
+    assert float(schedule(4)) == float(_cosine(20)(4))  # unchanged before the first re-plan

@@ -22,6 +22,7 @@ SERIALIZABLE_MODULES = (
     "rskeras.losses",
     "rskeras.models.m3net.m3net_training",
     "rskeras.models.pspnet.pspnet_layers",
+    "rskeras.training.budget",
     "rskeras.training.progressive",
 )
 

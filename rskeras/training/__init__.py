@@ -15,7 +15,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "rskeras.data.augment": ["dihedral"],
-        "rskeras.training.budget": ["FitToBudget", "ShortenableSchedule", "Throughput", "TimeLimit",
+        "rskeras.training.budget": ["FitToBudget", "ReplannableSchedule", "Throughput", "TimeLimit",
                                     "epochs_for_budget", "measure_throughput"],
         "rskeras.training.compile": ["compile_for_task"],
         "rskeras.training.config": ["Config", "ConfigError", "load_config"],

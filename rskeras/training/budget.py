@@ -1,11 +1,11 @@
-"""Fitting a training run into a time budget: measured throughput, epochs that fit, a schedule that can
-end sooner, and a stop at the limit.
+"""Fitting a training run into a time budget: measured throughput, epochs that fit, a schedule whose end
+can move during the run, and a stop at the limit.
 
 A plan made before training (:func:`epochs_for_budget` on a probe's :class:`Throughput`) misses what
-happens during the run: other work on shared cores, a slow epoch. :class:`FitToBudget` re-plans from
-the epochs' measured times and, when fewer epochs fit than planned, shortens the rest of the run:
-the learning rate (a :class:`ShortenableSchedule`) then still decays to its end, at the new last
-epoch, instead of being cut off by :class:`TimeLimit` part-way down.
+happens during the run: other work on shared cores, a slow epoch. :class:`FitToBudget` re-plans the
+last epoch from the epochs' measured times (never beyond the plan), and the learning rate (a
+:class:`ReplannableSchedule`) runs its rest in the epochs that fit, so it still decays to its end
+instead of being cut off by :class:`TimeLimit` part-way down.
 """
 
 from __future__ import annotations
@@ -112,12 +112,12 @@ class TimeLimit(keras.callbacks.Callback):
 
 
 @keras.saving.register_keras_serializable(package="rskeras")
-class ShortenableSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """A learning-rate schedule of ``total_steps`` steps whose rest can be run in fewer steps mid-run.
+class ReplannableSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """A learning-rate schedule of ``total_steps`` steps whose rest can be run in another number of steps mid-run.
 
     The learning rate at optimizer step ``s`` is ``schedule(position)``, where ``position`` runs
     linearly from ``offset`` at step ``start`` at ``rate`` schedule steps per step: ``position = s``
-    until :meth:`shorten` is called. The three are non-trainable variables, so the compiled train
+    until :meth:`end_at` is called. The three are non-trainable variables, so the compiled train
     step reads the new values without being traced again.
 
     Args:
@@ -139,8 +139,9 @@ class ShortenableSchedule(keras.optimizers.schedules.LearningRateSchedule):
     def __call__(self, step):
         return self.schedule(self.position(step))
 
-    def shorten(self, step: int, end_step: int) -> None:
-        """Run the schedule's rest, from where it is at optimizer step ``step``, in the steps up to ``end_step``."""
+    def end_at(self, step: int, end_step: int) -> None:
+        """Run the schedule's rest, from where it is at optimizer step ``step``, in the steps up to ``end_step``
+        (fewer or more than it had left)."""
         offset = float(self.position(step))
         self.start.assign(float(step))
         self.offset.assign(offset)
@@ -152,7 +153,7 @@ class ShortenableSchedule(keras.optimizers.schedules.LearningRateSchedule):
                 "rate": float(self.rate.numpy())}
 
     @classmethod
-    def from_config(cls, config: dict) -> ShortenableSchedule:
+    def from_config(cls, config: dict) -> ReplannableSchedule:
         config = dict(config)
         config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
         return cls(**config)
@@ -164,18 +165,20 @@ class FitToBudget(keras.callbacks.Callback):
     Epochs from ``steady_from`` on all cost the same (the full-size stage of progressive resizing).
     Their first is left out of the timing, as it traces the train step for its patch size; after
     each of the others, the epochs that still fit are counted from their mean duration so far
-    (validation included; a slow epoch counts, as slow epochs recur). When fewer fit than the run
-    has left, the rest of the optimizer's :class:`ShortenableSchedule` is run in them and training
-    stops after the last. A run is only ever shortened, never lengthened.
+    (validation included; a slow epoch counts, as slow epochs recur), at most the ``epochs``
+    planned and at least one. When that moves the last epoch, the rest of the optimizer's
+    :class:`ReplannableSchedule` is run in the epochs up to it, and training stops after it. As the
+    mean settles the last epoch can move back towards the plan: one slow epoch early on does not
+    cut the run for good.
 
     Attributes:
-        end_epoch: the epochs the run will have trained (``epochs`` until shortened).
+        end_epoch: the epochs the run will have trained, as planned now.
     """
 
     def __init__(self, seconds: float, epochs: int, steps_per_epoch: int, steady_from: int = 0):
         super().__init__()
         self.seconds, self.steps_per_epoch, self.steady_from = seconds, steps_per_epoch, steady_from
-        self.end_epoch = epochs
+        self.epochs = self.end_epoch = epochs
         self._start = self._epoch_start = 0.0
         self._durations: list[float] = []
 
@@ -196,14 +199,17 @@ class FitToBudget(keras.callbacks.Callback):
         if not self._durations:
             return
         fit = int((self.seconds - (now - self._start)) // float(np.mean(self._durations)))
-        if done + fit < self.end_epoch:
-            self._shorten(done, max(done + fit, done + 1))
+        end_epoch = min(self.epochs, done + max(1, fit))
+        if end_epoch != self.end_epoch:
+            self._end_at(done, end_epoch)
 
-    def _shorten(self, done: int, end_epoch: int) -> None:
+    def _end_at(self, done: int, end_epoch: int) -> None:
+        """Make epoch ``end_epoch`` the last, with the learning-rate schedule ending there."""
         schedule = learning_rate_schedule_of(self.model.optimizer)
-        if isinstance(schedule, ShortenableSchedule):
+        if isinstance(schedule, ReplannableSchedule):
             step = int(self.model.optimizer.iterations.numpy())
-            schedule.shorten(step, step + (end_epoch - done) * self.steps_per_epoch)
-        print(f"[budget] after epoch {done}: {end_epoch - done} more epoch(s) fit the time left "
-              f"(planned {self.end_epoch - done}); the learning-rate schedule ends with them", flush=True)
+            schedule.end_at(step, step + (end_epoch - done) * self.steps_per_epoch)
+        print(f"[budget] after epoch {done}: {end_epoch - done} more epoch(s) fit the time left (planned before: "
+              f"{self.end_epoch - done}, at the start: {self.epochs - done}); the learning rate ends with them",
+              flush=True)
         self.end_epoch = end_epoch

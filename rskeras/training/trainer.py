@@ -44,7 +44,7 @@ from rskeras.training.config import (
     raster_sampler,
     raster_split,
 )
-from rskeras.training.budget import ShortenableSchedule
+from rskeras.training.budget import ReplannableSchedule
 from rskeras.training.distribute import (
     build_for_multi_worker,
     get_strategy,
@@ -284,7 +284,7 @@ def learning_rate_schedule(training: TrainingConfig, steps_per_epoch: int):
         start, decay_steps=max(1, total - warmup), alpha=0.0,
         warmup_target=peak if warmup else None, warmup_steps=warmup,
     )
-    return ShortenableSchedule(cosine, total)  # FitToBudget can end it sooner
+    return ReplannableSchedule(cosine, total)  # FitToBudget can move its end
 
 
 def make_optimizer(training: TrainingConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
@@ -393,8 +393,9 @@ def fit(model: keras.Model, train: tf.data.Dataset, validation: tf.data.Dataset 
         model.build((None, *model.input_shape[1:]))
     build_for_multi_worker(model, train)
     history = model.fit(
-        train, validation_data=validation, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose, shuffle=False,
-        validation_freq=validation_freq, callbacks=[*run.callbacks(monitor=monitor, tensorboard=tensorboard), *callbacks],
+        train, validation_data=validation, validation_freq=validation_freq, epochs=epochs,
+        steps_per_epoch=steps_per_epoch, verbose=verbose, shuffle=False,
+        callbacks=[*run.callbacks(monitor=monitor, tensorboard=tensorboard), *callbacks],
     )
     return dict(history.history)
 

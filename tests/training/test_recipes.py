@@ -5,7 +5,14 @@ import math
 
 import pytest
 
-from rskeras.training import FitToBudget, ShortenableSchedule, Throughput, epochs_for_budget, measure_throughput, recipes
+from rskeras.training import (
+    FitToBudget,
+    ReplannableSchedule,
+    Throughput,
+    epochs_for_budget,
+    measure_throughput,
+    recipes,
+)
 
 
 def test_budget_steps():
@@ -135,48 +142,53 @@ def _cosine(total=100):
                                                   warmup_steps=warmup)
 
 
-def test_shortened_schedule_continues_and_ends_at_the_new_step():
-    """Before shorten it is the schedule; after shorten(40, 70) of 100 steps it continues from the rate at
+def test_replanned_schedule_continues_and_ends_at_the_new_step():
+    """Before end_at it is the schedule; after end_at(40, 70) of 100 steps it continues from the rate at
     step 40, runs the schedule's steps 40..100 linearly over 40..70, and round-trips its config."""
     import keras
 
     inner = _cosine()
-    schedule = ShortenableSchedule(inner, 100)
+    schedule = ReplannableSchedule(inner, 100)
     for step in (0, 15, 30, 64):
         assert math.isclose(float(schedule(step)), float(inner(step)), rel_tol=1e-6)
-    schedule.shorten(40, 70)
+    schedule.end_at(40, 70)
     for step, position in ((40, 40), (55, 70), (70, 100)):
         assert math.isclose(float(schedule(step)), float(inner(position)), rel_tol=1e-5, abs_tol=1e-7)
     assert float(schedule(70)) < 1e-6
-    schedule.shorten(55, 60)  # again: from where it is (position 70), ends at step 60
+    schedule.end_at(55, 60)  # again: from where it is (position 70), ends at step 60
     assert math.isclose(float(schedule(55)), float(inner(70)), rel_tol=1e-5)
     assert float(schedule(60)) < 1e-6
     copy = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
-    assert isinstance(copy, ShortenableSchedule) and copy.get_config() == schedule.get_config()
+    assert isinstance(copy, ReplannableSchedule) and copy.get_config() == schedule.get_config()
     assert math.isclose(float(copy(57)), float(schedule(57)), rel_tol=1e-6)
 
 
-def test_fit_to_budget_shortens_the_run_and_ends_the_schedule(monkeypatch):
-    """Epochs of 10 s (a fake clock) against 65 s: after epoch 2 (the first is left out, it traces),
-    4 more fit, so 6 of 10 planned epochs run and the learning rate has reached 0 at the last step."""
+def test_fit_to_budget_moves_the_last_epoch_and_ends_the_schedule(monkeypatch):
+    """A fake clock against 65 s: 10-s epochs leave room for 6 of 10 planned epochs after epoch 2 (the first
+    is left out: it traces); 5-s epochs from epoch 5 on bring the mean down and the end back to 7. The
+    learning rate reaches 0 at the last step."""
     import keras
     import tensorflow as tf
 
     from rskeras.training import budget
 
-    clock = [0.0]
+    clock, seconds = [0.0], iter([10, 10, 10, 10, 5, 5, 5, 5, 5, 5])
     monkeypatch.setattr(budget.time, "perf_counter", lambda: clock[0])
+    ends = []
 
-    class TenSeconds(keras.callbacks.Callback):
+    class Clock(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            clock[0] += 10.0
+            clock[0] += next(seconds)
+
+    class Ends(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            ends.append(fit.end_epoch)
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    schedule = ShortenableSchedule(_cosine(20), 20)  # 10 epochs of 2 steps
+    schedule = ReplannableSchedule(_cosine(20), 20)  # 10 epochs of 2 steps
     model.compile(keras.optimizers.SGD(schedule), "mse")
     data = tf.data.Dataset.from_tensor_slices((tf.ones((4, 2)), tf.ones((4, 1)))).batch(2)
     fit = FitToBudget(65.0, epochs=10, steps_per_epoch=2)
-    history = model.fit(data, epochs=10, verbose=0, callbacks=[TenSeconds(), fit])
-    assert fit.end_epoch == 6 and len(history.history["loss"]) == 6
-    assert int(model.optimizer.iterations.numpy()) == 12 and float(schedule(12)) < 1e-6
-    assert float(schedule(4)) == float(_cosine(20)(4))  # unchanged before the first re-plan
+    history = model.fit(data, epochs=10, verbose=0, callbacks=[Clock(), fit, Ends()])
+    assert ends == [10, 6, 6, 6, 7, 7, 7] and len(history.history["loss"]) == 7
+    assert int(model.optimizer.iterations.numpy()) == 14 and float(schedule(14)) < 1e-6

@@ -169,7 +169,8 @@ class FitToBudget(keras.callbacks.Callback):
     planned and at least one. When that moves the last epoch, the rest of the optimizer's
     :class:`ReplannableSchedule` is run in the epochs up to it, and training stops after it. As the
     mean settles the last epoch can move back towards the plan: one slow epoch early on does not
-    cut the run for good.
+    cut the run for good. The re-planned end is not checkpointed: a resumed run starts from its
+    plan again and re-plans after its next full-size epochs.
 
     Attributes:
         end_epoch: the epochs the run will have trained, as planned now.

@@ -162,6 +162,7 @@ class ReplannableSchedule(keras.optimizers.schedules.LearningRateSchedule):
 class FitToBudget(keras.callbacks.Callback):
     """Ends training within ``seconds`` of the start of ``fit`` with the learning-rate schedule finished.
 
+    The planned epochs are ``fit``'s ``epochs``, and an epoch's steps are counted by the optimizer.
     Epochs from ``steady_from`` on all cost the same (the full-size stage of progressive resizing).
     Their first is left out of the timing, as it traces the train step for its patch size; after
     each of the others, the epochs that still fit are counted from their mean duration so far
@@ -176,18 +177,21 @@ class FitToBudget(keras.callbacks.Callback):
         end_epoch: the epochs the run will have trained, as planned now.
     """
 
-    def __init__(self, seconds: float, epochs: int, steps_per_epoch: int, steady_from: int = 0):
+    def __init__(self, seconds: float, steady_from: int = 0):
         super().__init__()
-        self.seconds, self.steps_per_epoch, self.steady_from = seconds, steps_per_epoch, steady_from
-        self.epochs = self.end_epoch = epochs
+        self.seconds, self.steady_from = seconds, steady_from
+        self.epochs = self.end_epoch = 0
         self._start = self._epoch_start = 0.0
+        self._epoch_first_step = 0
         self._durations: list[float] = []
 
     def on_train_begin(self, logs=None):
         self._start = time.perf_counter()
+        self.epochs = self.end_epoch = self.params["epochs"]
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
+        self._epoch_first_step = int(self.model.optimizer.iterations.numpy())
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
@@ -209,7 +213,7 @@ class FitToBudget(keras.callbacks.Callback):
         schedule = learning_rate_schedule_of(self.model.optimizer)
         if isinstance(schedule, ReplannableSchedule):
             step = int(self.model.optimizer.iterations.numpy())
-            schedule.end_at(step, step + (end_epoch - done) * self.steps_per_epoch)
+            schedule.end_at(step, step + (end_epoch - done) * (step - self._epoch_first_step))
         print(f"[budget] after epoch {done}: {end_epoch - done} more epoch(s) fit the time left (planned before: "
               f"{self.end_epoch - done}, at the start: {self.epochs - done}); the learning rate ends with them",
               flush=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import math
 import os
 import shutil
 import time
@@ -231,7 +230,7 @@ def train_eurosat(
         config["training"]["epochs"] = epochs
     seconds = _seconds_left(minutes, start, _reserve_seconds(n_validation, throughput))
     limit_cb = TimeLimit(seconds)
-    fit_cb = None if minutes is None else _fit_to_budget(config, seconds, n_train)
+    fit_cb = None if minutes is None else _fit_to_budget(config, seconds)
     result = train_config(config, callbacks=[limit_cb] + ([fit_cb] if fit_cb else []))
     report = dict(result.evaluation or {})
     report["summary"] = summary = _summary(result, config, model, epochs, limit_cb, n_train, n_validation,
@@ -245,11 +244,11 @@ def train_eurosat(
     return report
 
 
-def _fit_to_budget(config: dict, seconds: float, n_train: int) -> FitToBudget:
+def _fit_to_budget(config: dict, seconds: float) -> FitToBudget:
     """The callback that re-plans the full-size epochs of ``config``'s run to end within ``seconds``."""
     training = config["training"]
-    steady_from = sum(stage_epochs(training["progressive_resizing"] or [], training["epochs"]))
-    return FitToBudget(seconds, training["epochs"], math.ceil(n_train / config["data"]["batch_size"]), steady_from)
+    return FitToBudget(seconds, steady_from=sum(stage_epochs(training["progressive_resizing"] or [],
+                                                             training["epochs"])))
 
 
 def _run_folder(run_dir: Path, resume: bool) -> None:

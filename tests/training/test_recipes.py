@@ -188,7 +188,7 @@ def test_fit_to_budget_moves_the_last_epoch_and_ends_the_schedule(monkeypatch):
     schedule = ReplannableSchedule(_cosine(20), 20)  # 10 epochs of 2 steps
     model.compile(keras.optimizers.SGD(schedule), "mse")
     data = tf.data.Dataset.from_tensor_slices((tf.ones((4, 2)), tf.ones((4, 1)))).batch(2)
-    fit = FitToBudget(65.0, epochs=10, steps_per_epoch=2)
+    fit = FitToBudget(65.0)  # epochs from fit, steps per epoch counted
     history = model.fit(data, epochs=10, verbose=0, callbacks=[Clock(), fit, Ends()])
     assert ends == [10, 6, 6, 6, 7, 7, 7] and len(history.history["loss"]) == 7
     assert int(model.optimizer.iterations.numpy()) == 14 and float(schedule(14)) < 1e-6

@@ -405,10 +405,7 @@ class Task:
         if self.name == "binary":
             self._check_binary(tuple(y.shape), axis)
         if self.name == "multiclass":
-            # tf.argmax leaves ties unspecified; keep the first maximum, as NumPy does
-            is_max = tf.equal(y, tf.reduce_max(y, axis=axis, keepdims=True))
-            first = tf.logical_and(is_max, tf.equal(tf.cumsum(tf.cast(is_max, tf.int32), axis=axis), 1))
-            return tf.argmax(tf.cast(first, tf.int32), axis=axis, output_type=tf.int64)
+            return _first_argmax_tensor(tf, y, axis)
         positive = tf.cast(y > DECISION_THRESHOLD, tf.int64)
         return tf.squeeze(positive, axis=axis) if self.name == "binary" else positive
 
@@ -464,6 +461,24 @@ def get_task(task: str | Task) -> Task:
         raise ValueError(
             f"unknown task {task!r}; choose one of {', '.join(repr(t) for t in TASKS)}"
         ) from None
+
+
+def _first_argmax_tensor(tf, y, axis: int):
+    """int64 index of the first maximum along ``axis`` of a tensor (NaN counts as the maximum), as ``np.argmax``.
+
+    ``tf.argmax`` leaves ties unspecified, so this is the smallest index where the value is the maximum (or,
+    where the axis holds a NaN, where it is NaN): a reduction XLA fuses into the model before it (a pixel model's
+    compiled call costs the same with it as without).
+    """
+    axis = axis % len(y.shape)
+    nan = tf.math.is_nan(y)
+    best = tf.reduce_max(y, axis=axis, keepdims=True)
+    at_max = tf.where(tf.reduce_any(nan, axis=axis, keepdims=True), nan, tf.equal(y, best))
+    n = tf.shape(y, out_type=tf.int64)[axis]
+    index_shape = [1] * len(y.shape)
+    index_shape[axis] = -1
+    index = tf.reshape(tf.range(n, dtype=tf.int64), index_shape)
+    return tf.reduce_min(tf.where(at_max, index, n), axis=axis)
 
 
 def _first_argmax(y: np.ndarray, axis: int) -> np.ndarray:

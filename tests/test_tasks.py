@@ -69,7 +69,8 @@ def test_decode_channel_first_rasters():
 
 @pytest.mark.parametrize("n_classes", [2, 5, 30])
 def test_multiclass_decode_is_numpys_argmax_with_ties_and_nan(n_classes):
-    """The class-by-class decode equals ``np.argmax`` on every axis: ties to the lowest class, NaN as the maximum."""
+    """The decode of arrays and tensors (eager and under XLA) equals ``np.argmax`` on every axis: ties to the lowest
+    class, NaN as the maximum."""
     rng = np.random.default_rng(n_classes)
     y = rng.integers(0, 3, (n_classes, 40, 50)).astype("float32")  # many ties
     y[rng.integers(0, n_classes, 30), rng.integers(0, 40, 30), rng.integers(0, 50, 30)] = np.nan
@@ -77,6 +78,11 @@ def test_multiclass_decode_is_numpys_argmax_with_ties_and_nan(n_classes):
         got = get_task("multiclass").decode(view, axis=axis)
         assert got.dtype == np.int64
         np.testing.assert_array_equal(got, np.argmax(view, axis=axis))
+        eager = get_task("multiclass").decode(tf.constant(view), axis=axis)
+        assert eager.dtype == tf.int64
+        np.testing.assert_array_equal(eager.numpy(), np.argmax(view, axis=axis))
+        compiled = tf.function(lambda t, a=axis: get_task("multiclass").decode(t, axis=a), jit_compile=True)
+        np.testing.assert_array_equal(compiled(tf.constant(view)).numpy(), np.argmax(view, axis=axis))
     one = get_task("multiclass").decode(np.array([0.2, 0.5, 0.5], "float32"))
     assert one == 1 and isinstance(one, np.int64)  # one pixel: a scalar
 
@@ -97,17 +103,19 @@ def _tiny_raster(path, n_bands: int = 2, height: int = 3, width: int = 4):
     return path
 
 
+@pytest.mark.parametrize("probabilities", [True, False])  # decoded in numpy / in the model's compiled call
 @pytest.mark.parametrize("task", ["binary", "multilabel", "multiclass"])
-def test_predict_raster_uses_the_rule(task, tmp_path):
+def test_predict_raster_uses_the_rule(task, probabilities, tmp_path):
     src = _tiny_raster(tmp_path / "scene.tif")
-    predict_raster(constant_model(task), src, tmp_path / "classes.tif", probabilities=True, progress=False)
+    predict_raster(constant_model(task), src, tmp_path / "classes.tif", probabilities=probabilities, progress=False)
     with rasterio.open(tmp_path / "classes.tif") as ds:
         classes = ds.read()
     expected = np.asarray(EXPECTED[task], "uint8").reshape(-1, 1, 1)
     np.testing.assert_array_equal(classes, np.broadcast_to(expected, (expected.shape[0], 3, 4)))
-    with rasterio.open(tmp_path / "classes_probabilities.tif") as ds:
-        if task == "binary":
-            assert (ds.read() == 0.5).all()
+    if probabilities:
+        with rasterio.open(tmp_path / "classes_probabilities.tif") as ds:
+            if task == "binary":
+                assert (ds.read() == 0.5).all()
 
 
 @pytest.mark.parametrize("task", ["binary", "multilabel", "multiclass"])

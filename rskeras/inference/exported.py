@@ -109,6 +109,10 @@ class ExportedRunner:
                  for start in range(0, n, batch_size)]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
+    def decoding(self) -> None:
+        """None: the file runs the graph it was exported with, so ``predict_raster`` decodes its probabilities."""
+        return None
+
 
 class OnnxRunner(ExportedRunner):
     """An ``.onnx`` file run by onnxruntime (CPU)."""

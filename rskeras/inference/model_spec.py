@@ -152,6 +152,14 @@ class Runner(Protocol):
         Returns the chosen output's float32 values for every item, ``(n, *spec.output_shape)``.
         """
 
+    def decoding(self) -> Runner | None:
+        """The runner that computes the classes (:meth:`rskeras.tasks.Task.decode`) in the model's own call, for
+        maps that need no probabilities, or None where it cannot (the caller decodes the probabilities).
+
+        Its outputs are float32 class values: ``(n, ..., 1)`` for multiclass and binary, ``(n, ..., n_labels)``
+        of 0/1 for multilabel; its ``spec.output_shape`` says so.
+        """
+
 
 def open_runner(model, output: str | None = None) -> Runner:
     """The runner for ``model``: a ``keras.Model`` or a ``.keras``, ``.onnx`` or ``.tflite`` file.

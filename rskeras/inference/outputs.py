@@ -105,6 +105,8 @@ class OutputPlan:
         specs: ``[main]``, then the probabilities and the uncertainty rasters when asked for.
         roles: per spec, ``"main"``, ``"probabilities"`` or ``"uncertainty"``.
         uncertainty: the uncertainty method, or None.
+        decoded: the runner returns classes, not probabilities (:meth:`rskeras.inference.model_spec.Runner.decoding`;
+            only for :attr:`classes_only` plans).
     """
 
     task: str
@@ -113,6 +115,7 @@ class OutputPlan:
     specs: list[OutputSpec]
     roles: list[str]
     uncertainty: str | None = None
+    decoded: bool = False
 
     def path(self, role: str) -> Path | None:
         """The path of the output with ``role``, or None when it is not written."""
@@ -123,13 +126,23 @@ class OutputPlan:
         return self.path("probabilities")
 
     @property
+    def classes_only(self) -> bool:
+        """Only the class map is written: the probabilities are needed for nothing else."""
+        return is_classification(self.task) and self.roles == ["main"]
+
+    @property
     def n_channels(self) -> int:
         """Channels of what the runner returns per pixel: the outputs, and their variances for regression
-        with uncertainty (:class:`rskeras.inference.uncertainty.UncertaintyRunner`)."""
+        with uncertainty (:class:`rskeras.inference.uncertainty.UncertaintyRunner`); a decoding runner's
+        classes (one, or one per label for multilabel)."""
+        if self.decoded:
+            return self.n_outputs if self.task == "multilabel" else 1
         return 2 * self.n_outputs if self.uncertainty and not is_classification(self.task) else self.n_outputs
 
     def bands(self, pred: np.ndarray) -> list[np.ndarray]:
         """Runner outputs ``(n_channels, ...)`` float32 -> one ``(count, ...)`` array per spec, nodata not set."""
+        if self.decoded:
+            return [pred.astype(np.uint8)]
         spread = None
         if self.uncertainty:
             pred, spread = uncertainty_bands(pred, self.task, self.n_outputs)

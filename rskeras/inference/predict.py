@@ -15,7 +15,7 @@ import contextlib
 import os
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -154,6 +154,8 @@ def predict_raster(
                         uncertainty=uncertainty, cog=cog)
     if uncertainty:
         runner = UncertaintyRunner(runner, uncertainty, passes)
+    elif spec.kind == "pixel" and plan.classes_only:
+        runner, plan = _decoding(runner, plan)
     with contextlib.ExitStack() as stack:
         sources = _open_sources(stack, paths, spec, bands, sensors, src_nodata)
         check_inputs(spec.contracts, [s.sample() for s in sources], sources=[str(s.path) for s in sources])
@@ -170,6 +172,16 @@ def predict_raster(
         bands=[s.band_names for s in sources], tile_size=work.tile, overlap=work.overlap, batch_size=work.batch,
         seconds=time.perf_counter() - start, stage_seconds=times.seconds,
     )
+
+
+def _decoding(runner: Runner, plan: OutputPlan) -> tuple[Runner, OutputPlan]:
+    """A pixel model writing only its class map: the runner that decodes the classes in the model's call and the
+    plan for its outputs, or both unchanged where the runner cannot (exported files).
+
+    Pixel models only: dense and patch tiles are blended as probabilities before they are decoded.
+    """
+    decoding = runner.decoding()
+    return (runner, plan) if decoding is None else (decoding, replace(plan, decoded=True))
 
 
 def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:

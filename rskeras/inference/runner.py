@@ -15,6 +15,9 @@ through a ``tf.function`` traced once for a batch axis of any length
   padding's outputs dropped. A model XLA cannot compile (an op it lacks) predicts without it, with a
   warning. Convolutional models are not compiled with XLA: oneDNN's convolutions beat XLA's on CPU (the
   benchmark's U-Net: 6.4 s against 10.3 s).
+- A pixel model that writes only its class map computes :meth:`rskeras.tasks.Task.decode` in the same
+  compiled call (:meth:`ModelRunner.decoding`): XLA fuses it into the model, and the writer thread no longer
+  decodes five probabilities a pixel in numpy.
 
 :func:`describe_model` is the JSON a Keras model is known by (the same JSON
 :func:`rskeras.export` writes into ONNX and LiteRT files, so every runner has one
@@ -27,6 +30,7 @@ import inspect
 import os
 import warnings
 import weakref
+from dataclasses import replace
 
 import keras
 import numpy as np
@@ -37,6 +41,7 @@ from rskeras.heads import TaskOutput
 from rskeras.inference.model_probe import probe_model
 from rskeras.inference.model_spec import ModelSpec, choose_output
 from rskeras.models.metadata import all_layers, input_contracts, input_normalizations
+from rskeras.tasks import get_task
 
 #: Layers that Monte Carlo dropout switches on (``training=True`` on them only).
 DROPOUT_LAYERS = (keras.layers.Dropout, keras.layers.SpatialDropout1D, keras.layers.SpatialDropout2D,
@@ -136,20 +141,26 @@ class ModelRunner:
         model: a Keras model with one output tensor and one or more inputs
             (a tensor, a list or a dict of inputs); numpy inputs are given in the
             order of ``model.inputs`` (dict inputs: sorted by name).
+        decode: return the classes instead of the probabilities (:meth:`decoding`); classification only.
+        spec: the model's spec, when known (a runner's :meth:`decoding` shares it).
     """
 
-    def __init__(self, model: keras.Model):
+    def __init__(self, model: keras.Model, decode: bool = False, spec: ModelSpec | None = None):
         if len(model.outputs) != 1:
             raise ValueError(
                 f"predict_raster needs a model with one output, {model.name!r} has {len(model.outputs)}: "
                 f"{output_names(model)}; pick one with select_output"
             )
-        self.model = model
-        self.spec = ModelSpec.from_description(describe_model(model))
-        if model not in _COMPILED:
+        self.model, self.decode = model, decode
+        self.spec = spec or ModelSpec.from_description(describe_model(model))
+        if decode:
+            self.spec = replace(self.spec, output_shape=(*self.spec.output_shape[:-1], _decoded_channels(self.spec)))
+        compiled = _COMPILED.setdefault(model, {})
+        if decode not in compiled:
             jit_compile = self.spec.kind == "pixel"
-            _COMPILED[model] = (self._compile(model, jit_compile=jit_compile), jit_compile)
-        self._call, self.jit_compile = _COMPILED[model]
+            task = self.spec.task if decode else None
+            compiled[decode] = (self._compile(model, jit_compile=jit_compile, decode=task), jit_compile)
+        self._call, self.jit_compile = compiled[decode]
         self._stochastic = None  # compiled on first use
 
     @property
@@ -165,9 +176,19 @@ class ModelRunner:
         """The output shape without the batch axis (None for free spatial axes)."""
         return self.spec.output_shape
 
+    def decoding(self) -> ModelRunner | None:
+        """This model with :meth:`rskeras.tasks.Task.decode` in its compiled call (the :class:`Runner` method),
+        or None for a model without a classification task. Under XLA (pixel models) the decoding costs about
+        nothing beside the model, where decoding the probabilities in numpy costs a pass over them."""
+        if self.decode or self.spec.task is None or not get_task(self.spec.task).is_classification:
+            return None
+        return ModelRunner(self.model, decode=True, spec=self.spec)
+
     @staticmethod
-    def _compile(model: keras.Model, training: bool | None = False, jit_compile: bool = False):
-        """``model``'s forward pass as a ``tf.function`` of one float32 tensor per input (any batch length).
+    def _compile(model: keras.Model, training: bool | None = False, jit_compile: bool = False,
+                 decode: str | None = None):
+        """``model``'s forward pass as a ``tf.function`` of one float32 tensor per input (any batch length);
+        with ``decode`` (a task), its classes as float32 (:func:`_decoded_channels` of them per item).
 
         The function holds the model weakly, so keeping it in :data:`_COMPILED` does not keep the model alive.
         """
@@ -176,7 +197,11 @@ class ModelRunner:
 
         def call(*inputs):
             model = held()
-            return model(keras.tree.pack_sequence_as(model.input, list(inputs)), training=training)
+            y = model(keras.tree.pack_sequence_as(model.input, list(inputs)), training=training)
+            if decode is None:
+                return y
+            classes = get_task(decode).decode(y)
+            return tf.cast(classes if decode == "multilabel" else classes[..., None], tf.float32)
 
         return tf.function(call, input_signature=specs, reduce_retracing=True, jit_compile=jit_compile)
 
@@ -199,6 +224,8 @@ class ModelRunner:
         output for every item, concatenated.
         """
         if stochastic:
+            if self.decode:
+                raise ValueError("a runner that decodes classes has no stochastic passes: use the probabilities")
             return _call_batches(self._stochastic_call(), inputs, batch_size, fixed=False)
         try:
             return _call_batches(self._call, inputs, batch_size, fixed=self.jit_compile)
@@ -213,11 +240,19 @@ class ModelRunner:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         warnings.warn(f"model {self.model.name!r} does not run under XLA ({reason}); it predicts without XLA",
                       UserWarning, stacklevel=3)
-        self._call, self.jit_compile = _COMPILED[self.model] = (self._compile(self.model), False)
+        task = self.spec.task if self.decode else None
+        self._call, self.jit_compile = _COMPILED[self.model][self.decode] = (
+            self._compile(self.model, decode=task), False)
 
 
-#: Each Keras model's compiled forward pass (:meth:`ModelRunner._compile`), for as long as the model lives.
+#: Each Keras model's compiled forward passes (:meth:`ModelRunner._compile`), for as long as the model lives:
+#: ``{decode: (function, jit_compile)}``, the probabilities (False) and the classes (True).
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _decoded_channels(spec: ModelSpec) -> int:
+    """Values per item of a decoded output: one class (multiclass, binary), or one 0/1 per label (multilabel)."""
+    return spec.output_shape[-1] if spec.task == "multilabel" else 1
 
 
 def _call_batches(call, inputs: list[np.ndarray], batch_size: int, fixed: bool) -> np.ndarray:

@@ -109,6 +109,10 @@ class UncertaintyRunner:
             return mean
         return np.concatenate([mean, m2 / k], axis=-1)
 
+    def decoding(self) -> None:
+        """None: the uncertainty is computed from the probabilities, so they are decoded after averaging."""
+        return None
+
     def _predictions(self, inputs: list[np.ndarray], batch_size: int):
         """Every prediction of ``inputs``, one array at a time."""
         if self.method == "mc_dropout":

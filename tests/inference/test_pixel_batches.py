@@ -17,6 +17,7 @@ from rskeras.inference.pixel import FullBatches
 from rskeras.inference.runner import ModelRunner
 from rskeras.inference.sources import Source
 from rskeras.models import ann
+from rskeras.tasks import get_task
 
 
 class RecordingRunner:
@@ -73,6 +74,29 @@ def test_pixel_models_run_with_xla_on_one_batch_shape_and_stay_compiled_with_the
     gc.collect()
     assert [m() for m in models] == [None, None]  # the kept functions do not keep models alive
     assert len(runner_module._COMPILED) <= kept - 2  # and their entries went with them
+
+
+@pytest.mark.parametrize("task,n_outputs", [("multiclass", 5), ("binary", 1), ("multilabel", 3)])
+def test_a_decoding_runner_computes_the_tasks_classes_in_its_compiled_call(task, n_outputs):
+    model = ann((4,), task=task, n_outputs=n_outputs, hidden=(8,))
+    x = 3 * np.random.default_rng(3).normal(size=(10, 4)).astype(np.float32)
+    runner = ModelRunner(model)
+    expected = get_task(task).decode(runner([x], batch_size=4))  # numpy's decoding of the probabilities
+    expected = expected if task == "multilabel" else expected[:, None]
+
+    decoding = runner.decoding()
+    classes = decoding([x], batch_size=4)
+    assert classes.dtype == np.float32 and classes.shape == expected.shape == (10, *decoding.spec.output_shape)
+    np.testing.assert_array_equal(classes, expected)
+    assert decoding.jit_compile and decoding._call is not runner._call
+    assert ModelRunner(model, decode=True)._call is decoding._call  # kept with the model too
+    assert decoding.decoding() is None and decoding.spec.task == task
+    with pytest.raises(ValueError, match="no stochastic passes"):
+        decoding([x], batch_size=4, stochastic=True)
+
+
+def test_models_without_classes_have_no_decoding_runner():
+    assert ModelRunner(ann((4,), task="regression", n_outputs=2, hidden=(8,))).decoding() is None
 
 
 def test_read_pixels_equals_read_transposed(hls_path, tmp_path):

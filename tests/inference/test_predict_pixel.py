@@ -143,6 +143,15 @@ def test_multiclass_class_map_probabilities_and_colormap(landsat_path, tmp_path)
     np.testing.assert_allclose(pdata[:, ~invalid], probs[:, ~invalid], atol=1e-5)
     assert listing(tmp_path) == ["classes.tif", "classes_probabilities.tif"]
 
+    # the class map alone: the classes are decoded in the model's compiled call, not from written probabilities
+    alone = predict_raster(model, landsat_path, tmp_path / "alone.tif", window_size=64, batch_size=1000,
+                           progress=False)
+    assert alone.probabilities is None and alone.n_nodata == invalid.sum()
+    adata, aprofile, atags, _ = read_all(tmp_path / "alone.tif")
+    assert aprofile["dtype"] == "uint8" and aprofile["nodata"] == 255 and json.loads(atags["CLASS_NAMES"]) == names
+    np.testing.assert_array_equal(adata[0][invalid], 255)
+    np.testing.assert_array_equal(adata[0][clear], classes[clear])
+
 
 def test_binary_and_multilabel_maps(landsat_path, tmp_path):
     with rasterio.open(landsat_path) as ds:

@@ -37,6 +37,7 @@ import rasterio  # noqa: E402
 from rasterio.transform import from_origin  # noqa: E402
 
 from rskeras.evaluation import assess_map, design_sample  # noqa: E402
+from rskeras.io import atomic_write_text  # noqa: E402
 
 CLASSES = ["deforestation", "forest gain", "stable forest", "stable non-forest"]
 SHARES = [0.03, 0.07, 0.30, 0.60]  # of the truth, roughly (patches by quantiles of a smooth field)
@@ -170,7 +171,7 @@ def main() -> None:
                   + f" ({time.perf_counter() - start:.0f} s)")
     report["machine"] = {"platform": platform.platform(), "numpy": np.__version__}
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=1))
+    atomic_write_text(RESULTS, json.dumps(report, indent=1))
     print(f"wrote {RESULTS}")
 
 

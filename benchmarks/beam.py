@@ -129,7 +129,9 @@ def main() -> None:
         "beam_2_over_beam_1_bound": round(os.cpu_count() / cores["beam_1"], 3),
         "targets": {"beam_2_over_beam_1": 1.6, "beam_1_over_loop": 0.9},
     }
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    from rskeras.io import atomic_write_text
+
+    atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
 
 

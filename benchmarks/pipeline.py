@@ -41,6 +41,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from rskeras.data import ee_patch_dataset, write_ee_patches  # noqa: E402
+from rskeras.io import atomic_write_text  # noqa: E402
 
 BANDS = [f"B{i}" for i in range(1, 9)]
 LABEL = "mask"
@@ -68,7 +69,7 @@ def build_data(folder: Path, n: int, size: int, per_file: int) -> list[str]:
     for i, path in enumerate(files):
         count = min(per_file, n - i * per_file)
         write_ee_patches(path, synthetic_patches(count, size, seed=i), BANDS + [LABEL], compression="GZIP")
-    stamp.write_text(json.dumps(want))
+    atomic_write_text(stamp, json.dumps(want))
     print(f"wrote {n} patches in {len(files)} files ({sum(os.path.getsize(f) for f in files) / 2**30:.2f} GiB) in {time.perf_counter() - t0:.0f} s")
     return files
 
@@ -233,7 +234,7 @@ def main(argv=None) -> int:
             print(f"  {name:30s} {fit[name]:6.1f} ({ratio:.2f}x)" + (f"; first epoch, filling the cache: {cold:.1f}" if cold else ""))
         report["fit"] = fit
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.json}")
     return 0
 

@@ -27,6 +27,7 @@ import rskeras  # noqa: E402  (before TensorFlow: turns oneDNN on)
 from rskeras.data import find_data  # noqa: E402
 from rskeras.data.eurosat_dataset import eurosat  # noqa: E402
 from rskeras.evaluation import evaluate_model  # noqa: E402
+from rskeras.io import atomic_write_text  # noqa: E402
 
 MODEL = REPO / "saved_models" / "eurosat_compact_resnet" / "eurosat_compact_resnet.keras"
 
@@ -68,7 +69,7 @@ def main(argv=None) -> int:
                "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}", **results,
                "accuracy_gain": gain}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(args.out, json.dumps(payload, indent=2) + "\n")
     print(f"TTA changes overall accuracy by {gain * 100:+.2f} points; wrote {args.out}")
     return 0
 

@@ -154,6 +154,8 @@ class ModelRunner:
         self.model, self.decode = model, decode
         self.spec = spec or ModelSpec.from_description(describe_model(model))
         if decode:
+            if self.spec.task is None or not get_task(self.spec.task).is_classification:
+                raise ValueError(f"model {model.name!r} has no classes to decode (task {self.spec.task!r})")
             self.spec = replace(self.spec, output_shape=(*self.spec.output_shape[:-1], _decoded_channels(self.spec)))
         compiled = _COMPILED.setdefault(model, {})
         if decode not in compiled:
@@ -181,7 +183,7 @@ class ModelRunner:
         or None for a model without a classification task. Under XLA (pixel models) the decoding costs about
         nothing beside the model, where decoding the probabilities in numpy costs a pass over them."""
         if self.decode or self.spec.task is None or not get_task(self.spec.task).is_classification:
-            return None
+            return None  # already decoding, or a model of values
         return ModelRunner(self.model, decode=True, spec=self.spec)
 
     @staticmethod

@@ -96,7 +96,10 @@ def test_a_decoding_runner_computes_the_tasks_classes_in_its_compiled_call(task,
 
 
 def test_models_without_classes_have_no_decoding_runner():
-    assert ModelRunner(ann((4,), task="regression", n_outputs=2, hidden=(8,))).decoding() is None
+    model = ann((4,), task="regression", n_outputs=2, hidden=(8,))
+    assert ModelRunner(model).decoding() is None
+    with pytest.raises(ValueError, match="has no classes to decode \\(task 'regression'\\)"):
+        ModelRunner(model, decode=True)
 
 
 def test_read_pixels_equals_read_transposed(hls_path, tmp_path):

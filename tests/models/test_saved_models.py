@@ -38,17 +38,19 @@ def test_the_eurosat_model_saved_before_the_contract_loads_and_predicts_as_befor
     assert model.count_params() == 1_233_002
 
 
-def test_the_committed_eurosat_model_computes_in_float32_and_knows_its_classes(eurosat_dir):
-    """``saved_models/eurosat_compact_resnet`` was trained in mixed_bfloat16 and saved as its float32 copy."""
-    import tensorflow as tf
-
+def test_the_committed_eurosat_model_computes_in_float32_and_scores_its_figure(eurosat_dir):
+    """``saved_models/eurosat_compact_resnet`` was trained in mixed_bfloat16 and saved as its float32 copy, and it
+    scores the README's figure on the whole validation split: 5,312 of 5,400 images, 98.37 %
+    (``benchmarks/results/eurosat_two_way_budget.json``), give or take 2 images of another CPU's rounding."""
+    from rskeras.data.eurosat_dataset import eurosat
+    from rskeras.evaluation import evaluate_model
     from rskeras.models.metadata import all_layers
 
-    expected = json.loads(EXPECTED.read_text())
     model = rskeras.load_model(COMMITTED)
     assert {layer.dtype_policy.name for layer in all_layers(model)} == {"float32"}
-    images = np.stack([tf.io.decode_jpeg(tf.io.read_file(str(eurosat_dir / name)), channels=3).numpy()
-                       for name in expected["files"]]).astype("float32")
     meta = model_metadata(model)
-    classes = [meta.class_names[k] for k in model.predict(images, verbose=0).argmax(-1)]
-    assert classes == [Path(name).parts[0] for name in expected["files"]]
+    assert meta.class_names[0] == "AnnualCrop" and len(meta.class_names) == 10
+    data = eurosat(eurosat_dir, split="validation", batch_size=256, shuffle=False)
+    report = evaluate_model(model, data, progress=False)
+    assert report["n_images"] == 5400
+    assert abs(round(report["overall_accuracy"] * 5400) - 5312) <= 2

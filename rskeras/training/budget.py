@@ -214,7 +214,7 @@ class FitToBudget(keras.callbacks.Callback):
         if isinstance(schedule, ReplannableSchedule):
             step = int(self.model.optimizer.iterations.numpy())
             schedule.end_at(step, step + (end_epoch - done) * (step - self._epoch_first_step))
-        print(f"[budget] after epoch {done}: {end_epoch - done} more epoch(s) fit the time left (planned before: "
-              f"{self.end_epoch - done}, at the start: {self.epochs - done}); the learning rate ends with them",
+        print(f"[budget] after epoch {done}: {end_epoch - done} more epoch(s) fit the time left, so epoch {end_epoch} "
+              f"is the last (was {self.end_epoch}; fit's plan: {self.epochs}) and the learning rate ends with it",
               flush=True)
         self.end_epoch = end_epoch

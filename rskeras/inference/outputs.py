@@ -136,7 +136,7 @@ class OutputPlan:
         with uncertainty (:class:`rskeras.inference.uncertainty.UncertaintyRunner`); a decoding runner's
         classes (one, or one per label for multilabel)."""
         if self.decoded:
-            return self.n_outputs if self.task == "multilabel" else 1
+            return self.specs[0].count  # the class map's bands
         return 2 * self.n_outputs if self.uncertainty and not is_classification(self.task) else self.n_outputs
 
     def bands(self, pred: np.ndarray) -> list[np.ndarray]:

@@ -40,6 +40,7 @@ from rskeras._compat import producing_layer
 from rskeras.heads import TaskOutput
 from rskeras.inference.model_probe import probe_model
 from rskeras.inference.model_spec import ModelSpec, choose_output
+from rskeras.inference.uncertainty import is_classification
 from rskeras.models.metadata import all_layers, input_contracts, input_normalizations
 from rskeras.tasks import get_task
 
@@ -154,7 +155,7 @@ class ModelRunner:
         self.model, self.decode = model, decode
         self.spec = spec or ModelSpec.from_description(describe_model(model))
         if decode:
-            if self.spec.task is None or not get_task(self.spec.task).is_classification:
+            if not is_classification(self.spec.task):
                 raise ValueError(f"model {model.name!r} has no classes to decode (task {self.spec.task!r})")
             self.spec = replace(self.spec, output_shape=(*self.spec.output_shape[:-1], _decoded_channels(self.spec)))
         compiled = _COMPILED.setdefault(model, {})
@@ -182,7 +183,7 @@ class ModelRunner:
         """This model with :meth:`rskeras.tasks.Task.decode` in its compiled call (the :class:`Runner` method),
         or None for a model without a classification task. Under XLA (pixel models) the decoding costs about
         nothing beside the model, where decoding the probabilities in numpy costs a pass over them."""
-        if self.decode or self.spec.task is None or not get_task(self.spec.task).is_classification:
+        if self.decode or not is_classification(self.spec.task):
             return None  # already decoding, or a model of values
         return ModelRunner(self.model, decode=True, spec=self.spec)
 

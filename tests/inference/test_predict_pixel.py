@@ -232,8 +232,10 @@ def test_bad_inputs_name_what_is_wrong_and_write_nothing(hls_holes, landsat_path
     assert listing(out) == []
 
 
+@pytest.mark.parametrize("probabilities", [True, False])  # False: the classes decoded in the model's call
 @pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
-def test_failure_mid_way_leaves_nothing_and_keeps_old_output(landsat_path, tmp_path, monkeypatch, error):
+def test_failure_mid_way_leaves_nothing_and_keeps_old_output(landsat_path, tmp_path, monkeypatch, error,
+                                                             probabilities):
     model = pixel_model(3, "multiclass", 2, np.ones((3, 2)), [0.0, 0.1])
     dst = tmp_path / "classes.tif"
     dst.write_bytes(b"previous result")
@@ -248,7 +250,7 @@ def test_failure_mid_way_leaves_nothing_and_keeps_old_output(landsat_path, tmp_p
 
     monkeypatch.setattr(ModelRunner, "__call__", failing)
     with pytest.raises(error, match="mid-way"):
-        predict_raster(model, landsat_path, dst, probabilities=True, window_size=128, batch_size=4096,
+        predict_raster(model, landsat_path, dst, probabilities=probabilities, window_size=128, batch_size=4096,
                        progress=False)
     assert len(calls) == 5
     assert listing(tmp_path) == ["classes.tif"] and dst.read_bytes() == b"previous result"

@@ -317,15 +317,26 @@ def exit_on_sigterm() -> None:
 
     Only from the main thread (the CLI's ``main``); a no-op elsewhere. The status is also kept for
     :func:`termination_status`: TensorFlow turns an exception raised inside one of its callbacks into
-    another error, and the CLI still has to exit as terminated.
+    another error, and the CLI still has to exit as terminated. After a SIGTERM, errors of finalizers
+    (``Exception ignored in ...``) are not printed: they come from objects the exit interrupted.
     """
     def handler(signum, frame):
         global _terminated
         _terminated = 128 + signum
+        sys.unraisablehook = _quiet_after_termination
         raise SystemExit(_terminated)
 
     with contextlib.suppress(ValueError):  # not the main thread
         signal.signal(signal.SIGTERM, handler)
+
+
+def _quiet_after_termination(unraisable) -> None:
+    """``sys.unraisablehook`` once a SIGTERM arrived: finalizers' errors are not printed.
+
+    The ``SystemExit`` is raised wherever the program was, which can be half-way through building an object
+    whose finalizer then fails (TensorFlow's ``AtomicFunction.__del__`` raised ``KeyError`` for a function
+    traced when SIGTERM came); its traceback would hide the one line that says the command was terminated.
+    """
 
 
 def termination_status() -> int | None:

@@ -89,6 +89,29 @@ def test_sigterm_in_the_cli_removes_temporaries(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_after_sigterm_a_half_built_objects_finalizer_prints_no_traceback():
+    # TensorFlow's AtomicFunction.__del__ raised KeyError for a function traced when SIGTERM came
+    code = textwrap.dedent("""
+        import os, signal, time
+        from rskeras.io import exit_on_sigterm
+        exit_on_sigterm()
+
+        class Half:
+            def __del__(self):
+                raise KeyError("never registered")
+
+        Half()  # before the SIGTERM: printed as usual
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        finally:
+            Half()
+    """)
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
+    assert done.returncode == 128 + signal.SIGTERM
+    assert done.stderr.count("Exception ignored") == 1 and done.stderr.count("KeyError") == 1, done.stderr
+
+
 def test_check_output_refuses_inputs_directories_and_wrong_suffixes(tmp_path):
     shard = tmp_path / "export" / "hls-00000.tfrecord.gz"
     shard.parent.mkdir()

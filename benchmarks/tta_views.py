@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 import rskeras  # noqa: E402  (before TensorFlow: turns oneDNN on)
 from rskeras.data import find_data  # noqa: E402
 from rskeras.data.eurosat_dataset import eurosat  # noqa: E402
-from rskeras.inference.uncertainty import DIHEDRAL, dihedral  # noqa: E402
+from rskeras.inference.uncertainty import dihedral_predictions  # noqa: E402
 from rskeras.io import atomic_write_text  # noqa: E402
 
 MODEL = REPO / "saved_models" / "eurosat_compact_resnet" / "eurosat_compact_resnet.keras"
@@ -70,7 +70,7 @@ def resized(x: np.ndarray, size: int) -> np.ndarray:
 
 def dihedral_views(predict, x: np.ndarray) -> list[np.ndarray]:
     """The ``(n, classes)`` probabilities of the 8 flips and rotations of ``x``, identity first."""
-    return [predict(np.ascontiguousarray(dihedral(x, k))) for k in range(len(DIHEDRAL))]
+    return list(dihedral_predictions(lambda views: predict(views[0]), [x], dense=False))
 
 
 def combinations(predict, x: np.ndarray, shifts: list[tuple[int, int]], sizes: list[int]) -> dict[str, np.ndarray]:

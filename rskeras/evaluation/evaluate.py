@@ -119,19 +119,17 @@ def evaluate_model(
 def _augmented(model):
     """``predict(x)``: the mean of ``model``'s predictions of the 8 flips and rotations of the ``(n, H, W, c)``
     patches ``x``; dense ``(n, H, W, k)`` outputs are turned back before averaging."""
-    from rskeras.inference.uncertainty import DIHEDRAL, dihedral, undo_dihedral
+    from rskeras.inference.uncertainty import dihedral_predictions
 
     shapes = [tuple(t.shape[1:]) for t in model.inputs]
     if len(shapes) != 1 or len(shapes[0]) != 3 or (None not in shapes[0][:2] and shapes[0][0] != shapes[0][1]):
         raise ValueError(f"tta flips and rotates square image patches; model {model.name!r} takes {shapes}")
+    dense = len(model.outputs[0].shape) == 4
 
     def predict(x):
-        x = np.asarray(x, np.float32)
-        views = []
-        for index in range(len(DIHEDRAL)):
-            p = np.asarray(model.predict_on_batch(np.ascontiguousarray(dihedral(x, index))))
-            views.append(undo_dihedral(p, index) if p.ndim == 4 else p)
-        return np.mean(views, axis=0)
+        views = dihedral_predictions(lambda v: np.asarray(model.predict_on_batch(v[0])), [np.asarray(x, np.float32)],
+                                     dense)
+        return np.mean(list(views), axis=0)
 
     return predict
 

@@ -27,6 +27,8 @@ tiles' variances). No TensorFlow here: the transforms are NumPy, so ONNX models 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+
 import numpy as np
 
 from rskeras.inference.model_spec import ModelSpec, Runner
@@ -52,6 +54,16 @@ def undo_dihedral(y: np.ndarray, index: int) -> np.ndarray:
     y = y.transpose(0, 2, 1, 3) if transpose else y
     y = y[:, ::-1] if flip_ud else y
     return y[:, :, ::-1] if flip_lr else y
+
+
+def dihedral_predictions(predict: Callable[[list[np.ndarray]], np.ndarray], inputs: Sequence[np.ndarray],
+                         dense: bool) -> Iterator[np.ndarray]:
+    """``predict``'s output for each of the 8 symmetries (:data:`DIHEDRAL`, identity first) of the
+    ``(n, H, W, c)`` arrays ``inputs``, one array at a time; ``dense`` ``(n, H, W, k)`` outputs are turned
+    back into place, patch outputs ``(n, k)`` are yielded as they are."""
+    for index in range(len(DIHEDRAL)):
+        prediction = predict([np.ascontiguousarray(dihedral(x, index)) for x in inputs])
+        yield undo_dihedral(prediction, index) if dense else prediction
 
 
 def check_uncertainty(method: str | None, spec: ModelSpec, passes: int = DEFAULT_PASSES) -> None:
@@ -119,10 +131,8 @@ class UncertaintyRunner:
             for _ in range(self.passes):
                 yield self.runner(inputs, batch_size, stochastic=True)
             return
-        dense = self.spec.kind == "dense"
-        for index in range(len(DIHEDRAL)):
-            prediction = self.runner([np.ascontiguousarray(dihedral(x, index)) for x in inputs], batch_size)
-            yield undo_dihedral(prediction, index) if dense else prediction
+        yield from dihedral_predictions(lambda views: self.runner(views, batch_size), inputs,
+                                        dense=self.spec.kind == "dense")
 
 
 def uncertainty_bands(channels: np.ndarray, task: str | None, n_outputs: int) -> tuple[np.ndarray, np.ndarray]:

@@ -13,12 +13,16 @@ patches right for each way of combining them:
 - ``size_S`` and ``dihedral_size_S_mean``: the patch resized to S x S px (bilinear, antialiased), alone and
   in its 8 flips and rotations (the fully convolutional network takes any size).
 
+With ``--ensemble``, also ``ensemble``: each of those combinations averaged over the models given (the mean
+of their probabilities, log-probabilities or votes), as an ensemble of the models would predict.
+
 The validation split also chose the committed model, so a way of combining that wins on one model by a few
 images is noise unless it wins on the others too: give several models.
 
     python benchmarks/tta_views.py --model run7=saved_models/eurosat_compact_resnet/eurosat_compact_resnet.keras \\
         --model run9=/tmp/es2/export/eurosat_compact_resnet/eurosat_compact_resnet.keras --out /tmp/views.json
     python benchmarks/tta_views.py --limit 256 --sizes 56      # a quick look at the committed model
+    python benchmarks/tta_views.py --model a=A.keras --model b=B.keras --shift 0 --ensemble --out /tmp/ens.json
 """
 
 from __future__ import annotations
@@ -93,8 +97,10 @@ def combinations(predict, x: np.ndarray, shifts: list[tuple[int, int]], sizes: l
     return out
 
 
-def evaluate(path: Path, x: np.ndarray, y: np.ndarray, shifts: list[tuple[int, int]], sizes: list[int]) -> dict:
-    """Images right and accuracy of each combination for the ``.keras`` model at ``path``."""
+def evaluate(path: Path, x: np.ndarray, y: np.ndarray, shifts: list[tuple[int, int]],
+             sizes: list[int]) -> tuple[dict, dict[str, np.ndarray]]:
+    """Images right and accuracy of each combination for the ``.keras`` model at ``path``, and the
+    ``(n, classes)`` scores of each combination."""
     import tensorflow as tf
 
     model = rskeras.load_model(path)
@@ -105,9 +111,19 @@ def evaluate(path: Path, x: np.ndarray, y: np.ndarray, shifts: list[tuple[int, i
 
     start = time.perf_counter()
     scores = combinations(predict, x, shifts, sizes)
+    return {"model": str(path), **counts(scores, y), "seconds": round(time.perf_counter() - start, 1)}, scores
+
+
+def counts(scores: dict[str, np.ndarray], y: np.ndarray) -> dict:
+    """Images right and accuracy of each combination's ``(n, classes)`` scores against the classes ``y``."""
     right = {name: int((s.argmax(-1) == y).sum()) for name, s in scores.items()}
-    return {"model": str(path), "right": right, "accuracy": {k: v / len(y) for k, v in right.items()},
-            "seconds": round(time.perf_counter() - start, 1)}
+    return {"right": right, "accuracy": {k: v / len(y) for k, v in right.items()}}
+
+
+def ensemble_counts(names: list[str], scores: list[dict[str, np.ndarray]], y: np.ndarray) -> dict:
+    """:func:`counts` of each combination's scores averaged over the models ``names``."""
+    mean = {key: np.mean([s[key] for s in scores], axis=0) for key in scores[0]}
+    return {"model": "mean of " + ", ".join(names), **counts(mean, y)}
 
 
 def main(argv=None) -> int:
@@ -119,18 +135,25 @@ def main(argv=None) -> int:
     parser.add_argument("--shift", type=int, default=1, choices=(0, 1),
                         help="1: also the four diagonal 1-px shifts (default); 0: none")
     parser.add_argument("--sizes", default="", help="patch sizes to resize to, e.g. 56,72 (default: none)")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="also each combination averaged over the models given (their ensemble)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "tta_views.json")
     args = parser.parse_args(argv)
     root = args.data or find_data() / "eurosat_rgb"
     shifts = [(dy, dx) for dy in (-1, 1) for dx in (-1, 1)] if args.shift else []
     sizes = [int(s) for s in args.sizes.split(",") if s]
     x, y = validation_split(root, args.limit)
-    results = {}
+    results, every = {}, []
     for item in args.model or [str(MODEL)]:
         name, _, path = item.rpartition("=")
-        results[name or Path(path).stem] = result = evaluate(Path(path), x, y, shifts, sizes)
+        result, scores = evaluate(Path(path), x, y, shifts, sizes)
+        results[name or Path(path).stem] = result
+        every.append(scores)
         print(f"{name or path}: " + ", ".join(f"{k} {v}" for k, v in result["right"].items()) +
               f" of {len(y)} ({result['seconds']:.0f} s)", flush=True)
+    if args.ensemble:
+        results["ensemble"] = ensemble_counts(list(results), every, y)
+        print("ensemble: " + ", ".join(f"{k} {v}" for k, v in results["ensemble"]["right"].items()))
     payload = {"split": "validation", "n_images": int(len(y)), "limit": args.limit, "shifts": shifts,
                "sizes": sizes, "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
                "models": results}

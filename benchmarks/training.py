@@ -25,12 +25,14 @@ steps as the epoch had. The ratio is the step time of the ceiling over the step 
 (from the first to the last batch of the epoch), the median over epochs (target >= 0.9); each variant's
 ceiling against the default's tells what the setting does, though processes run at different times see
 different load; ``--paired`` therefore also times the float32, XLA and mixed_bfloat16 train steps side by side
-in one process, in turn, ``--rounds`` times (:data:`PAIRED`). The load average is recorded around each
+in one process, in turn, ``--rounds`` times (:data:`PAIRED`), with rskeras' fused batch normalisation and, for
+float32 and mixed_bfloat16, with Keras' own layer in its place. The load average is recorded around each
 process. Writes ``benchmarks/results/training.json``. Run from the repository root::
 
     python benchmarks/training.py                       # all variants, about 6 minutes on 2 cores
     python benchmarks/training.py --source earthengine --variants default --out benchmarks/results/training_ee.json
     python benchmarks/training.py --variants --paired --out benchmarks/results/training_paired.json
+    python benchmarks/training.py --variants default --paired --out benchmarks/results/training_batchnorm.json
 """
 
 from __future__ import annotations
@@ -48,8 +50,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: Models timed side by side in one process (``paired``): name -> (dtype policy, jit_compile).
-PAIRED = {"float32": ("float32", False), "jit_compile": ("float32", True), "mixed_bfloat16": ("mixed_bfloat16", False)}
+#: Models timed side by side in one process (``paired``): name -> (dtype policy, jit_compile, batch normalisation
+#: by rskeras' FusedBatchNormalization, as the builders make it, or by Keras' own layer in its place).
+PAIRED = {"float32": ("float32", False, "fused"), "jit_compile": ("float32", True, "fused"),
+          "mixed_bfloat16": ("mixed_bfloat16", False, "fused"),
+          "float32_keras_bn": ("float32", False, "keras"),
+          "mixed_bfloat16_keras_bn": ("mixed_bfloat16", False, "keras")}
 #: Variant -> (environment, (inter, intra) threads or None, configuration overrides).
 VARIANTS = {
     "default": ({}, None, {}),
@@ -173,14 +179,17 @@ def paired(args) -> dict:
     import rskeras  # noqa: F401  (before TensorFlow)
     import keras
 
+    from benchmarks.batchnorm import with_keras_batch_normalization
     from rskeras.training.trainer import build_model, compile_model, make_optimizer
 
     with tempfile.TemporaryDirectory(prefix="rskeras_train_bench_") as folder:
         cfg, data, batch = recipe(args, Path(folder) / "run", {})
     steps = {}
-    for name, (policy, jit) in PAIRED.items():
+    for name, (policy, jit, batch_norm) in PAIRED.items():
         keras.mixed_precision.set_dtype_policy(policy)
         model = build_model(cfg, data)
+        if batch_norm == "keras":
+            model = with_keras_batch_normalization(model)
         compile_model(model, "multiclass", make_optimizer(cfg.training, 12), cfg.training.label_smoothing, policy,
                       jit_compile=jit, augment=cfg.training.augment)
         model.make_train_function()

@@ -17,6 +17,7 @@ import zipfile
 SERIALIZABLE_MODULES = (
     "rskeras.activations",
     "rskeras.heads",
+    "rskeras.layers.batch_normalization",
     "rskeras.layers.normalization",
     "rskeras.layers.resize",
     "rskeras.losses",

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import keras
 
 from rskeras.heads import Task, TaskOutput, get_task, output_head
+from rskeras.layers.batch_normalization import FusedBatchNormalization
 
 
 def conv_bn_relu(x, filters: int, kernel_size: int = 3, dilation_rate: int = 1, name: str = "conv"):
@@ -17,7 +18,7 @@ def conv_bn_relu(x, filters: int, kernel_size: int = 3, dilation_rate: int = 1, 
     x = keras.layers.Conv2D(
         filters, kernel_size, padding="same", dilation_rate=dilation_rate, use_bias=False, name=f"{name}_conv"
     )(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = FusedBatchNormalization(name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import keras
 
+from rskeras.layers.batch_normalization import FusedBatchNormalization
 from rskeras.models.backbones.construction import BackboneOutput, BackboneSpec, LayerRecorder, StridePlan
 
 NAME = "googlenet"
@@ -34,7 +35,7 @@ INCEPTION: dict[str, tuple[int, int, int, int, int, int]] = {
 def _conv_bn_relu(rec: LayerRecorder, x, filters: int, kernel: int, name: str, stride: int = 1, dilation: int = 1):
     x = rec(keras.layers.Conv2D, f"{name}_conv", filters, kernel, strides=stride, padding="same",
             dilation_rate=dilation, use_bias=False)(x)
-    x = rec(keras.layers.BatchNormalization, f"{name}_bn")(x)
+    x = rec(FusedBatchNormalization, f"{name}_bn")(x)
     return rec(keras.layers.Activation, f"{name}_relu", "relu")(x)
 
 

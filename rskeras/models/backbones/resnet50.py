@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import keras
 
+from rskeras.layers.batch_normalization import FusedBatchNormalization
 from rskeras.models.backbones.construction import (
     BackboneOutput,
     BackboneSpec,
@@ -28,7 +29,7 @@ _BN_EPSILON = 1.001e-5  # as keras.applications, so its statistics fit
 def _conv_bn(rec: LayerRecorder, x, filters: int, kernel: int, name: str, stride: int = 1, dilation: int = 1):
     x = rec(keras.layers.Conv2D, f"{name}_conv", filters, kernel, strides=stride, padding="same",
             dilation_rate=dilation)(x)
-    return rec(keras.layers.BatchNormalization, f"{name}_bn", epsilon=_BN_EPSILON)(x)
+    return rec(FusedBatchNormalization, f"{name}_bn", epsilon=_BN_EPSILON)(x)
 
 
 def _bottleneck(rec: LayerRecorder, x, filters: int, name: str, stride: int, dilation: int, shortcut_conv: bool):
@@ -50,7 +51,7 @@ def build(inputs: keras.KerasTensor, output_stride: int = 32) -> BackboneOutput:
     stride, _ = plan.step()
     x = rec(keras.layers.ZeroPadding2D, "conv1_pad", 3)(inputs)
     x = rec(keras.layers.Conv2D, "conv1_conv", 64, 7, strides=stride)(x)
-    x = rec(keras.layers.BatchNormalization, "conv1_bn", epsilon=_BN_EPSILON)(x)
+    x = rec(FusedBatchNormalization, "conv1_bn", epsilon=_BN_EPSILON)(x)
     x = rec(keras.layers.Activation, "conv1_relu", "relu")(x)
     features = {2: x}
     stride, _ = plan.step()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import keras
 
 from rskeras.heads import output_head
+from rskeras.layers.batch_normalization import FusedBatchNormalization
 from rskeras.models.contract import (
     BandStatsArgument,
     Weights,
@@ -78,7 +79,7 @@ def cnn(
             x = keras.layers.Conv2D(width, kernel_size, padding="same", use_bias=not batch_norm,
                                     name=f"block{block}_conv{conv}")(x)
             if batch_norm:
-                x = keras.layers.BatchNormalization(name=f"block{block}_bn{conv}")(x)
+                x = FusedBatchNormalization(name=f"block{block}_bn{conv}")(x)
             x = keras.layers.Activation("relu", name=f"block{block}_relu{conv}")(x)
         x = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
     x = keras.layers.Flatten(name="flatten")(x)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import keras
 
+from rskeras.layers.batch_normalization import FusedBatchNormalization
 from rskeras.models.blocks import pooled_head
 from rskeras.models.contract import (
     BandStatsArgument,
@@ -28,7 +29,7 @@ def _conv_bn(x, filters: int, stride: int, name: str, relu: bool = True, kernel_
         x, stride = _subsample(x, stride, name), 1
     x = keras.layers.Conv2D(filters, kernel_size, strides=stride, padding="same", use_bias=False,
                             kernel_initializer="he_normal", name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    x = FusedBatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     return keras.layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
 
 

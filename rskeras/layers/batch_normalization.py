@@ -3,14 +3,16 @@
 Keras 3 normalises in separate operations (cast to float32, mean, variance, scale and shift, cast back), each a
 pass over the whole feature map in training and again in the gradient. TensorFlow's ``FusedBatchNormV3`` (oneDNN's
 kernel on a CPU, cuDNN's on a GPU) does the forward pass and its gradient in one pass each. On the 2-core CPU of
-this project a train step of the EuroSAT compact ResNet (batch 64, 64x64 px) took 0.24 s against 0.34 s in float32
-and 0.29 s against 0.39 s in ``mixed_bfloat16`` (``benchmarks/batchnorm.py``).
+this project a train step of the EuroSAT compact ResNet (batch 64, 64x64 px) took 0.21 s against 0.30 s with
+Keras' layer in float32 and 0.23 s against 0.33 s in ``mixed_bfloat16`` (``benchmarks/batchnorm.py``,
+``benchmarks/results/batchnorm.json``).
 
 :class:`FusedBatchNormalization` is ``keras.layers.BatchNormalization`` with that kernel where it applies:
 
 - the TensorFlow backend, a 4-D channels-last input ``(batch, H, W, C)`` (``axis=-1`` or 3), float16, bfloat16 or
   float32 values, no mask, no renormalisation, not synchronised across replicas, ``epsilon`` >= 1.001e-5;
-- anything else runs Keras' own code (the parent class), so a model that holds the layer works on every backend.
+- anything else runs Keras' own code (the parent class), including other Keras backends (this module imports
+  TensorFlow, as rskeras' layers do).
 
 The results are Keras' within float rounding: in training, the batch's mean and its biased variance
 (divided by N) normalise; the moving statistics are updated as ``moving * momentum + batch * (1 - momentum)``

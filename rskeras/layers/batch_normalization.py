@@ -61,8 +61,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
 
     def _update_moving_statistics(self, inputs, mean, unbiased_variance) -> None:
         """Keras' moving averages, from the batch's mean and biased variance (``unbiased * (N - 1) / N``)."""
-        shape = tf.shape(inputs)
-        n = tf.cast(shape[0] * shape[1] * shape[2], "float32")
+        n = tf.cast(tf.reduce_prod(tf.shape(inputs, out_type=tf.int64)[:3]), "float32")  # int64: no overflow
         variance = unbiased_variance * tf.maximum(n - 1.0, 0.0) / tf.maximum(n, 1.0)
         momentum = self.momentum
         self.moving_mean.assign(self.moving_mean * momentum + tf.cast(mean, self.moving_mean.dtype) * (1 - momentum))

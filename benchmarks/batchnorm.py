@@ -47,13 +47,13 @@ def with_keras_batch_normalization(model):
 
 
 def cases():
-    """name -> (builder of the fused model, batch shape, classes)."""
+    """name -> (builder of the fused model, batch shape, label shape, classes)."""
     from rskeras.models import compact_resnet, unet
 
     return {
-        "compact_resnet": (lambda: compact_resnet((None, None, 3), n_outputs=10), (64, 64, 64, 3), 10),
+        "compact_resnet": (lambda: compact_resnet((None, None, 3), n_outputs=10), (64, 64, 64, 3), (64,), 10),
         "unet_sen12tp": (lambda: unet((None, None, 4), n_outputs=5, variant="sen12tp", depth=4, filters=16),
-                         (8, 256, 256, 4), 5),
+                         (8, 256, 256, 4), (8, 256, 256), 5),
     }
 
 
@@ -78,11 +78,11 @@ def measure(name: str, policy: str, rounds: int, repeats: int = 5) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    build, shape, classes = cases()[name]
+    build, shape, label_shape, classes = cases()[name]
     keras.mixed_precision.set_dtype_policy(policy)
     rng = np.random.default_rng(0)
     x = tf.constant(rng.uniform(0, 255, shape).astype("float32"))
-    y = tf.constant(rng.integers(0, classes, shape[:1] if name == "compact_resnet" else shape[:3]))
+    y = tf.constant(rng.integers(0, classes, label_shape))
     fused = build()
     models = {"fused": compiled_calls(fused, x, y),
               "keras": compiled_calls(with_keras_batch_normalization(fused), x, y)}

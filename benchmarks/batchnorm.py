@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -109,10 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
     import rskeras  # noqa: F401  (before TensorFlow: oneDNN on)
+    from benchmarks.machine import describe as describe_machine
     from rskeras.io import atomic_write_text
 
     payload = {"command": " ".join(["python", "benchmarks/batchnorm.py", *(argv or sys.argv[1:])]),
-               "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores", "load_average_before": os.getloadavg(),
+               "machine": describe_machine(), "load_average_before": os.getloadavg(),
                "results": {}}
     for name in cases():
         for policy in POLICIES:

@@ -33,8 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -50,6 +48,7 @@ sys.path.insert(0, str(REPO))
 import rskeras  # noqa: E402,F401  (before TensorFlow: turns oneDNN on)
 from rskeras.data import find_data  # noqa: E402
 from rskeras.inference.tiling import reflect_index, tile_origins  # noqa: E402
+from benchmarks.machine import describe as describe_machine  # noqa: E402
 from rskeras.io import atomic_write_text  # noqa: E402
 
 SCENES = {"dense": "rasters/landsat7_rgb_byte.tif", "pixel": "labels/landsat7_1999_stack.tif"}
@@ -202,7 +201,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     data = find_data()
     payload = {"command": " ".join(["python", "benchmarks/inference.py", *(argv or sys.argv[1:])]),
-               "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores", "load_average_before": os.getloadavg(),
+               "machine": describe_machine(), "load_average_before": os.getloadavg(),
                "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
     with tempfile.TemporaryDirectory(prefix="rskeras_bench_") as folder:
         for kind in args.models:

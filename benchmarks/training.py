@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -241,10 +240,11 @@ def main(argv=None) -> int:
         print(json.dumps(paired(args) if args.worker == "paired" else worker(args.worker, args)))
         return 0
     sys.path.insert(0, str(REPO))
+    from benchmarks.machine import describe as describe_machine
     from rskeras.io import atomic_write_text
 
     payload = {"command": " ".join(["python", "benchmarks/training.py", *(argv or sys.argv[1:])]),
-               "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores", "source": args.source,
+               "machine": describe_machine(), "source": args.source,
                "limit": args.limit, "epochs": args.epochs, "variants": {}}
     if args.paired:
         payload["paired"] = run_variant("paired", args)

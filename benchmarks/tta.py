@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ import rskeras  # noqa: E402  (before TensorFlow: turns oneDNN on)
 from rskeras.data import find_data  # noqa: E402
 from rskeras.data.eurosat_dataset import eurosat  # noqa: E402
 from rskeras.evaluation import evaluate_model  # noqa: E402
+from benchmarks.machine import describe as describe_machine  # noqa: E402
 from rskeras.io import atomic_write_text  # noqa: E402
 
 MODEL = REPO / "saved_models" / "eurosat_compact_resnet" / "eurosat_compact_resnet.keras"
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     path = args.model.resolve()
     payload = {"model": str(path.relative_to(REPO) if path.is_relative_to(REPO) else path), "split": "validation",
                "limit": args.limit,
-               "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}", **results,
+               "machine": describe_machine(), **results,
                "accuracy_gain": gain}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out, json.dumps(payload, indent=2) + "\n")

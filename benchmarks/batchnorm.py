@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
     import rskeras  # noqa: F401  (before TensorFlow: oneDNN on)
-    from benchmarks.machine import describe as describe_machine
+    from rskeras.training.precision import describe_machine
     from rskeras.io import atomic_write_text
 
     payload = {"command": " ".join(["python", "benchmarks/batchnorm.py", *(argv or sys.argv[1:])]),

@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO))
 import rskeras  # noqa: E402,F401  (before TensorFlow: turns oneDNN on)
 from rskeras.data import find_data  # noqa: E402
 from rskeras.inference.tiling import reflect_index, tile_origins  # noqa: E402
-from benchmarks.machine import describe as describe_machine  # noqa: E402
+from rskeras.training.precision import describe_machine  # noqa: E402
 from rskeras.io import atomic_write_text  # noqa: E402
 
 SCENES = {"dense": "rasters/landsat7_rgb_byte.tif", "pixel": "labels/landsat7_1999_stack.tif"}

@@ -240,7 +240,7 @@ def main(argv=None) -> int:
         print(json.dumps(paired(args) if args.worker == "paired" else worker(args.worker, args)))
         return 0
     sys.path.insert(0, str(REPO))
-    from benchmarks.machine import describe as describe_machine
+    from rskeras.training.precision import describe_machine
     from rskeras.io import atomic_write_text
 
     payload = {"command": " ".join(["python", "benchmarks/training.py", *(argv or sys.argv[1:])]),

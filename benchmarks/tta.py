@@ -26,7 +26,7 @@ import rskeras  # noqa: E402  (before TensorFlow: turns oneDNN on)
 from rskeras.data import find_data  # noqa: E402
 from rskeras.data.eurosat_dataset import eurosat  # noqa: E402
 from rskeras.evaluation import evaluate_model  # noqa: E402
-from benchmarks.machine import describe as describe_machine  # noqa: E402
+from rskeras.training.precision import describe_machine  # noqa: E402
 from rskeras.io import atomic_write_text  # noqa: E402
 
 MODEL = REPO / "saved_models" / "eurosat_compact_resnet" / "eurosat_compact_resnet.keras"

@@ -6,12 +6,20 @@
 rskeras' :class:`~rskeras.heads.TaskOutput` returns float32, so losses are float32. Under
 ``mixed_float16`` the optimizer is wrapped in Keras' ``LossScaleOptimizer`` (dynamic loss
 scaling), which :func:`wrap_optimizer` does and ``model.compile`` also does by itself.
+
+On a CPU ``"auto"`` stays float32: whether bfloat16 trains faster depends on the CPU's instructions and on
+the day's load (the EuroSAT recipe's train step in ``mixed_bfloat16`` measured from 0.85x to 1.62x float32's
+speed in ``benchmarks/training.py --paired``: README, Performance). :func:`describe_machine` names the
+instructions that decide it; each benchmark's JSON and each EuroSAT budget run's summary record it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import platform
 from collections.abc import Iterator
+from pathlib import Path
 
 import keras
 import tensorflow as tf
@@ -19,6 +27,22 @@ import tensorflow as tf
 from rskeras.models.metadata import all_layers
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+
+#: ``/proc/cpuinfo`` flags that speed up bfloat16 and float16 arithmetic on x86 (oneDNN uses them when present).
+CPU_PRECISION_FLAGS = ("avx512_bf16", "avx512_fp16", "amx_bf16", "amx_fp16", "amx_tile")
+
+
+def describe_machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The machine a run trained or a benchmark ran on, e.g. ``'x86_64, 2 CPU cores, avx512_bf16 amx_bf16
+    amx_tile'``: architecture, cores and the :data:`CPU_PRECISION_FLAGS` present; ``'..., none of avx512_bf16
+    ...'`` where the CPU reports none of them, and no flags part where ``cpuinfo`` cannot be read (not Linux)."""
+    text = f"{platform.machine()}, {os.cpu_count()} CPU cores"
+    try:
+        flags = set(cpuinfo.read_text().split())
+    except OSError:
+        return text
+    present = [flag for flag in CPU_PRECISION_FLAGS if flag in flags]
+    return f"{text}, {' '.join(present) if present else 'none of ' + ' '.join(CPU_PRECISION_FLAGS)}"
 
 
 def _gpu_compute_capability() -> tuple[int, int] | None:

@@ -33,7 +33,7 @@ from rskeras.training.budget import (
     measure_throughput,
 )
 from rskeras.training.config import load_config
-from rskeras.training.precision import precision_scope, resolve_precision
+from rskeras.training.precision import describe_machine, precision_scope, resolve_precision
 from rskeras.training.progressive import stage_epochs
 from rskeras.training.trainer import (
     build_model,
@@ -300,7 +300,8 @@ def _plan_epochs(config: dict, model: str, minutes: float, start: float, n_train
 
 def _summary(result, config: dict, model: str, epochs: int, limit_cb: TimeLimit, n_train: int, n_validation: int,
              throughput: Throughput | None) -> dict:
-    """The run in numbers: model, precision, epochs, accuracy, per-class F1 and speeds."""
+    """The run in numbers: model, precision, epochs, accuracy, per-class F1, speeds and the machine (its CPU
+    decides how many epochs a time budget holds: :func:`~rskeras.training.precision.describe_machine`)."""
     report = result.evaluation or {}
     train_seconds = limit_cb.elapsed
     return {
@@ -324,6 +325,7 @@ def _summary(result, config: dict, model: str, epochs: int, limit_cb: TimeLimit,
         "calibrated_images_per_second": throughput.train if throughput else None,
         "calibrated_validation_images_per_second": throughput.evaluate if throughput else None,
         "inference_images_per_second": report.get("images_per_second"),
+        "machine": describe_machine(),
     }
 
 

@@ -1,6 +1,9 @@
 """Precision: "auto" on CPU, explicit policies, loss scaling, a mixed_bfloat16 fit on CPU with float32 outputs,
 and the float32 copy of a mixed-precision model (as trained runs and exports write it)."""
 
+import os
+import platform
+
 import keras
 import numpy as np
 import pytest
@@ -9,6 +12,7 @@ import tensorflow as tf
 from rskeras.models.cnn import cnn
 from rskeras.training import (
     compile_model,
+    describe_machine,
     precision_scope,
     resolve_precision,
     set_precision,
@@ -31,6 +35,17 @@ def test_auto_is_float32_on_cpu_and_explicit_values_pass_through():
         assert resolve_precision(name) == name
     with pytest.raises(ValueError, match="unknown precision 'fp16'; choose one of auto, float32, mixed_float16"):
         resolve_precision("fp16")
+
+
+def test_describe_machine_names_the_cpu_flags_that_decide_bfloat16_speed(tmp_path):
+    cores = f"{os.cpu_count()} CPU cores"
+    amx = tmp_path / "amx"
+    amx.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f amx_tile avx512_bf16 amx_bf16\n")
+    assert describe_machine(amx) == f"{platform.machine()}, {cores}, avx512_bf16 amx_bf16 amx_tile"
+    plain = tmp_path / "plain"
+    plain.write_text("flags\t\t: fpu sse avx2 avx512f\n")
+    assert describe_machine(plain).endswith(f"{cores}, none of avx512_bf16 avx512_fp16 amx_bf16 amx_fp16 amx_tile")
+    assert describe_machine(tmp_path / "missing") == f"{platform.machine()}, {cores}"  # not Linux
 
 
 def test_loss_scaling_under_mixed_float16_only():

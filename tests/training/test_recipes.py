@@ -9,6 +9,7 @@ from rskeras.training import (
     FitToBudget,
     ReplannableSchedule,
     Throughput,
+    describe_machine,
     epochs_for_budget,
     measure_throughput,
     recipes,
@@ -91,6 +92,7 @@ def test_train_eurosat_plans_trains_evaluates_and_exports(eurosat_dir, tmp_path,
     assert summary["parameters"] > 0 and summary["precision"] == "float32"
     assert summary["saved_model_computes_in"] == ["float32"] and summary["progressive_resizing"] is None
     assert summary["keras_file"].endswith("eurosat_compact_resnet_small.keras")
+    assert summary["machine"] == describe_machine()  # the CPU that set the epochs a budget holds
     assert (tmp_path / "models" / "eurosat_compact_resnet_small" / "1" / "saved_model.pb").exists()
     written = json.loads((tmp_path / "out" / "evaluation" / "metrics.json").read_text())
     assert written["summary"]["epochs_planned"] == 1 and written["n"] == 64

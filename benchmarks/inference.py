@@ -20,6 +20,15 @@ masks, padding, tiling, prediction, blending, encoding, writing) and the ceiling
 process, ``--repeats`` times, so machine load weighs on both; the ratio is ceiling seconds / ``predict_raster``
 seconds, the median of the pairs (targets: dense >= 0.85, pixel >= 0.8). ``predict_raster``'s
 ``stage_seconds`` split its time into read, pad, predict, blend and write (:mod:`rskeras.inference.stages`).
+
+The ceiling's inputs are in memory; ``predict_raster`` must also decode the scene and encode its map, CPU time
+that on a small machine the model's threads lose. Each pair therefore also records the CPU limit
+(:func:`cpu_limit`): the ceiling's CPU-seconds (every thread, ``time.process_time``) plus those of decoding
+every band of the scene and encoding the written map again, each once and whole in one GDAL call
+(:func:`io_cpu_seconds`), spread over the cores the process may use, or the ceiling's seconds where longer;
+``cpu_limit_ratio_median`` is that limit over ``predict_raster``'s seconds, and ``predict_raster_cpu_seconds``
+its own CPU time. The ceiling's CPU-seconds include whatever its thread pool spends waiting busily, so the
+limit errs long and that ratio high.
 The load average is recorded before and after. ``--memory`` also runs ``predict_raster`` of the U-Net alone
 in a fresh process on the scene and on one of twice its side, for their peak resident memory. Run from the
 repository root::
@@ -97,15 +106,47 @@ def forward(model, jit: bool):
     return tf.function(lambda x: model(x, training=False), jit_compile=jit, reduce_retracing=True)
 
 
-def time_calls(call, batches: list) -> float:
-    """Seconds for ``call`` over every batch (each batch shape called once before, outside the timing)."""
+def time_calls(call, batches: list) -> tuple[float, float]:
+    """Seconds and CPU-seconds (all threads) for ``call`` over every batch (each batch shape called once before,
+    outside the timing)."""
     for shape in {tuple(b.shape) for b in batches}:
         call(next(b for b in batches if tuple(b.shape) == shape))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for batch in batches:
         out = call(batch)
     np.asarray(out[:1])  # the last call has finished
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def io_cpu_seconds(scene: Path, output: Path) -> dict:
+    """CPU-seconds of the I/O no prediction of ``scene`` can skip, each done once, whole, in one GDAL call:
+    ``read`` decodes every band of ``scene``; ``write`` encodes the map ``predict_raster`` wrote to ``output``
+    again, with the writer's profile (:func:`rskeras.inference.writer.geotiff_profile`)."""
+    import rasterio
+    from rskeras.inference.writer import OutputSpec, geotiff_profile
+
+    start = time.process_time()
+    with rasterio.open(scene) as ds:
+        ds.read()
+    read = time.process_time() - start
+    with rasterio.open(output) as ds:
+        values = ds.read()
+        profile = geotiff_profile(ds.profile, OutputSpec(output, ds.dtypes[0], ds.count, ds.nodata))
+    copy = output.with_name(f"io_{output.name}")
+    start = time.process_time()
+    with rasterio.open(copy, "w", **profile) as dst:
+        dst.write(values)
+    write = time.process_time() - start
+    copy.unlink()
+    return {"read": read, "write": write}
+
+
+def cpu_limit(ceiling: tuple[float, float], io: dict) -> float:
+    """The fewest seconds a run can take on this machine's cores: the ceiling's seconds, or its CPU-seconds plus
+    the unavoidable I/O's (:func:`io_cpu_seconds`) spread over every core, whichever is longer."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    seconds, cpu = ceiling
+    return max(seconds, (cpu + io["read"] + io["write"]) / cores)
 
 
 def dense_variants(model, scene: Path, tile: int, overlap: int, batch: int) -> dict:
@@ -154,21 +195,29 @@ def measure(kind: str, scene: Path, stats, args) -> dict:
     first = predict_raster(model, scene, dst, progress=False, **options)  # traces, warms GDAL's cache
     variants = (dense_variants(model, scene, args.tile, args.overlap, first.batch_size) if kind == "dense"
                 else pixel_variants(model, scene))
-    ceilings = {name: scale * time_calls(call, batches) for name, (call, batches, scale) in variants.items()}
+    ceilings = {name: scale * time_calls(call, batches)[0] for name, (call, batches, scale) in variants.items()}
     best = min(ceilings, key=ceilings.get)
     call, batches, scale = variants[best]
     pairs = []
     for _ in range(args.repeats):
+        cpu = time.process_time()
         result = predict_raster(model, scene, dst, progress=False, **options)
-        pairs.append({"ceiling_seconds": scale * time_calls(call, batches), "predict_raster_seconds": result.seconds,
+        cpu = time.process_time() - cpu
+        seconds, ceiling_cpu = (scale * t for t in time_calls(call, batches))
+        io = io_cpu_seconds(scene, dst)
+        pairs.append({"ceiling_seconds": seconds, "ceiling_cpu_seconds": ceiling_cpu,
+                      "predict_raster_seconds": result.seconds, "predict_raster_cpu_seconds": cpu,
+                      "io_cpu_seconds": io, "cpu_limit_seconds": cpu_limit((seconds, ceiling_cpu), io),
                       "stage_seconds": result.stage_seconds})
     ratios = [p["ceiling_seconds"] / p["predict_raster_seconds"] for p in pairs]
+    cpu_ratios = [p["cpu_limit_seconds"] / p["predict_raster_seconds"] for p in pairs]
     return {
         "model": "U-Net depth 4, 8 filters" if kind == "dense" else "ANN, hidden (64, 64)",
         "scene": f"{SCENES[kind]} mirror-tiled to {args.size} x {args.size} px, {args.compress.upper()}",
         "tile": first.tile_size, "overlap": first.overlap, "batch_size": first.batch_size,
         "ceiling_variants_seconds": ceilings, "ceiling": best, "pairs": pairs,
         "ratio_median": statistics.median(ratios), "ratios": ratios,
+        "cpu_limit_ratio_median": statistics.median(cpu_ratios), "cpu_limit_ratios": cpu_ratios,
         "megapixels_per_second": args.size**2 / 1e6 / statistics.median(p["predict_raster_seconds"] for p in pairs),
     }
 
@@ -210,7 +259,8 @@ def main(argv=None) -> int:
             payload[kind] = measure(kind, scene, stats, args)
             result = payload[kind]
             print(f"{kind}: predict_raster {result['megapixels_per_second']:.2f} Mpx/s, "
-                  f"{result['ratio_median']:.2f}x the ceiling ({result['ceiling']}); stages of the last run "
+                  f"{result['ratio_median']:.2f}x the ceiling ({result['ceiling']}), "
+                  f"{result['cpu_limit_ratio_median']:.2f}x the CPU limit; stages of the last run "
                   + ", ".join(f"{k} {v:.2f} s" for k, v in result["pairs"][-1]["stage_seconds"].items()), flush=True)
             if kind == "dense" and args.memory:
                 big = Path(folder) / f"dense_{2 * args.size}.tif"

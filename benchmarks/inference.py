@@ -25,10 +25,11 @@ The ceiling's inputs are in memory; ``predict_raster`` must also decode the scen
 that on a small machine the model's threads lose. Each pair therefore also records the CPU limit
 (:func:`cpu_limit`): the ceiling's CPU-seconds (every thread, ``time.process_time``) plus those of decoding
 every band of the scene and encoding the written map again, each once and whole in one GDAL call
-(:func:`io_cpu_seconds`), spread over the cores the process may use, or the ceiling's seconds where longer;
+(:func:`io_cpu_seconds`), spread over the cores that ``machine`` names, or the ceiling's seconds where longer;
 ``cpu_limit_ratio_median`` is that limit over ``predict_raster``'s seconds, and ``predict_raster_cpu_seconds``
 its own CPU time. The ceiling's CPU-seconds include whatever its thread pool spends waiting busily, so the
 limit errs long and that ratio high.
+
 The load average is recorded before and after. ``--memory`` also runs ``predict_raster`` of the U-Net alone
 in a fresh process on the scene and on one of twice its side, for their peak resident memory. Run from the
 repository root::
@@ -143,10 +144,10 @@ def io_cpu_seconds(scene: Path, output: Path) -> dict:
 
 def cpu_limit(ceiling: tuple[float, float], io: dict) -> float:
     """The fewest seconds a run can take on this machine's cores: the ceiling's seconds, or its CPU-seconds plus
-    the unavoidable I/O's (:func:`io_cpu_seconds`) spread over every core, whichever is longer."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    the unavoidable I/O's (:func:`io_cpu_seconds`) spread over the machine's cores (``os.cpu_count()``, as
+    :func:`~rskeras.training.precision.describe_machine` counts them), whichever is longer."""
     seconds, cpu = ceiling
-    return max(seconds, (cpu + io["read"] + io["write"]) / cores)
+    return max(seconds, (cpu + io["read"] + io["write"]) / os.cpu_count())
 
 
 def dense_variants(model, scene: Path, tile: int, overlap: int, batch: int) -> dict:
